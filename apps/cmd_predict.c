@@ -1,0 +1,13 @@
+/* cmd_predict.c: `cnnkit predict` (see ../shared/CLI.md). Not built yet: its issue replaces this file. */
+#include <stdio.h>
+
+#include "cli.h"
+#include "commands.h"
+
+int cmd_predict(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "cnnkit predict: not available in this build yet\n");
+    return CLI_USAGE;
+}
