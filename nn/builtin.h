@@ -1,0 +1,49 @@
+/* builtin.h: the built-in architectures (mlp, cnn, mobilenet_v2, mobilenet_v1, fusion) built for a given
+ * input shape and class count, so `--arch NAME` needs no .cfg file. The layer names are stable: TFLite
+ * import and transfer learning rely on them (see each builder in builtin.c for the naming scheme). */
+#ifndef CNK_BUILTIN_H
+#define CNK_BUILTIN_H
+
+#include "core/context.h"
+#include "nn/arch.h"
+
+typedef struct cnk_builtin_opts {
+    cnk_shape input;   /* (C, H, W) of the (first) input; 0s = the architecture's default (see below) */
+    cnk_shape input2;  /* fusion: the second (wavelet) input; 0s = same as input */
+    int n_classes;     /* units of the classifier(s); 0 = default (10; 1001 for mobilenets) */
+    float width;       /* mobilenets' width multiplier (alpha); 0 = 1.0 */
+    int folded_bn;     /* mobilenets: 1 = every conv has a bias and a fused activation and there are no
+                        * batchnorm layers (BN folded into the conv, as in TFLite files); 0 = conv + BN */
+    float dropout;     /* rate of the dropout before the classifier; < 0 = none, 0 = default per arch */
+} cnk_builtin_opts;
+
+/* Default inputs: mlp 1x28x28, cnn 1x128x128, mobilenet_v2 3x224x224, mobilenet_v1 3x224x224 (YAMNet's body
+ * is mobilenet_v1 at 1x96x64, width 1.0), fusion 1x128x128 + the same.
+ *
+ * Layer names:
+ *   mlp:  fc1, fc2 (512 relu), logits
+ *   cnn:  convN, convN_bn (relu), poolN for N = 1..4 (32, 64, 128, 128 filters), gap, dropout, logits
+ *   mobilenet_v2 (Keras numbering): conv1 [+ conv1_bn]; blockB_expand [+ _bn] (absent in block0),
+ *     blockB_dw [+ _bn], blockB_project [+ _bn], blockB_add (residual blocks only) for B = 0..16;
+ *     conv_last [+ conv_last_bn]; gap; dropout; logits. The BN (or folded conv) carries relu6 except after
+ *     project convs (linear).
+ *   mobilenet_v1: conv1 [+ conv1_bn]; blockB_dw [+ _bn], blockB_pw [+ _bn] for B = 1..13 (all relu6); gap;
+ *     dropout; logits.
+ *   fusion: mel, wavelet (inputs); mel_convN/_bn/_poolN and wavelet_convN/... (3 blocks each), mel_gap,
+ *     wavelet_gap, mel_logits, wavelet_logits (per-branch heads), concat, dropout, logits (fused).
+ *     Outputs: logits (main), mel_logits, wavelet_logits. */
+void cnk_builtin_opts_init(cnk_builtin_opts *opts);
+
+/* Builds the named architecture into *arch (initialised and inferred by this call). Unknown name ->
+ * CNK_ERR_ARG "unknown architecture 'x' (known: mlp, cnn, ...)". */
+int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opts, cnk_arch *arch);
+/* 1 if name is a built-in. */
+int cnk_builtin_exists(const char *name);
+/* The built-in names, NULL-terminated. */
+const char *const *cnk_builtin_names(void);
+
+/* Keras' _make_divisible: v rounded to the nearest multiple of divisor (>= min_value, default divisor),
+ * never more than 10% below v. */
+int cnk_make_divisible(double v, int divisor);
+
+#endif
