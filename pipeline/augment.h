@@ -1,0 +1,35 @@
+/* augment.h: seeded training-time augmentation applied in place to one input tensor: images get a random
+ * shifted crop and a horizontal flip; spectrograms a circular-free time shift and SpecAugment masks. */
+#ifndef CNK_AUGMENT_H
+#define CNK_AUGMENT_H
+
+#include <stddef.h>
+
+#include "core/rng.h"
+
+typedef struct cnk_augment_params {
+    /* images (C x H x W) */
+    int crop_pad;        /* random crop of the image padded by this many pixels on each side (edge pixels
+                            repeated): a shift of up to +-crop_pad in x and y; 0 = off */
+    int flip;            /* 1 = mirror left-right with probability 1/2 */
+    /* spectrograms (C x F x T, rows = frequency) */
+    int max_time_shift;  /* shift by up to +-this many frames, uncovered frames set to fill; 0 = off */
+    int n_time_masks;    /* SpecAugment: masks of up to time_mask frames each set to fill */
+    int time_mask;
+    int n_freq_masks;    /* and of up to freq_mask rows each */
+    int freq_mask;
+    float fill;          /* value for shifted-in frames and masks (the silence level of the normalised input) */
+} cnk_augment_params;
+
+/* Sensible defaults: images crop_pad = max(2, W/16) and flip; spectrograms shift = T/8, 2 time masks of
+ * T/10, 2 frequency masks of F/8. */
+void cnk_augment_defaults_image(cnk_augment_params *p, int width);
+void cnk_augment_defaults_spectrogram(cnk_augment_params *p, int n_rows, int n_frames, float fill);
+
+/* Each needs scratch of channels*height*width floats (the size of x). */
+void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int height, int width,
+                       float *scratch);
+void cnk_augment_spectrogram(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int n_rows,
+                             int n_frames, float *scratch);
+
+#endif
