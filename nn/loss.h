@@ -1,0 +1,22 @@
+/* loss.h: training losses, each returning the mean loss over the batch and writing the gradient w.r.t. its
+ * input (already divided by the batch, so model backward can take it as is). */
+#ifndef CNK_LOSS_H
+#define CNK_LOSS_H
+
+#include <stddef.h>
+
+/* Softmax + categorical cross-entropy, fused (log-sum-exp with the max subtracted, so it never overflows).
+ * logits [batch, classes]; labels [batch] class indices in [0, classes) (a label < 0 is ignored: it adds no
+ * loss and gets a zero gradient, and the mean is over the remaining samples). probs (may be NULL) receives
+ * the softmax; dlogits (may be NULL) receives d(mean loss)/d(logits). Returns the mean loss. */
+double cnk_loss_softmax_ce(const float *logits, const int *labels, int batch, int classes, float *probs,
+                           float *dlogits);
+
+/* Binary cross-entropy on logits (sigmoid folded in, stable for any logit): n values, targets in [0, 1].
+ * dlogits (may be NULL) receives d(mean loss)/d(logits). Returns the mean over all n values. */
+double cnk_loss_bce_logits(const float *logits, const float *targets, size_t n, float *dlogits);
+
+/* Mean squared error over n values; dpred (may be NULL) receives d(mean)/d(pred) = 2 (pred - target) / n. */
+double cnk_loss_mse(const float *pred, const float *targets, size_t n, float *dpred);
+
+#endif
