@@ -22,7 +22,7 @@
 
 #include "core/context.h"
 
-#define CNK_NAME_MAX 64          /* layer names: [A-Za-z0-9_.-]+, at most 63 bytes */
+#define CNK_NAME_MAX 64          /* layer names: [A-Za-z0-9_-]+, at most 63 bytes (no dots: PyTorch) */
 #define CNK_MAX_LAYER_INPUTS 16  /* add / concat take at most this many inputs */
 #define CNK_MAX_OUTPUTS 8        /* declared network outputs */
 #define CNK_MAX_LAYERS 4096      /* refuse absurd architectures */
