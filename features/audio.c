@@ -1,0 +1,138 @@
+#include "features/audio.h"
+
+#include <math.h>
+#include <sndfile.h>
+#include <soxr.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+
+void cnk_audio_release(cnk_audio *a)
+{
+    if (!a) return;
+    free(a->samples);
+    memset(a, 0, sizeof *a);
+}
+
+int cnk_audio_is_audio_path(const char *path)
+{
+    static const char *const exts[] = {"wav", "au", "aiff", "aif", "flac", "ogg", "mp3"};
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (cnk_path_has_ext(path, exts[i])) return 1;
+    return 0;
+}
+
+static int check_header(cnk_ctx *ctx, const char *path, const SF_INFO *info)
+{
+    if (info->channels < 1 || info->channels > CNK_AUDIO_MAX_CHANNELS)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: unsupported channel count %d (1..%d)", path, info->channels,
+                        CNK_AUDIO_MAX_CHANNELS);
+    if (info->samplerate < 1 || info->samplerate > CNK_AUDIO_MAX_RATE)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: absurd sample rate %d Hz", path, info->samplerate);
+    if (info->frames <= 0) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: no audio frames (empty file)", path);
+    if ((uint64_t)info->frames > CNK_AUDIO_MAX_SAMPLES / (uint64_t)info->channels)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: too long (%lld frames x %d channels exceeds %zu samples)", path,
+                        (long long)info->frames, info->channels, CNK_AUDIO_MAX_SAMPLES);
+    return CNK_OK;
+}
+
+/* Reads every frame and averages the channels in place; a short read means the file is truncated. */
+static int decode_mono(cnk_ctx *ctx, const char *path, SNDFILE *sf, const SF_INFO *info, float **mono)
+{
+    size_t frames = (size_t)info->frames, channels = (size_t)info->channels;
+    float *buf = malloc(frames * channels * sizeof *buf);
+    if (!buf) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for %zu samples", path, frames * channels);
+    sf_count_t got = sf_readf_float(sf, buf, (sf_count_t)frames);
+    if (got != (sf_count_t)frames) {
+        free(buf);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (header promises %zu frames, only %lld readable)", path,
+                        frames, (long long)(got < 0 ? 0 : got));
+    }
+    for (size_t i = 0; i < frames; i++) {
+        double sum = 0;
+        for (size_t c = 0; c < channels; c++) sum += buf[i * channels + c];
+        float v = (float)(sum / (double)channels);
+        if (!isfinite(v)) {
+            free(buf);
+            return cnk_fail(ctx, CNK_ERR_INPUT, "%s: sample %zu is NaN or infinite", path, i);
+        }
+        buf[i] = v;
+    }
+    if (channels > 1) {
+        float *shrunk = realloc(buf, frames * sizeof *buf);
+        if (shrunk) buf = shrunk;
+    }
+    *mono = buf;
+    return CNK_OK;
+}
+
+int cnk_audio_load(cnk_ctx *ctx, const char *path, int target_sr, cnk_audio *out)
+{
+    memset(out, 0, sizeof *out);
+    if (target_sr < 0 || target_sr > CNK_AUDIO_MAX_RATE)
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: bad target sample rate %d", path, target_sr);
+    if (cnk_is_dir(path)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: is a directory, not an audio file", path);
+    SF_INFO info;
+    memset(&info, 0, sizeof info);
+    SNDFILE *sf = sf_open(path, SFM_READ, &info);
+    if (!sf) {
+        if (!cnk_is_file(path)) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file or unreadable)", path);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: not a readable audio file (%s)", path, sf_strerror(NULL));
+    }
+    int rc = check_header(ctx, path, &info);
+    float *mono = NULL;
+    if (rc == CNK_OK) rc = decode_mono(ctx, path, sf, &info, &mono);
+    sf_close(sf);
+    if (rc != CNK_OK) return rc;
+    if (target_sr == 0 || target_sr == info.samplerate) {
+        out->samples = mono;
+        out->n_samples = (size_t)info.frames;
+        out->sample_rate = info.samplerate;
+        return CNK_OK;
+    }
+    float *resampled;
+    size_t n_resampled;
+    rc = cnk_audio_resample(ctx, mono, (size_t)info.frames, info.samplerate, target_sr, &resampled, &n_resampled);
+    free(mono);
+    if (rc != CNK_OK) return rc;
+    if (n_resampled == 0) {
+        free(resampled);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: too short to resample from %d to %d Hz", path, info.samplerate,
+                        target_sr);
+    }
+    out->samples = resampled;
+    out->n_samples = n_resampled;
+    out->sample_rate = target_sr;
+    return CNK_OK;
+}
+
+int cnk_audio_resample(cnk_ctx *ctx, const float *in, size_t n, int from_sr, int to_sr, float **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (from_sr < 1 || to_sr < 1 || from_sr > CNK_AUDIO_MAX_RATE || to_sr > CNK_AUDIO_MAX_RATE)
+        return cnk_fail(ctx, CNK_ERR_ARG, "resample: bad rates %d -> %d Hz", from_sr, to_sr);
+    double ratio = (double)to_sr / (double)from_sr;
+    size_t want = (size_t)floor((double)n * ratio + 0.5);
+    if (want > CNK_AUDIO_MAX_SAMPLES) return cnk_fail(ctx, CNK_ERR_NOMEM, "resample: %zu samples is too many", want);
+    float *buf = malloc((want ? want : 1) * sizeof *buf);
+    if (!buf) return cnk_fail(ctx, CNK_ERR_NOMEM, "resample: out of memory for %zu samples", want);
+    if (from_sr == to_sr) {
+        if (n) memcpy(buf, in, n * sizeof *buf);
+    } else if (want > 0) {
+        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+        size_t used = 0, produced = 0;
+        soxr_error_t err = soxr_oneshot(from_sr, to_sr, 1, in, n, &used, buf, want, &produced, &io, &quality, NULL);
+        if (err) {
+            free(buf);
+            return cnk_fail(ctx, CNK_ERR_INTERNAL, "resample %d -> %d Hz: libsoxr: %s", from_sr, to_sr, err);
+        }
+        /* soxr may stop a sample short of the rounded length; the missing tail is silence. */
+        for (size_t i = produced; i < want; i++) buf[i] = 0.0f;
+    }
+    *out = buf;
+    *n_out = want;
+    return CNK_OK;
+}
