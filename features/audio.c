@@ -3,8 +3,10 @@
 #include <math.h>
 #include <sndfile.h>
 #include <soxr.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/fsutil.h"
 
@@ -35,6 +37,29 @@ static int check_header(cnk_ctx *ctx, const char *path, const SF_INFO *info)
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: too long (%lld frames x %d channels exceeds %zu samples)", path,
                         (long long)info->frames, info->channels, CNK_AUDIO_MAX_SAMPLES);
     return CNK_OK;
+}
+
+/* libsndfile quietly shortens a file whose data chunk is cut off; its log still says so, as
+ * "data : 1323588 (should be 99956)" (WAV, AIFF) or "Data Size : ... (should be ...)" (AU). A declared size
+ * of 0 or 0xFFFFFFFF means "unknown" (streamed files) and is not a truncation. */
+static int data_chunk_truncated(SNDFILE *sf, long long *declared, long long *present)
+{
+    char log[8192];
+    sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
+    for (char *line = log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        while (*line == ' ') line++;
+        const char *rest = NULL;
+        if (strncmp(line, "data :", 6) == 0 || strncmp(line, "SSND :", 6) == 0) rest = line + 6;
+        else if (strncmp(line, "Data Size :", 11) == 0) rest = line + 11;
+        if (!rest) continue;
+        long long n, m;
+        if (sscanf(rest, " %lld (should be %lld)", &n, &m) == 2 && n > 0 && n != 0xFFFFFFFFLL && m < n - 8) {
+            *declared = n;
+            *present = m;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Reads every frame and averages the channels in place; a short read means the file is truncated. */
@@ -73,6 +98,8 @@ int cnk_audio_load(cnk_ctx *ctx, const char *path, int target_sr, cnk_audio *out
     if (target_sr < 0 || target_sr > CNK_AUDIO_MAX_RATE)
         return cnk_fail(ctx, CNK_ERR_ARG, "%s: bad target sample rate %d", path, target_sr);
     if (cnk_is_dir(path)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: is a directory, not an audio file", path);
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size == 0) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: empty file (0 bytes)", path);
     SF_INFO info;
     memset(&info, 0, sizeof info);
     SNDFILE *sf = sf_open(path, SFM_READ, &info);
@@ -81,6 +108,10 @@ int cnk_audio_load(cnk_ctx *ctx, const char *path, int target_sr, cnk_audio *out
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: not a readable audio file (%s)", path, sf_strerror(NULL));
     }
     int rc = check_header(ctx, path, &info);
+    long long declared, present;
+    if (rc == CNK_OK && data_chunk_truncated(sf, &declared, &present))
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (header declares %lld data bytes, file holds %lld)", path,
+                      declared, present);
     float *mono = NULL;
     if (rc == CNK_OK) rc = decode_mono(ctx, path, sf, &info, &mono);
     sf_close(sf);
