@@ -1,0 +1,258 @@
+#include "nn/conv2d.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Samples are convolved in chunks: one sgemm over chunk*out_h*out_w columns keeps the matrix wide enough
+ * for OpenBLAS to run near peak even on 7x7 maps, while the im2col buffer stays bounded. */
+enum { TARGET_COLUMNS = 4096, MAX_COL_FLOATS = 1 << 22 };
+
+int cnk_conv_out_size(int in, int kernel, int stride, int dilation, int pad_total)
+{
+    int span = dilation * (kernel - 1) + 1;
+    return (in + pad_total - span) / stride + 1;
+}
+
+int cnk_conv_same_pad_total(int in, int kernel, int stride, int dilation)
+{
+    int span = dilation * (kernel - 1) + 1;
+    int out = (in + stride - 1) / stride;
+    int total = (out - 1) * stride + span - in;
+    return total > 0 ? total : 0;
+}
+
+static int is_pointwise(const cnk_conv2d_shape *s)
+{
+    return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_top == 0 &&
+           s->pad_left == 0 && s->out_h == s->in_h && s->out_w == s->in_w;
+}
+
+static int chunk_samples(const cnk_conv2d_shape *s)
+{
+    size_t spatial = (size_t)s->out_h * s->out_w;
+    size_t rows = (size_t)s->in_c * s->kernel_h * s->kernel_w;
+    size_t chunk = (TARGET_COLUMNS + spatial - 1) / spatial;
+    while (chunk > 1 && rows * spatial * chunk > MAX_COL_FLOATS) chunk--;
+    if (chunk > (size_t)s->batch) chunk = (size_t)s->batch;
+    return chunk < 1 ? 1 : (int)chunk;
+}
+
+size_t cnk_conv2d_workspace_size(const cnk_conv2d_shape *s)
+{
+    int chunk = chunk_samples(s);
+    size_t cols = (size_t)chunk * s->out_h * s->out_w;
+    size_t rows = (size_t)s->in_c * s->kernel_h * s->kernel_w;
+    if (chunk == 1) return is_pointwise(s) ? 0 : rows * cols;
+    /* the column matrix plus a [out_c x cols] staging matrix for outputs / output gradients */
+    return rows * cols + (size_t)s->out_c * cols;
+}
+
+double cnk_conv2d_flops(const cnk_conv2d_shape *s)
+{
+    return 2.0 * s->batch * s->out_c * s->out_h * s->out_w * (double)s->in_c * s->kernel_h * s->kernel_w;
+}
+
+/* Writes sample `in_n`'s patches into columns [col_offset, col_offset + out_h*out_w) of col (row stride
+ * ld): row (c, ki, kj), column (oh, ow). Out-of-image taps are zero. */
+static void im2col_row(float *dst, const float *plane, const cnk_conv2d_shape *s, int ki, int kj)
+{
+    for (int oh = 0; oh < s->out_h; oh++) {
+        int ih = oh * s->stride_h - s->pad_top + ki * s->dilation_h;
+        float *row = dst + (size_t)oh * s->out_w;
+        if (ih < 0 || ih >= s->in_h) {
+            memset(row, 0, sizeof(float) * (size_t)s->out_w);
+            continue;
+        }
+        const float *src = plane + (size_t)ih * s->in_w;
+        int iw0 = -s->pad_left + kj * s->dilation_w;
+        if (s->stride_w == 1) {
+            /* contiguous run: zero the padded ends, copy the middle */
+            int lo = iw0 < 0 ? -iw0 : 0;
+            int hi = s->out_w;
+            if (iw0 + hi > s->in_w) hi = s->in_w - iw0;
+            if (hi < lo) hi = lo;
+            for (int ow = 0; ow < lo; ow++) row[ow] = 0.0f;
+            if (hi > lo) memcpy(row + lo, src + iw0 + lo, sizeof(float) * (size_t)(hi - lo));
+            for (int ow = hi; ow < s->out_w; ow++) row[ow] = 0.0f;
+        } else {
+            for (int ow = 0; ow < s->out_w; ow++) {
+                int iw = iw0 + ow * s->stride_w;
+                row[ow] = (iw >= 0 && iw < s->in_w) ? src[iw] : 0.0f;
+            }
+        }
+    }
+}
+
+static void im2col_chunk(float *col, const float *in, int n0, int count, const cnk_conv2d_shape *s)
+{
+    int khw = s->kernel_h * s->kernel_w;
+    size_t spatial = (size_t)s->out_h * s->out_w, ld = spatial * count;
+    size_t in_plane = (size_t)s->in_h * s->in_w;
+    int tasks = count * s->in_c * khw;
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * spatial > 32768)
+    for (int t = 0; t < tasks; t++) {
+        int b = t / (s->in_c * khw), r = t % (s->in_c * khw);
+        int c = r / khw, k = r % khw;
+        const float *plane = in + ((size_t)(n0 + b) * s->in_c + c) * in_plane;
+        im2col_row(col + (size_t)r * ld + (size_t)b * spatial, plane, s, k / s->kernel_w, k % s->kernel_w);
+    }
+}
+
+/* Adds column-matrix gradients back onto the input planes (the transpose of im2col). Each task owns one
+ * (sample, channel) plane, so threads never write the same element. */
+static void col2im_chunk(float *dinp, const float *col, int n0, int count, const cnk_conv2d_shape *s)
+{
+    int khw = s->kernel_h * s->kernel_w;
+    size_t spatial = (size_t)s->out_h * s->out_w, ld = spatial * count;
+    size_t in_plane = (size_t)s->in_h * s->in_w;
+    int tasks = count * s->in_c;
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * spatial * khw > 32768)
+    for (int t = 0; t < tasks; t++) {
+        int b = t / s->in_c, c = t % s->in_c;
+        float *plane = dinp + ((size_t)(n0 + b) * s->in_c + c) * in_plane;
+        for (int k = 0; k < khw; k++) {
+            int ki = k / s->kernel_w, kj = k % s->kernel_w;
+            const float *src = col + (size_t)(c * khw + k) * ld + (size_t)b * spatial;
+            for (int oh = 0; oh < s->out_h; oh++) {
+                int ih = oh * s->stride_h - s->pad_top + ki * s->dilation_h;
+                if (ih < 0 || ih >= s->in_h) continue;
+                float *dst = plane + (size_t)ih * s->in_w;
+                const float *row = src + (size_t)oh * s->out_w;
+                int iw0 = -s->pad_left + kj * s->dilation_w;
+                for (int ow = 0; ow < s->out_w; ow++) {
+                    int iw = iw0 + ow * s->stride_w;
+                    if (iw >= 0 && iw < s->in_w) dst[iw] += row[ow];
+                }
+            }
+        }
+    }
+}
+
+/* Staging between NCHW samples n0.. and a [channels x count*spatial] matrix (sample-major columns). */
+static void stage_gather(float *staged, const float *nchw, int n0, int count, int channels, size_t spatial,
+                         int threads)
+{
+    size_t ld = spatial * count;
+    int tasks = count * channels;
+#pragma omp parallel for num_threads(threads) schedule(static) if (tasks * spatial > 65536)
+    for (int t = 0; t < tasks; t++) {
+        int b = t / channels, c = t % channels;
+        memcpy(staged + (size_t)c * ld + (size_t)b * spatial, nchw + ((size_t)(n0 + b) * channels + c) * spatial,
+               sizeof(float) * spatial);
+    }
+}
+
+static void stage_scatter(float *nchw, const float *staged, int n0, int count, int channels, size_t spatial,
+                          int threads)
+{
+    size_t ld = spatial * count;
+    int tasks = count * channels;
+#pragma omp parallel for num_threads(threads) schedule(static) if (tasks * spatial > 65536)
+    for (int t = 0; t < tasks; t++) {
+        int b = t / channels, c = t % channels;
+        memcpy(nchw + ((size_t)(n0 + b) * channels + c) * spatial, staged + (size_t)c * ld + (size_t)b * spatial,
+               sizeof(float) * spatial);
+    }
+}
+
+static void add_bias(float *out, const float *bias, int batch, int channels, size_t spatial, int threads)
+{
+    int tasks = batch * channels;
+#pragma omp parallel for num_threads(threads) schedule(static) if (tasks * spatial > 65536)
+    for (int t = 0; t < tasks; t++) {
+        float b = bias[t % channels];
+        float *plane = out + (size_t)t * spatial;
+        for (size_t p = 0; p < spatial; p++) plane[p] += b;
+    }
+}
+
+void cnk_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
+                        const cnk_conv2d_shape *s, float *workspace)
+{
+    int chunk = chunk_samples(s), pointwise = is_pointwise(s);
+    int rows = s->in_c * s->kernel_h * s->kernel_w;
+    size_t spatial = (size_t)s->out_h * s->out_w;
+    size_t in_sample = (size_t)s->in_c * s->in_h * s->in_w, out_sample = (size_t)s->out_c * spatial;
+    float *col = workspace;
+    for (int n0 = 0; n0 < s->batch; n0 += chunk) {
+        int count = s->batch - n0 < chunk ? s->batch - n0 : chunk;
+        int cols = (int)(spatial * count);
+        const float *b_mat = in + (size_t)n0 * in_sample;
+        if (count > 1 || !pointwise) {
+            if (pointwise)
+                stage_gather(col, in, n0, count, s->in_c, spatial, s->threads);
+            else
+                im2col_chunk(col, in, n0, count, s);
+            b_mat = col;
+        }
+        if (count == 1) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->out_c, cols, rows, 1.0f, weight, rows, b_mat,
+                        cols, 0.0f, out + (size_t)n0 * out_sample, cols);
+        } else {
+            float *staged = col + (size_t)rows * cols;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->out_c, cols, rows, 1.0f, weight, rows, b_mat,
+                        cols, 0.0f, staged, cols);
+            stage_scatter(out, staged, n0, count, s->out_c, spatial, s->threads);
+        }
+    }
+    if (bias) add_bias(out, bias, s->batch, s->out_c, spatial, s->threads);
+}
+
+static void bias_backward(float *dbias, const float *dout, int batch, int channels, size_t spatial, int threads)
+{
+#pragma omp parallel for num_threads(threads) schedule(static) if (batch * channels * spatial > 65536)
+    for (int c = 0; c < channels; c++) {
+        double sum = 0.0;
+        for (int n = 0; n < batch; n++) {
+            const float *plane = dout + ((size_t)n * channels + c) * spatial;
+            float part = 0.0f;
+            for (size_t p = 0; p < spatial; p++) part += plane[p];
+            sum += part;
+        }
+        dbias[c] += (float)sum;
+    }
+}
+
+void cnk_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *in,
+                         const float *weight, const cnk_conv2d_shape *s, float *workspace)
+{
+    int chunk = chunk_samples(s), pointwise = is_pointwise(s);
+    int rows = s->in_c * s->kernel_h * s->kernel_w;
+    size_t spatial = (size_t)s->out_h * s->out_w;
+    size_t in_sample = (size_t)s->in_c * s->in_h * s->in_w, out_sample = (size_t)s->out_c * spatial;
+    if (dbias) bias_backward(dbias, dout, s->batch, s->out_c, spatial, s->threads);
+    if (!dweight && !dinp) return;
+    float *col = workspace;
+    for (int n0 = 0; n0 < s->batch; n0 += chunk) {
+        int count = s->batch - n0 < chunk ? s->batch - n0 : chunk;
+        int cols = (int)(spatial * count);
+        const float *dout_mat = dout + (size_t)n0 * out_sample;
+        float *staged = col + (size_t)rows * cols;
+        if (count > 1) {
+            stage_gather(staged, dout, n0, count, s->out_c, spatial, s->threads);
+            dout_mat = staged;
+        }
+        int direct = pointwise && count == 1; /* the input sample itself is the column matrix */
+        if (dweight) {
+            const float *b_mat = in + (size_t)n0 * in_sample;
+            if (!direct) {
+                if (pointwise)
+                    stage_gather(col, in, n0, count, s->in_c, spatial, s->threads);
+                else
+                    im2col_chunk(col, in, n0, count, s);
+                b_mat = col;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->out_c, rows, cols, 1.0f, dout_mat, cols, b_mat,
+                        cols, 1.0f, dweight, rows);
+        }
+        if (!dinp) continue;
+        if (direct) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, s->out_c, 1.0f, weight, rows, dout_mat,
+                        cols, 1.0f, dinp + (size_t)n0 * in_sample, cols);
+            continue;
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, s->out_c, 1.0f, weight, rows, dout_mat,
+                    cols, 0.0f, col, cols);
+        col2im_chunk(dinp, col, n0, count, s);
+    }
+}

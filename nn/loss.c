@@ -1,0 +1,55 @@
+#include "nn/loss.h"
+
+#include <math.h>
+
+double cnk_loss_softmax_ce(const float *logits, const int *labels, int batch, int classes, float *probs,
+                           float *dlogits)
+{
+    int counted = 0;
+    for (int n = 0; n < batch; n++)
+        if (labels[n] >= 0 && labels[n] < classes) counted++;
+    double total = 0.0, inv = counted > 0 ? 1.0 / counted : 0.0;
+    for (int n = 0; n < batch; n++) {
+        const float *z = logits + (size_t)n * classes;
+        float max = z[0];
+        for (int k = 1; k < classes; k++) max = fmaxf(max, z[k]);
+        double sum = 0.0;
+        for (int k = 0; k < classes; k++) sum += exp((double)z[k] - max);
+        double log_sum = log(sum) + max;
+        int label = labels[n];
+        int valid = label >= 0 && label < classes;
+        if (valid) total += log_sum - z[label];
+        for (int k = 0; k < classes; k++) {
+            double p = exp((double)z[k] - log_sum);
+            if (probs) probs[(size_t)n * classes + k] = (float)p;
+            if (dlogits) dlogits[(size_t)n * classes + k] = valid ? (float)((p - (k == label)) * inv) : 0.0f;
+        }
+    }
+    return total * inv;
+}
+
+double cnk_loss_bce_logits(const float *logits, const float *targets, size_t n, float *dlogits)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double z = logits[i], t = targets[i];
+        /* max(z, 0) - z t + log(1 + e^-|z|) never overflows */
+        total += fmax(z, 0.0) - z * t + log1p(exp(-fabs(z)));
+        if (dlogits) {
+            double sig = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+            dlogits[i] = (float)((sig - t) / (double)n);
+        }
+    }
+    return n ? total / (double)n : 0.0;
+}
+
+double cnk_loss_mse(const float *pred, const float *targets, size_t n, float *dpred)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)pred[i] - targets[i];
+        total += d * d;
+        if (dpred) dpred[i] = (float)(2.0 * d / (double)n);
+    }
+    return n ? total / (double)n : 0.0;
+}

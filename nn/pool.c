@@ -1,0 +1,142 @@
+#include "nn/pool.h"
+
+#include <float.h>
+#include <stddef.h>
+
+/* The window's rows [*h0, *h1) and columns [*w0, *w1) clipped to the image. */
+static void window_bounds(const cnk_pool_shape *s, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
+{
+    int hs = oh * s->stride_h - s->pad_top, ws = ow * s->stride_w - s->pad_left;
+    *h0 = hs < 0 ? 0 : hs;
+    *w0 = ws < 0 ? 0 : ws;
+    *h1 = hs + s->kernel_h > s->in_h ? s->in_h : hs + s->kernel_h;
+    *w1 = ws + s->kernel_w > s->in_w ? s->in_w : ws + s->kernel_w;
+}
+
+/* Index (in the plane) of the window's first maximum; -1 if the window lies outside the image. */
+static long window_argmax(const float *plane, const cnk_pool_shape *s, int oh, int ow)
+{
+    int h0, h1, w0, w1;
+    window_bounds(s, oh, ow, &h0, &h1, &w0, &w1);
+    long best = -1;
+    float best_value = -FLT_MAX;
+    for (int h = h0; h < h1; h++)
+        for (int w = w0; w < w1; w++) {
+            long i = (long)h * s->in_w + w;
+            if (best < 0 || plane[i] > best_value) {
+                best = i;
+                best_value = plane[i];
+            }
+        }
+    return best;
+}
+
+void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s)
+{
+    size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
+    int tasks = s->batch * s->channels;
+    /* The common 2x2 stride-2 unpadded case gets a branch-free loop. */
+    int simple2 = s->kernel_h == 2 && s->kernel_w == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_top == 0 &&
+                  s->pad_left == 0 && s->out_h * 2 <= s->in_h && s->out_w * 2 <= s->in_w;
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
+    for (int t = 0; t < tasks; t++) {
+        const float *plane = in + (size_t)t * in_plane;
+        float *dst = out + (size_t)t * out_plane;
+        for (int oh = 0; oh < s->out_h; oh++) {
+            if (simple2) {
+                const float *r0 = plane + (size_t)(2 * oh) * s->in_w, *r1 = r0 + s->in_w;
+                for (int ow = 0; ow < s->out_w; ow++) {
+                    float a = r0[2 * ow] > r0[2 * ow + 1] ? r0[2 * ow] : r0[2 * ow + 1];
+                    float b = r1[2 * ow] > r1[2 * ow + 1] ? r1[2 * ow] : r1[2 * ow + 1];
+                    dst[(size_t)oh * s->out_w + ow] = a > b ? a : b;
+                }
+                continue;
+            }
+            for (int ow = 0; ow < s->out_w; ow++) {
+                long i = window_argmax(plane, s, oh, ow);
+                dst[(size_t)oh * s->out_w + ow] = i >= 0 ? plane[i] : 0.0f;
+            }
+        }
+    }
+}
+
+void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s)
+{
+    size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
+    int tasks = s->batch * s->channels;
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
+    for (int t = 0; t < tasks; t++) {
+        const float *plane = in + (size_t)t * in_plane;
+        const float *grad = dout + (size_t)t * out_plane;
+        float *dst = dinp + (size_t)t * in_plane;
+        for (int oh = 0; oh < s->out_h; oh++)
+            for (int ow = 0; ow < s->out_w; ow++) {
+                long i = window_argmax(plane, s, oh, ow);
+                if (i >= 0) dst[i] += grad[(size_t)oh * s->out_w + ow];
+            }
+    }
+}
+
+void cnk_avgpool_forward(float *out, const float *in, const cnk_pool_shape *s)
+{
+    size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
+    int tasks = s->batch * s->channels;
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
+    for (int t = 0; t < tasks; t++) {
+        const float *plane = in + (size_t)t * in_plane;
+        for (int oh = 0; oh < s->out_h; oh++)
+            for (int ow = 0; ow < s->out_w; ow++) {
+                int h0, h1, w0, w1;
+                window_bounds(s, oh, ow, &h0, &h1, &w0, &w1);
+                float sum = 0.0f;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) sum += plane[(size_t)h * s->in_w + w];
+                int count = (h1 - h0) * (w1 - w0);
+                out[(size_t)t * out_plane + (size_t)oh * s->out_w + ow] = count > 0 ? sum / (float)count : 0.0f;
+            }
+    }
+}
+
+void cnk_avgpool_backward(float *dinp, const float *dout, const cnk_pool_shape *s)
+{
+    size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
+    int tasks = s->batch * s->channels;
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
+    for (int t = 0; t < tasks; t++) {
+        float *plane = dinp + (size_t)t * in_plane;
+        for (int oh = 0; oh < s->out_h; oh++)
+            for (int ow = 0; ow < s->out_w; ow++) {
+                int h0, h1, w0, w1;
+                window_bounds(s, oh, ow, &h0, &h1, &w0, &w1);
+                int count = (h1 - h0) * (w1 - w0);
+                if (count <= 0) continue;
+                float g = dout[(size_t)t * out_plane + (size_t)oh * s->out_w + ow] / (float)count;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) plane[(size_t)h * s->in_w + w] += g;
+            }
+    }
+}
+
+void cnk_global_avgpool_forward(float *out, const float *in, int batch, int channels, int spatial, int threads)
+{
+    int tasks = batch * channels;
+#pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)tasks * spatial > 65536)
+    for (int t = 0; t < tasks; t++) {
+        const float *plane = in + (size_t)t * spatial;
+        float sum = 0.0f;
+        for (int p = 0; p < spatial; p++) sum += plane[p];
+        out[t] = sum / (float)spatial;
+    }
+}
+
+void cnk_global_avgpool_backward(float *dinp, const float *dout, int batch, int channels, int spatial,
+                                 int threads)
+{
+    int tasks = batch * channels;
+#pragma omp parallel for num_threads(threads) schedule(static) if ((size_t)tasks * spatial > 65536)
+    for (int t = 0; t < tasks; t++) {
+        float *plane = dinp + (size_t)t * spatial;
+        float g = dout[t] / (float)spatial;
+        for (int p = 0; p < spatial; p++) plane[p] += g;
+    }
+}

@@ -1,0 +1,26 @@
+/* pool.h: max pooling, average pooling (padded cells not counted, as TensorFlow SAME) and global average
+ * pooling over NCHW batches, forward and backward. */
+#ifndef CNK_POOL_H
+#define CNK_POOL_H
+
+typedef struct cnk_pool_shape {
+    int batch, channels, in_h, in_w, out_h, out_w;
+    int kernel_h, kernel_w, stride_h, stride_w;
+    int pad_top, pad_left; /* bottom/right implied by out_h/out_w; every window must touch the image */
+    int threads;
+} cnk_pool_shape;
+
+void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s);
+/* Accumulates dout into dinp at each window's maximum (the first one in row-major order on ties),
+ * found again from in. */
+void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s);
+
+void cnk_avgpool_forward(float *out, const float *in, const cnk_pool_shape *s);
+void cnk_avgpool_backward(float *dinp, const float *dout, const cnk_pool_shape *s);
+
+/* out[n, c] = mean of in[n, c, :, :] over spatial = H*W values. */
+void cnk_global_avgpool_forward(float *out, const float *in, int batch, int channels, int spatial, int threads);
+void cnk_global_avgpool_backward(float *dinp, const float *dout, int batch, int channels, int spatial,
+                                 int threads);
+
+#endif
