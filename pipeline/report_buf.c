@@ -1,0 +1,167 @@
+#include "pipeline/report_buf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cnk_rbuf_init(cnk_rbuf *b) { memset(b, 0, sizeof *b); }
+
+void cnk_rbuf_release(cnk_rbuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+int cnk_rbuf_failed(const cnk_rbuf *b) { return b->failed; }
+
+char *cnk_rbuf_take(cnk_rbuf *b)
+{
+    if (b->failed) {
+        cnk_rbuf_release(b);
+        return NULL;
+    }
+    if (!b->data) cnk_rbuf_append(b, "", 0);
+    char *text = b->data;
+    memset(b, 0, sizeof *b);
+    return text;
+}
+
+static int reserve(cnk_rbuf *b, size_t extra)
+{
+    if (b->failed) return 0;
+    if (extra > ((size_t)1 << 40)) { /* no report needs a terabyte: a size computation went wrong */
+        b->failed = 1;
+        return 0;
+    }
+    if (b->len + extra + 1 <= b->cap) return 1;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1) cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (!data) {
+        b->failed = 1;
+        return 0;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 1;
+}
+
+void cnk_rbuf_append(cnk_rbuf *b, const char *data, size_t n)
+{
+    if (!reserve(b, n)) return;
+    if (n) memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void cnk_rbuf_puts(cnk_rbuf *b, const char *text) { cnk_rbuf_append(b, text, strlen(text)); }
+
+void cnk_rbuf_printf(cnk_rbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return;
+    }
+    if (!reserve(b, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void cnk_rbuf_repeat(cnk_rbuf *b, char c, size_t n)
+{
+    if (!reserve(b, n)) return;
+    memset(b->data + b->len, c, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+size_t cnk_utf8_length(const char *text)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) n += (*p & 0xC0) != 0x80;
+    return n;
+}
+
+void cnk_rbuf_pad_left(cnk_rbuf *b, const char *text, size_t width)
+{
+    size_t len = cnk_utf8_length(text);
+    if (len < width) cnk_rbuf_repeat(b, ' ', width - len);
+    cnk_rbuf_puts(b, text);
+}
+
+void cnk_rbuf_html(cnk_rbuf *b, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '&': cnk_rbuf_puts(b, "&amp;"); break;
+        case '<': cnk_rbuf_puts(b, "&lt;"); break;
+        case '>': cnk_rbuf_puts(b, "&gt;"); break;
+        case '"': cnk_rbuf_puts(b, "&quot;"); break;
+        case '\'': cnk_rbuf_puts(b, "&#39;"); break;
+        default: cnk_rbuf_append(b, p, 1);
+        }
+    }
+}
+
+void cnk_rbuf_json_string(cnk_rbuf *b, const char *text)
+{
+    cnk_rbuf_puts(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char esc[2] = {'\\', (char)*p};
+            cnk_rbuf_append(b, esc, 2);
+        } else if (*p < 0x20) {
+            cnk_rbuf_printf(b, "\\u%04x", *p);
+        } else {
+            cnk_rbuf_append(b, (const char *)p, 1);
+        }
+    }
+    cnk_rbuf_puts(b, "\"");
+}
+
+void cnk_rbuf_json_number(cnk_rbuf *b, double value)
+{
+    if (!isfinite(value)) {
+        cnk_rbuf_puts(b, "null");
+        return;
+    }
+    /* The shortest of %.15g..%.17g that reads back exactly keeps files tidy and lossless. */
+    char text[64];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, value);
+        if (strtod(text, NULL) == value) break;
+    }
+    cnk_rbuf_puts(b, text);
+}
+
+void cnk_rbuf_base64(cnk_rbuf *b, const unsigned char *data, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (!reserve(b, (n + 2) / 3 * 4)) return;
+    char *out = b->data + b->len;
+    size_t i = 0, o = 0;
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)data[i] << 16 | (unsigned)data[i + 1] << 8 | data[i + 2];
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[v & 63];
+    }
+    if (i < n) {
+        unsigned v = (unsigned)data[i] << 16 | (i + 1 < n ? (unsigned)data[i + 1] << 8 : 0);
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    b->len += o;
+    b->data[b->len] = '\0';
+}
