@@ -1,0 +1,180 @@
+/* Tests for features/wavelet: a pure tone peaks in the row with the nearest centre frequency, a click is
+ * localised in time, white noise has the variance Torrence & Compo's normalisation promises, and the frame
+ * grid is the mel grid.
+ * test-libs: core features */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "features/spectrogram.h"
+#include "features/wavelet.h"
+
+static float *scalogram(cnk_wavelet_params *p, const float *x, size_t n, size_t *rows, size_t *frames)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_wavelet *w;
+    assert_int_equal(cnk_wavelet_create(&ctx, p, &w), CNK_OK);
+    *rows = cnk_wavelet_n_rows(w);
+    *frames = cnk_wavelet_n_frames(w, n);
+    float *out = malloc(*rows * *frames * sizeof *out);
+    assert_non_null(out);
+    assert_int_equal(cnk_wavelet_compute(&ctx, w, x, n, out), CNK_OK);
+    cnk_wavelet_free(w);
+    return out;
+}
+
+static void test_tone_peaks_in_nearest_row(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    const int sr = 22050;
+    size_t n = sr * 2;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    static const double tones[] = {55.0, 440.0, 1234.5, 5000.0};
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; i < n; i++) x[i] = (float)sin(2 * M_PI * tones[k] * i / sr);
+        cnk_wavelet_params p;
+        cnk_wavelet_params_default(&p, sr);
+        cnk_wavelet *w;
+        assert_int_equal(cnk_wavelet_create(&ctx, &p, &w), CNK_OK);
+        size_t nearest = 0;
+        for (size_t r = 0; r < 64; r++)
+            if (fabs(log(cnk_wavelet_centre_hz(w, r) / tones[k])) < fabs(log(cnk_wavelet_centre_hz(w, nearest) / tones[k])))
+                nearest = r;
+        cnk_wavelet_free(w);
+        size_t rows, frames;
+        float *s = scalogram(&p, x, n, &rows, &frames);
+        size_t mid = frames / 2, best = 0;
+        for (size_t r = 0; r < rows; r++)
+            if (s[r * frames + mid] > s[best * frames + mid]) best = r;
+        print_message("tone %.1f Hz: peak row %zu, nearest centre row %zu, peak power %.3f\n", tones[k], best, nearest,
+                      s[best * frames + mid]);
+        assert_int_equal(best, nearest);
+        /* T&C normalisation: a unit sine at the wavelet's own frequency gives |W|^2 = sqrt(pi) * s / 2 (s the scale
+         * in samples), times exp(-(s w - w0)^2) for the small frequency mismatch of the nearest row. */
+        double scale = (6.0 + sqrt(38.0)) / (4 * M_PI) * sr / (32.0 * pow(11025.0 / 32.0, best / 63.0)) /* row centres are log-spaced */;
+        double z = scale * 2 * M_PI * tones[k] / sr - 6.0;
+        double expected = sqrt(M_PI) * scale / 2 * exp(-z * z);
+        assert_float_equal(s[best * frames + mid] / expected, 1.0, 0.02);
+        free(s);
+    }
+    free(x);
+}
+
+static void test_click_is_localised(void **state)
+{
+    (void)state;
+    const int sr = 22050;
+    size_t n = sr * 2, at = 33333;
+    float *x = calloc(n, sizeof *x);
+    assert_non_null(x);
+    x[at] = 1.0f;
+    cnk_wavelet_params p;
+    cnk_wavelet_params_default(&p, sr);
+    size_t rows, frames;
+    float *s = scalogram(&p, x, n, &rows, &frames);
+    size_t click_frame = (at + 256) / 512; /* frame t averages samples [t*512 - 256, t*512 + 256) */
+    /* Rows above ~500 Hz (wavelets shorter than a hop) put their maximum on the click's frame, and far
+     * frames hold almost nothing. */
+    for (size_t r = 32; r < rows; r++) {
+        const float *row = s + r * frames;
+        size_t best = 0;
+        for (size_t t = 0; t < frames; t++)
+            if (row[t] > row[best]) best = t;
+        assert_int_equal(best, click_frame);
+        assert_true(row[click_frame - 10] < 1e-4 * row[best]);
+        assert_true(row[click_frame + 10] < 1e-4 * row[best]);
+    }
+    /* Lower rows still peak within their wavelet's width of the click. */
+    for (size_t r = 0; r < 32; r++) {
+        const float *row = s + r * frames;
+        size_t best = 0;
+        for (size_t t = 0; t < frames; t++)
+            if (row[t] > row[best]) best = t;
+        assert_true(best + 3 >= click_frame && best <= click_frame + 3);
+    }
+    free(s);
+    free(x);
+}
+
+static void test_white_noise_power_equals_variance(void **state)
+{
+    (void)state;
+    const int sr = 16000;
+    size_t n = sr * 4;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    cnk_rng rng;
+    cnk_rng_seed(&rng, 7, 0);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(0.1 * cnk_rng_normal(&rng));
+    cnk_wavelet_params p;
+    cnk_wavelet_params_default(&p, sr);
+    p.n_scales = 16;
+    p.fmin = 100;
+    p.fmax = 4000;
+    p.hop_length = 160;
+    p.n_fft = 400;
+    size_t rows, frames;
+    float *s = scalogram(&p, x, n, &rows, &frames);
+    for (size_t r = 0; r < rows; r++) {
+        double mean = 0;
+        for (size_t t = frames / 8; t < frames - frames / 8; t++) mean += s[r * frames + t];
+        mean /= (double)(frames - 2 * (frames / 8));
+        /* T&C: E|W|^2 = variance for white noise (0.01), within the estimate's scatter. */
+        assert_true(mean > 0.008 && mean < 0.012);
+    }
+    free(s);
+    free(x);
+}
+
+static void test_shape_equals_mel_shape(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    static const size_t lengths[] = {1, 511, 512, 2047, 22050, 661794};
+    for (int center = 0; center < 2; center++) {
+        cnk_spec_params sp;
+        cnk_spec_params_default(&sp, 22050);
+        sp.center = center;
+        cnk_wavelet_params wp;
+        cnk_wavelet_params_default(&wp, 22050);
+        wp.center = center;
+        cnk_spec *spec;
+        cnk_wavelet *w;
+        assert_int_equal(cnk_spec_create(&ctx, &sp, &spec), CNK_OK);
+        assert_int_equal(cnk_wavelet_create(&ctx, &wp, &w), CNK_OK);
+        for (int i = 0; i < 6; i++)
+            assert_int_equal(cnk_wavelet_n_frames(w, lengths[i]), cnk_spec_n_frames(spec, lengths[i]));
+        assert_int_equal(cnk_wavelet_n_rows(w), 64);
+        assert_float_equal(cnk_wavelet_centre_hz(w, 0), 32.0, 1e-9);
+        assert_float_equal(cnk_wavelet_centre_hz(w, 63), 11025.0, 1e-6);
+        cnk_spec_free(spec);
+        cnk_wavelet_free(w);
+    }
+    cnk_wavelet_params wp;
+    cnk_wavelet_params_default(&wp, 22050);
+    wp.fmin = 0;
+    cnk_wavelet *w;
+    assert_int_equal(cnk_wavelet_create(&ctx, &wp, &w), CNK_ERR_ARG);
+    wp.fmin = 32;
+    wp.n_scales = 0;
+    assert_int_equal(cnk_wavelet_create(&ctx, &wp, &w), CNK_ERR_ARG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tone_peaks_in_nearest_row),
+        cmocka_unit_test(test_click_is_localised),
+        cmocka_unit_test(test_white_noise_power_equals_variance),
+        cmocka_unit_test(test_shape_equals_mel_shape),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
