@@ -542,13 +542,17 @@ int cnk_dataset_load_csv(cnk_ctx *ctx, const char *path, const cnk_dataset_optio
 /* Class names "0".."N-1", zero-padded so bytewise order is numeric order. */
 static int set_numeric_classes(cnk_ctx *ctx, cnk_dataset *ds, size_t n_classes)
 {
-    int width = 1;
-    for (size_t v = n_classes - 1; v >= 10 && width < 20; v /= 10) width++;
+    char widest[32];
+    snprintf(widest, sizeof widest, "%zu", n_classes - 1);
+    size_t width = strlen(widest);
     char **names = calloc(n_classes, sizeof *names);
     if (!names) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory naming classes");
     for (size_t k = 0; k < n_classes; k++) {
-        char text[32];
-        snprintf(text, sizeof text, "%0*llu", width, (unsigned long long)k);
+        char digits[32], text[64];
+        snprintf(digits, sizeof digits, "%zu", k);
+        size_t pad = width - strlen(digits);
+        memset(text, '0', pad);
+        strcpy(text + pad, digits);
         names[k] = strdup(text);
         if (!names[k]) {
             free_strings(names, k);
