@@ -1,0 +1,476 @@
+#include "pipeline/preprocess.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "features/audio.h"
+#include "features/spectrogram.h"
+#include "pipeline/segment.h"
+
+static const char *const kind_names[CNK_PREP_KIND_COUNT] = {"mel", "wavelet", "mel+wavelet", "image", "npy",
+                                                             "csv"};
+
+const char *cnk_prep_kind_name(cnk_prep_kind kind)
+{
+    return (kind >= 0 && kind < CNK_PREP_KIND_COUNT) ? kind_names[kind] : "?";
+}
+
+int cnk_prep_kind_parse(const char *name, cnk_prep_kind *kind)
+{
+    for (int k = 0; k < CNK_PREP_KIND_COUNT; k++)
+        if (strcmp(name, kind_names[k]) == 0) {
+            *kind = (cnk_prep_kind)k;
+            return 0;
+        }
+    return -1;
+}
+
+/* Defaults, chosen from the experiments in datasets/README.md: music-rate audio gets the contract's mel
+ * (2048/512/128) and 3 s segments (130 frames); the dataset loader lowers the rate for low-rate speech
+ * (see cnk_preprocess_set_rate). Images 3x64x64. */
+void cnk_preprocess_defaults(cnk_preprocess *p, cnk_prep_kind kind)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->sample_rate = 22050;
+    p->n_fft = 2048;
+    p->hop_length = 512;
+    p->n_mels = 128;
+    p->n_scales = 64;
+    p->fmin = 0;
+    p->fmax = 0;
+    p->wavelet_fmin = 32;
+    cnk_preprocess_set_segment_seconds(p, 3.0);
+    p->channels = kind == CNK_PREP_IMAGE ? 3 : 1;
+    p->height = p->width = 64;
+    snprintf(p->csv_drop, sizeof p->csv_drop, "filename,length");
+}
+
+void cnk_preprocess_set_segment_seconds(cnk_preprocess *p, double seconds)
+{
+    int frames = (int)lround(seconds * p->sample_rate / p->hop_length) + 1;
+    p->segment_frames = frames < 8 ? 8 : frames;
+    p->segment_hop = (p->segment_frames + 1) / 2;
+    p->train_hop = (p->segment_frames + 3) / 4;
+    p->min_fill = p->segment_frames / 4;
+}
+
+static int spectrogram_rows(const cnk_preprocess *p)
+{
+    return p->kind == CNK_PREP_WAVELET ? p->n_scales : p->n_mels;
+}
+
+void cnk_preprocess_input_shape(const cnk_preprocess *p, int *c, int *h, int *w)
+{
+    switch (p->kind) {
+    case CNK_PREP_MEL:
+    case CNK_PREP_WAVELET:
+    case CNK_PREP_MEL_WAVELET:
+        *c = 1, *h = spectrogram_rows(p), *w = p->segment_frames;
+        break;
+    case CNK_PREP_CSV:
+        if (p->height > 0 && p->width > 0 && p->channels * p->height * p->width == p->n_features)
+            *c = p->channels, *h = p->height, *w = p->width;
+        else
+            *c = p->n_features, *h = 1, *w = 1;
+        break;
+    default:
+        *c = p->channels, *h = p->height, *w = p->width;
+    }
+}
+
+/* ---- key=value text ---- */
+
+typedef struct text_buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} text_buf;
+
+static void tb_printf(text_buf *tb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(text_buf *tb, const char *fmt, ...)
+{
+    if (tb->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(tb->data + tb->len, tb->cap - tb->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            tb->failed = 1;
+            return;
+        }
+        if (tb->len + (size_t)n < tb->cap) {
+            tb->len += (size_t)n;
+            return;
+        }
+        size_t cap = tb->cap * 2 + (size_t)n + 64;
+        char *grown = realloc(tb->data, cap);
+        if (!grown) {
+            tb->failed = 1;
+            return;
+        }
+        tb->data = grown;
+        tb->cap = cap;
+    }
+}
+
+static void tb_floats(text_buf *tb, const char *key, const float *v, int n)
+{
+    tb_printf(tb, "%s=", key);
+    for (int i = 0; i < n; i++) tb_printf(tb, "%s%.9g", i ? "," : "", (double)v[i]);
+    tb_printf(tb, "\n");
+}
+
+int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
+{
+    text_buf tb = {malloc(1024), 0, 1024, 0};
+    if (!tb.data) return cnk_fail(ctx, CNK_ERR_NOMEM, "preprocessing text: out of memory");
+    tb_printf(&tb, "input=%s\n", cnk_prep_kind_name(p->kind));
+    tb_printf(&tb, "sample_rate=%d\nn_fft=%d\nhop_length=%d\nn_mels=%d\nn_scales=%d\n", p->sample_rate, p->n_fft,
+              p->hop_length, p->n_mels, p->n_scales);
+    tb_printf(&tb, "fmin=%.9g\nfmax=%.9g\nwavelet_fmin=%.9g\n", (double)p->fmin, (double)p->fmax,
+              (double)p->wavelet_fmin);
+    tb_printf(&tb, "segment_frames=%d\nsegment_hop=%d\ntrain_hop=%d\nmin_fill=%d\n", p->segment_frames,
+              p->segment_hop, p->train_hop, p->min_fill);
+    tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
+              p->n_features);
+    tb_printf(&tb, "csv_drop=%s\nn_norm=%d\n", p->csv_drop, p->n_norm);
+    tb_floats(&tb, "mean", p->mean, p->n_norm);
+    tb_floats(&tb, "std", p->std, p->n_norm);
+    if (tb.failed) {
+        free(tb.data);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "preprocessing text: out of memory");
+    }
+    *text = tb.data;
+    return CNK_OK;
+}
+
+/* Finds "key=" at a line start and returns a pointer to its value (up to the newline), or NULL. */
+static const char *find_value(const char *text, const char *key, size_t *len)
+{
+    size_t klen = strlen(key);
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
+            const char *v = line + klen + 1;
+            const char *end = strchr(v, '\n');
+            *len = end ? (size_t)(end - v) : strlen(v);
+            return v;
+        }
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    return NULL;
+}
+
+static int get_int(cnk_ctx *ctx, const char *text, const char *source, const char *key, long min, long max,
+                   int *out)
+{
+    size_t len;
+    const char *v = find_value(text, key, &len);
+    if (!v) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing lacks '%s'", source, key);
+    char buf[64];
+    if (len >= sizeof buf) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing '%s' is too long", source, key);
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    long x = strtol(buf, &end, 10);
+    if (errno || end == buf || *end || x < min || x > max)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing '%s=%s' is not an integer in [%ld, %ld]", source, key,
+                        buf, min, max);
+    *out = (int)x;
+    return CNK_OK;
+}
+
+/* Parses up to max comma-separated floats; *n gets how many. */
+static int get_floats(cnk_ctx *ctx, const char *text, const char *source, const char *key, float *out, int max,
+                      int *n)
+{
+    size_t len;
+    const char *v = find_value(text, key, &len);
+    if (!v) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing lacks '%s'", source, key);
+    *n = 0;
+    const char *end_of_value = v + len;
+    while (v < end_of_value) {
+        char *end;
+        errno = 0;
+        double x = strtod(v, &end);
+        if (errno || end == v || !isfinite(x) || *n >= max || (end < end_of_value && *end != ','))
+            return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing '%s' has a bad value", source, key);
+        out[(*n)++] = (float)x;
+        v = end < end_of_value ? end + 1 : end;
+    }
+    return CNK_OK;
+}
+
+static int get_float(cnk_ctx *ctx, const char *text, const char *source, const char *key, float *out)
+{
+    int n;
+    int rc = get_floats(ctx, text, source, key, out, 1, &n);
+    if (!rc && n != 1) rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing '%s' is empty", source, key);
+    return rc;
+}
+
+int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess *p)
+{
+    memset(p, 0, sizeof *p);
+    size_t len;
+    const char *v = find_value(text, "input", &len);
+    char kind[32];
+    if (!v || len >= sizeof kind)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing lacks a valid 'input'", source);
+    memcpy(kind, v, len);
+    kind[len] = '\0';
+    if (cnk_prep_kind_parse(kind, &p->kind))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: unknown input kind '%s'", source, kind);
+    int rc = CNK_OK, n_mean = 0, n_std = 0;
+    rc = rc ? rc : get_int(ctx, text, source, "sample_rate", 1000, 768000, &p->sample_rate);
+    rc = rc ? rc : get_int(ctx, text, source, "n_fft", 16, 1 << 16, &p->n_fft);
+    rc = rc ? rc : get_int(ctx, text, source, "hop_length", 1, 1 << 16, &p->hop_length);
+    rc = rc ? rc : get_int(ctx, text, source, "n_mels", 1, 4096, &p->n_mels);
+    rc = rc ? rc : get_int(ctx, text, source, "n_scales", 1, 4096, &p->n_scales);
+    rc = rc ? rc : get_float(ctx, text, source, "fmin", &p->fmin);
+    rc = rc ? rc : get_float(ctx, text, source, "fmax", &p->fmax);
+    rc = rc ? rc : get_float(ctx, text, source, "wavelet_fmin", &p->wavelet_fmin);
+    rc = rc ? rc : get_int(ctx, text, source, "segment_frames", 1, 1 << 20, &p->segment_frames);
+    rc = rc ? rc : get_int(ctx, text, source, "segment_hop", 1, 1 << 20, &p->segment_hop);
+    rc = rc ? rc : get_int(ctx, text, source, "train_hop", 1, 1 << 20, &p->train_hop);
+    rc = rc ? rc : get_int(ctx, text, source, "min_fill", 0, 1 << 20, &p->min_fill);
+    rc = rc ? rc : get_int(ctx, text, source, "channels", 1, 4096, &p->channels);
+    rc = rc ? rc : get_int(ctx, text, source, "height", 1, 65536, &p->height);
+    rc = rc ? rc : get_int(ctx, text, source, "width", 1, 65536, &p->width);
+    rc = rc ? rc : get_int(ctx, text, source, "n_features", 0, 1 << 24, &p->n_features);
+    rc = rc ? rc : get_int(ctx, text, source, "n_norm", 0, CNK_PREP_MAX_NORM, &p->n_norm);
+    rc = rc ? rc : get_floats(ctx, text, source, "mean", p->mean, CNK_PREP_MAX_NORM, &n_mean);
+    rc = rc ? rc : get_floats(ctx, text, source, "std", p->std, CNK_PREP_MAX_NORM, &n_std);
+    if (rc) return rc;
+    if (n_mean != p->n_norm || n_std != p->n_norm)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing has %d/%d normalisation values, expected %d", source,
+                        n_mean, n_std, p->n_norm);
+    for (int i = 0; i < p->n_norm; i++)
+        if (!(p->std[i] > 0)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing std %d is not > 0", source, i);
+    v = find_value(text, "csv_drop", &len);
+    if (v && len < sizeof p->csv_drop) {
+        memcpy(p->csv_drop, v, len);
+        p->csv_drop[len] = '\0';
+    }
+    return CNK_OK;
+}
+
+void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
+{
+    switch (p->kind) {
+    case CNK_PREP_MEL:
+    case CNK_PREP_MEL_WAVELET:
+        snprintf(out, cap, "mel sr=%d n_fft=%d hop=%d n_mels=%d fmin=%.9g fmax=%.9g db", p->sample_rate, p->n_fft,
+                 p->hop_length, p->n_mels, (double)p->fmin, (double)p->fmax);
+        break;
+    case CNK_PREP_WAVELET:
+        snprintf(out, cap, "wavelet sr=%d hop=%d n_fft=%d scales=%d fmin=%.9g fmax=%.9g db", p->sample_rate,
+                 p->hop_length, p->n_fft, p->n_scales, (double)p->wavelet_fmin, (double)p->fmax);
+        break;
+    case CNK_PREP_IMAGE:
+        snprintf(out, cap, "image c=%d h=%d w=%d centre-crop [0,1]", p->channels, p->height, p->width);
+        break;
+    default:
+        snprintf(out, cap, "%s", cnk_prep_kind_name(p->kind));
+    }
+}
+
+/* ---- segments and normalisation ---- */
+
+static int is_spectrogram_kind(const cnk_preprocess *p)
+{
+    return p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET ||
+           p->kind == CNK_PREP_NPY;
+}
+
+size_t cnk_preprocess_n_segments(const cnk_preprocess *p, const cnk_array *features, int train)
+{
+    if (!is_spectrogram_kind(p) || features->ndim != 2) return 1;
+    return cnk_segment_count(features->shape[1], (size_t)p->segment_frames,
+                             (size_t)(train ? p->train_hop : p->segment_hop), (size_t)p->min_fill);
+}
+
+static void normalise_planes(const cnk_preprocess *p, float *x, int channels, size_t plane)
+{
+    for (int c = 0; c < channels; c++) {
+        int k = p->n_norm == 0 ? -1 : (p->n_norm == 1 ? 0 : c);
+        if (k < 0 || k >= p->n_norm) continue;
+        float mean = p->mean[k], inv = 1.0f / p->std[k];
+        float *row = x + (size_t)c * plane;
+        for (size_t i = 0; i < plane; i++) row[i] = (row[i] - mean) * inv;
+    }
+}
+
+int cnk_preprocess_segment(cnk_ctx *ctx, const cnk_preprocess *p, const cnk_array *features, size_t i, int train,
+                           float *out)
+{
+    int c, h, w;
+    cnk_preprocess_input_shape(p, &c, &h, &w);
+    size_t need = (size_t)c * h * w;
+    if (is_spectrogram_kind(p) && features->ndim == 2) {
+        if (features->shape[0] != (size_t)h || c != 1)
+            return cnk_fail(ctx, CNK_ERR_INPUT, "features have %zu rows, the model expects %d", features->shape[0], h);
+        size_t hop = (size_t)(train ? p->train_hop : p->segment_hop);
+        size_t total = cnk_array_count(features);
+        float floor_db = total ? features->data[0] : 0;
+        for (size_t k = 1; k < total; k++) floor_db = fminf(floor_db, features->data[k]);
+        cnk_segment_copy_rows(features->data, features->shape[0], features->shape[1], cnk_segment_start(i, hop),
+                              (size_t)w, floor_db, out);
+        normalise_planes(p, out, 1, need);
+        return CNK_OK;
+    }
+    if (cnk_array_count(features) != need)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "features have %zu values, the model expects %dx%dx%d",
+                        cnk_array_count(features), c, h, w);
+    if (p->kind == CNK_PREP_CSV) {
+        cnk_preprocess_normalise(p, features->data, need, out);
+        return CNK_OK;
+    }
+    memcpy(out, features->data, need * sizeof *out);
+    normalise_planes(p, out, c, (size_t)h * w);
+    return CNK_OK;
+}
+
+void cnk_preprocess_normalise(const cnk_preprocess *p, const float *raw, size_t n, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = p->n_norm == 1 ? 0 : i;
+        out[i] = (int)k < p->n_norm ? (raw[i] - p->mean[k]) / p->std[k] : raw[i];
+    }
+}
+
+int cnk_preprocess_fit(cnk_ctx *ctx, cnk_preprocess *p, const cnk_array *const *features, size_t n)
+{
+    int per_channel = p->kind == CNK_PREP_IMAGE;
+    int n_norm = per_channel ? p->channels : 1;
+    double sum[CNK_PREP_MAX_NORM] = {0}, sum2[CNK_PREP_MAX_NORM] = {0}, count[CNK_PREP_MAX_NORM] = {0};
+    for (size_t f = 0; f < n; f++) {
+        if (!features[f]) continue;
+        size_t total = cnk_array_count(features[f]);
+        size_t plane = per_channel ? total / (size_t)p->channels : total;
+        for (size_t i = 0; i < total; i++) {
+            int k = per_channel ? (int)(i / plane) : 0;
+            double x = features[f]->data[i];
+            sum[k] += x;
+            sum2[k] += x * x;
+            count[k] += 1;
+        }
+    }
+    for (int k = 0; k < n_norm; k++) {
+        if (count[k] == 0) return cnk_fail(ctx, CNK_ERR_INPUT, "no training features to normalise with");
+        double mean = sum[k] / count[k], var = sum2[k] / count[k] - mean * mean;
+        p->mean[k] = (float)mean;
+        p->std[k] = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+    }
+    p->n_norm = n_norm;
+    return CNK_OK;
+}
+
+int cnk_preprocess_fit_rows(cnk_ctx *ctx, cnk_preprocess *p, const float *rows, size_t n_rows, size_t n_features)
+{
+    if (n_rows == 0) return cnk_fail(ctx, CNK_ERR_INPUT, "no training rows to normalise with");
+    if (n_features > CNK_PREP_MAX_NORM)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%zu features: at most %d can be normalised per feature",
+                        n_features, CNK_PREP_MAX_NORM);
+    for (size_t j = 0; j < n_features; j++) {
+        double sum = 0, sum2 = 0;
+        for (size_t i = 0; i < n_rows; i++) sum += rows[i * n_features + j];
+        double mean = sum / (double)n_rows;
+        for (size_t i = 0; i < n_rows; i++) {
+            double d = rows[i * n_features + j] - mean;
+            sum2 += d * d;
+        }
+        double sd = sqrt(sum2 / (double)n_rows); /* population std, as sklearn's StandardScaler */
+        p->mean[j] = (float)mean;
+        p->std[j] = sd > 1e-12 ? (float)sd : 1.0f;
+    }
+    p->n_norm = (int)n_features;
+    return CNK_OK;
+}
+
+/* ---- decoding files ---- */
+
+struct cnk_prep_worker {
+    cnk_preprocess params;
+    cnk_spec *mel; /* mel kinds */
+};
+
+int cnk_prep_worker_create(cnk_ctx *ctx, const cnk_preprocess *p, cnk_prep_worker **out)
+{
+    *out = NULL;
+    cnk_prep_worker *w = calloc(1, sizeof *w);
+    if (!w) return cnk_fail(ctx, CNK_ERR_NOMEM, "preprocessing: out of memory");
+    w->params = *p;
+    if (p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_MEL_WAVELET) {
+        cnk_spec_params sp;
+        cnk_spec_params_default(&sp, p->sample_rate);
+        sp.n_fft = p->n_fft;
+        sp.hop_length = p->hop_length;
+        sp.n_mels = p->n_mels;
+        sp.fmin = p->fmin;
+        sp.fmax = p->fmax;
+        int rc = cnk_spec_create(ctx, &sp, &w->mel);
+        if (rc) {
+            free(w);
+            return rc;
+        }
+    }
+    *out = w;
+    return CNK_OK;
+}
+
+void cnk_prep_worker_free(cnk_prep_worker *w)
+{
+    if (!w) return;
+    cnk_spec_free(w->mel);
+    free(w);
+}
+
+static int mel_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_array *out)
+{
+    cnk_audio audio;
+    int rc = cnk_audio_load(ctx, path, w->params.sample_rate, &audio);
+    if (rc) return rc;
+    size_t rows = cnk_spec_n_rows(w->mel), frames = cnk_spec_n_frames(w->mel, audio.n_samples);
+    if (frames == 0 || rows == 0) {
+        cnk_audio_release(&audio);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: too short for one spectrogram frame", path);
+    }
+    out->data = malloc(rows * frames * sizeof *out->data);
+    if (!out->data) {
+        cnk_audio_release(&audio);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for a %zux%zu spectrogram", path, rows, frames);
+    }
+    rc = cnk_spec_compute(w->mel, audio.samples, audio.n_samples, out->data);
+    cnk_audio_release(&audio);
+    if (rc) {
+        cnk_array_release(out);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: no spectrogram frame", path);
+    }
+    cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, 80.0f);
+    out->ndim = 2;
+    out->shape[0] = rows;
+    out->shape[1] = frames;
+    return CNK_OK;
+}
+
+int cnk_preprocess_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_array *features)
+{
+    memset(features, 0, sizeof *features);
+    switch (w->params.kind) {
+    case CNK_PREP_MEL:
+        return mel_of_file(ctx, w, path, features);
+    case CNK_PREP_NPY:
+        return cnk_npy_read(ctx, path, features);
+    default:
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: input kind %s is not available in this build", path,
+                        cnk_prep_kind_name(w->params.kind));
+    }
+}

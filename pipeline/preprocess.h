@@ -1,0 +1,92 @@
+/* preprocess.h: how one dataset item becomes the model's input tensor(s), per input kind (mel or wavelet
+ * spectrogram segments of audio, images, .npy arrays, CSV rows). The parameters travel inside the model file
+ * as key=value text, so predict applies exactly what training used. */
+#ifndef CNK_PREPROCESS_H
+#define CNK_PREPROCESS_H
+
+#include <stddef.h>
+
+#include "core/context.h"
+#include "core/npy.h"
+
+typedef enum cnk_prep_kind {
+    CNK_PREP_MEL = 0,     /* audio -> mel dB spectrogram (n_mels x frames), cut into segments */
+    CNK_PREP_WAVELET,     /* audio -> Morlet scalogram dB (n_scales x frames), cut into segments */
+    CNK_PREP_MEL_WAVELET, /* both views of the same segment (two-input fusion models; not trained yet) */
+    CNK_PREP_IMAGE,       /* image file -> C x H x W floats */
+    CNK_PREP_NPY,         /* .npy array (rows x frames, or C x H x W) used as is, 2-D ones segmented */
+    CNK_PREP_CSV,         /* a numeric CSV row -> n_features (or C x H x W with an image size) */
+    CNK_PREP_KIND_COUNT
+} cnk_prep_kind;
+
+#define CNK_PREP_MAX_NORM 4096 /* normalisation values: 1, one per channel, or one per CSV feature */
+
+typedef struct cnk_preprocess {
+    cnk_prep_kind kind;
+    /* audio: decoding and the spectrogram (features/): */
+    int sample_rate;        /* resample to this rate */
+    int n_fft, hop_length;
+    int n_mels;             /* mel rows */
+    int n_scales;           /* wavelet rows */
+    float fmin, fmax;       /* mel band (fmax 0 = sr/2) */
+    float wavelet_fmin;     /* lowest wavelet centre frequency */
+    /* audio segments, in spectrogram frames */
+    int segment_frames;     /* the model's input width */
+    int segment_hop;        /* frames between segment starts at prediction and evaluation */
+    int train_hop;          /* frames between training segments (overlap gives more examples) */
+    int min_fill;           /* a last partial segment needs this many new frames */
+    /* images, and CSV rows reshaped as images: the model's C x H x W */
+    int channels, height, width;
+    /* CSV: feature count (columns other than label/ids) */
+    int n_features;
+    /* Normalisation x' = (x - mean[i]) / std[i] with i = 0 (n_norm 1), the channel (images), or the feature
+     * (CSV). Computed from the training split. Spectrogram segments past a clip's end are padded with the
+     * clip's minimum (its silence level, top_db below its peak). */
+    int n_norm;
+    float mean[CNK_PREP_MAX_NORM], std[CNK_PREP_MAX_NORM];
+    char csv_drop[256];     /* CSV: comma-separated identifier columns that are not features */
+} cnk_preprocess;
+
+const char *cnk_prep_kind_name(cnk_prep_kind kind);
+int cnk_prep_kind_parse(const char *name, cnk_prep_kind *kind); /* 0 or -1 */
+
+/* Defaults per kind (see the .c file for the experiments that chose them); n_norm = 0 until fitted. */
+void cnk_preprocess_defaults(cnk_preprocess *p, cnk_prep_kind kind);
+/* Sets segment_frames (and hops) for a segment length in seconds at p's sample rate and hop. */
+void cnk_preprocess_set_segment_seconds(cnk_preprocess *p, double seconds);
+
+/* The per-sample model input shape (C, H, W). */
+void cnk_preprocess_input_shape(const cnk_preprocess *p, int *c, int *h, int *w);
+
+/* "key=value\n" text for the model file, and back. from_text checks every value. */
+int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text);
+int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess *p);
+
+/* The parameters that determine a file's features (not normalisation or segmenting): the cache key text. */
+void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap);
+
+/* What one thread needs to turn files into features (FFT plans made once). */
+typedef struct cnk_prep_worker cnk_prep_worker;
+int cnk_prep_worker_create(cnk_ctx *ctx, const cnk_preprocess *p, cnk_prep_worker **out);
+void cnk_prep_worker_free(cnk_prep_worker *w);
+
+/* The un-normalised features of one file: audio -> (rows x frames) dB spectrogram of the whole clip
+ * (shape [rows, frames]); image -> [C, H, W]; npy -> the array. A file that cannot be decoded fails with
+ * the file named in the message (the caller skips it). One worker serves one thread at a time. */
+int cnk_preprocess_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_array *features);
+
+/* How many model inputs one file's features give (segments of a spectrogram; 1 otherwise). train = 1 uses
+ * the training hop. */
+size_t cnk_preprocess_n_segments(const cnk_preprocess *p, const cnk_array *features, int train);
+/* Writes segment i (C*H*W floats, normalised) into out. */
+int cnk_preprocess_segment(cnk_ctx *ctx, const cnk_preprocess *p, const cnk_array *features, size_t i, int train,
+                           float *out);
+/* Normalises one raw row of CSV features (n_features values) into out. */
+void cnk_preprocess_normalise(const cnk_preprocess *p, const float *raw, size_t n, float *out);
+
+/* Fits mean/std on training features: spectrograms and npy one scalar pair, images one per channel. */
+int cnk_preprocess_fit(cnk_ctx *ctx, cnk_preprocess *p, const cnk_array *const *features, size_t n);
+/* The same for CSV rows (n_rows x n_features): one pair per feature (std of a constant column -> 1). */
+int cnk_preprocess_fit_rows(cnk_ctx *ctx, cnk_preprocess *p, const float *rows, size_t n_rows, size_t n_features);
+
+#endif

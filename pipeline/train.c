@@ -1,0 +1,535 @@
+#include "pipeline/train.h"
+
+#include <math.h>
+#include <sndfile.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/fsutil.h"
+#include "core/npy.h"
+#include "core/rng.h"
+#include "nn/builtin.h"
+#include "nn/cfg.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "nn/modelfile.h"
+#include "nn/optim.h"
+#include "pipeline/augment.h"
+#include "pipeline/dataset.h"
+#include "pipeline/featureset.h"
+#include "pipeline/preprocess.h"
+#include "pipeline/report.h"
+#include "pipeline/split.h"
+#include "pipeline/train_internal.h"
+
+void cnk_train_options_init(cnk_train_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->weight_decay = -1;
+    opts->test_fraction = -1;
+    opts->val_fraction = -1;
+}
+
+void cnk_train_checkpoint_path(const char *model_path, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.ckpt", model_path);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- choosing the input kind and its parameters ---- */
+
+static int dataset_kind_for(const char *input)
+{
+    if (!input || strcmp(input, "auto") == 0) return CNK_INPUT_AUTO;
+    if (strcmp(input, "image") == 0) return CNK_INPUT_IMAGE;
+    if (strcmp(input, "csv") == 0) return CNK_INPUT_CSV;
+    if (strcmp(input, "npy") == 0) return CNK_INPUT_NPY;
+    if (strcmp(input, "idx") == 0) return CNK_INPUT_IDX;
+    return CNK_INPUT_AUDIO; /* mel, wavelet, mel+wavelet */
+}
+
+/* Sample rates and durations of (up to 64 evenly spread) audio items, from their headers only. */
+static void probe_audio(const cnk_dataset *ds, int *max_rate, double *p50, double *p95)
+{
+    double durations[64];
+    int n = 0;
+    *max_rate = 0;
+    size_t step = ds->n_items > 64 ? ds->n_items / 64 : 1;
+    for (size_t i = 0; i < ds->n_items && n < 64; i += step) {
+        SF_INFO info = {0};
+        SNDFILE *sf = ds->items[i].path ? sf_open(ds->items[i].path, SFM_READ, &info) : NULL;
+        if (!sf) continue;
+        sf_close(sf);
+        if (info.samplerate <= 0) continue;
+        if (info.samplerate > *max_rate) *max_rate = info.samplerate;
+        durations[n++] = (double)info.frames / info.samplerate;
+    }
+    for (int i = 1; i < n; i++) /* insertion sort: at most 64 values */
+        for (int j = i; j > 0 && durations[j] < durations[j - 1]; j--) {
+            double t = durations[j];
+            durations[j] = durations[j - 1];
+            durations[j - 1] = t;
+        }
+    *p50 = n ? durations[n / 2] : 3.0;
+    *p95 = n ? durations[(n * 95) / 100 < n ? (n * 95) / 100 : n - 1] : 3.0;
+}
+
+/* Audio defaults (see datasets/README.md): music rates keep the contract's 22050 Hz mel (2048/512/128) and
+ * 3 s segments; lower-rate recordings (speech) keep their rate with 512-point frames, hop 128, 64 mels, and
+ * segments just long enough for nearly every clip (95th percentile, rounded up to 0.25 s, 0.5..3 s). */
+static void choose_audio_params(const cnk_dataset *ds, const cnk_train_options *opts, cnk_preprocess *p)
+{
+    int max_rate;
+    double p50, p95;
+    probe_audio(ds, &max_rate, &p50, &p95);
+    int sr = opts->sample_rate > 0 ? opts->sample_rate : (max_rate > 0 && max_rate < 22050 ? max_rate : 22050);
+    p->sample_rate = sr;
+    if (sr >= 22050) {
+        p->n_fft = 2048, p->hop_length = 512, p->n_mels = 128;
+    } else {
+        p->n_fft = 512, p->hop_length = 128, p->n_mels = 64;
+    }
+    p->n_scales = p->n_mels;
+    double seconds = opts->segment_seconds;
+    if (seconds <= 0) {
+        seconds = p50 >= 3.0 ? 3.0 : ceil(p95 * 4) / 4;
+        if (seconds < 0.5) seconds = 0.5;
+        if (seconds > 3.0) seconds = 3.0;
+    }
+    cnk_preprocess_set_segment_seconds(p, seconds);
+}
+
+static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_train_options *opts,
+                             cnk_preprocess *p)
+{
+    const char *input = opts->input && strcmp(opts->input, "auto") != 0 ? opts->input : NULL;
+    switch (ds->kind) {
+    case CNK_INPUT_AUDIO: {
+        cnk_prep_kind kind = CNK_PREP_MEL;
+        if (input && cnk_prep_kind_parse(input, &kind))
+            return cnk_fail(ctx, CNK_ERR_ARG, "--input %s does not apply to audio files", input);
+        if (kind == CNK_PREP_MEL_WAVELET)
+            return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--input mel+wavelet needs the fusion models (not in this build)");
+        cnk_preprocess_defaults(p, kind);
+        choose_audio_params(ds, opts, p);
+        return CNK_OK;
+    }
+    case CNK_INPUT_IMAGE:
+        cnk_preprocess_defaults(p, CNK_PREP_IMAGE);
+        if (opts->image_width > 0) p->width = opts->image_width, p->height = opts->image_height;
+        return CNK_OK;
+    case CNK_INPUT_NPY:
+        cnk_preprocess_defaults(p, CNK_PREP_NPY);
+        cnk_preprocess_set_segment_seconds(p, opts->segment_seconds > 0 ? opts->segment_seconds : 3.0);
+        return CNK_OK;
+    case CNK_INPUT_CSV:
+    case CNK_INPUT_IDX:
+        cnk_preprocess_defaults(p, CNK_PREP_CSV);
+        p->n_features = (int)ds->item_size;
+        snprintf(p->csv_drop, sizeof p->csv_drop, "%s", ds->skipped_columns);
+        if (ds->item_ndim == 3) {
+            p->channels = (int)ds->item_shape[0], p->height = (int)ds->item_shape[1];
+            p->width = (int)ds->item_shape[2];
+        } else {
+            p->channels = 1, p->height = 0, p->width = 0;
+        }
+        return CNK_OK;
+    default:
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: found no audio, image, .npy or CSV data", opts->data);
+    }
+}
+
+/* Per-kind training defaults (experiments in datasets/README.md). */
+static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts, train_run *r)
+{
+    int c, h, w;
+    cnk_preprocess_input_shape(p, &c, &h, &w);
+    int vector = h == 1 && w == 1;
+    snprintf(r->arch_name, sizeof r->arch_name, "%s", opts->arch ? opts->arch : vector ? "mlp" : "cnn");
+    r->epochs = opts->epochs > 0 ? opts->epochs : vector ? 150 : p->kind == CNK_PREP_IMAGE ? 40 : 30;
+    r->batch = opts->batch_size > 0 ? opts->batch_size : 32;
+    r->lr = opts->lr > 0 ? opts->lr : 1e-3;
+    r->patience = opts->patience != 0 ? opts->patience : vector ? 30 : 10;
+    r->weight_decay = opts->weight_decay >= 0 ? opts->weight_decay : vector ? 1e-4 : 1e-4;
+}
+
+/* ---- data, split, features ---- */
+
+static int open_data(train_run *r)
+{
+    const cnk_train_options *o = r->opts;
+    cnk_dataset_options dopts;
+    cnk_dataset_options_init(&dopts);
+    dopts.kind = dataset_kind_for(o->input);
+    dopts.train_dir = o->train_dir;
+    dopts.val_dir = o->val_dir;
+    dopts.test_dir = o->test_dir;
+    if (o->image_width > 0 && dopts.kind == CNK_INPUT_CSV) {
+        dopts.image_width = o->image_width;
+        dopts.image_height = o->image_height;
+    }
+    if (o->image_width > 0 && !o->train_dir && o->data && cnk_path_has_ext(o->data, "csv")) {
+        dopts.image_width = o->image_width;
+        dopts.image_height = o->image_height;
+    }
+    int rc = cnk_dataset_open(r->ctx, o->data, &dopts, &r->ds);
+    if (rc) return rc;
+    if (r->ds.n_classes < 2)
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: found %zu class(es); training needs at least 2",
+                        o->data ? o->data : o->train_dir, r->ds.n_classes);
+    r->n_classes = (int)r->ds.n_classes;
+    return CNK_OK;
+}
+
+static int assign_split(train_run *r)
+{
+    char split_path[4200];
+    int rc = cnk_split_file_path(r->ctx, r->opts->model_path, split_path, sizeof split_path);
+    if (rc) return rc;
+    if (r->opts->resume) return cnk_split_read(r->ctx, split_path, &r->ds); /* the interrupted run's split */
+    cnk_split_options so;
+    cnk_split_options_init(&so);
+    if (r->opts->val_fraction >= 0) so.val_fraction = r->opts->val_fraction;
+    if (r->opts->test_fraction >= 0) so.test_fraction = r->opts->test_fraction;
+    so.group_by = r->opts->group_by;
+    so.test_match = r->opts->test_match;
+    rc = cnk_split_assign(r->ctx, &r->ds, &so);
+    if (!rc) rc = cnk_split_write(r->ctx, split_path, &r->ds);
+    return rc;
+}
+
+static int push_ref(cnk_ctx *ctx, ref_list *list, int item, int segment)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 256;
+        sample_ref *grown = realloc(list->refs, cap * sizeof *grown);
+        if (!grown) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory for %zu segments", cap);
+        list->refs = grown;
+        list->cap = cap;
+    }
+    list->refs[list->n++] = (sample_ref){item, segment};
+    return CNK_OK;
+}
+
+/* The model inputs of each part: every segment of every item that has features (training segments start
+ * every train_hop frames, the others every segment_hop). */
+static int build_refs(train_run *r)
+{
+    for (size_t i = 0; i < r->ds.n_items; i++) {
+        const cnk_item *item = &r->ds.items[i];
+        if (item->label < 0 || item->part < CNK_PART_TRAIN || item->part > CNK_PART_TEST) continue;
+        if (!r->fs.features[i].data) continue;
+        int train = item->part == CNK_PART_TRAIN;
+        size_t n_seg = cnk_preprocess_n_segments(&r->prep, &r->fs.features[i], train);
+        ref_list *list = &r->parts[item->part];
+        for (size_t s = 0; s < n_seg; s++) {
+            int rc = push_ref(r->ctx, list, (int)i, (int)s);
+            if (rc) return rc;
+        }
+        list->n_items++;
+    }
+    if (r->parts[CNK_PART_TRAIN].n == 0) return cnk_fail(r->ctx, CNK_ERR_INPUT, "no training data could be read");
+    return CNK_OK;
+}
+
+static int fit_normalisation(train_run *r)
+{
+    size_t n = r->ds.n_items;
+    const cnk_array **train = calloc(n ? n : 1, sizeof *train);
+    if (!train) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    size_t n_train = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r->ds.items[i].part == CNK_PART_TRAIN && r->fs.features[i].data) train[n_train++] = &r->fs.features[i];
+    int rc;
+    if (r->prep.kind == CNK_PREP_CSV && r->prep.height == 0) {
+        size_t d = (size_t)r->prep.n_features;
+        float *rows = malloc(n_train * d * sizeof *rows + 1);
+        if (!rows) {
+            free(train);
+            return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n_train; i++) memcpy(rows + i * d, train[i]->data, d * sizeof *rows);
+        rc = cnk_preprocess_fit_rows(r->ctx, &r->prep, rows, n_train, d);
+        free(rows);
+    } else {
+        rc = cnk_preprocess_fit(r->ctx, &r->prep, (const cnk_array *const *)train, n_train);
+    }
+    free(train);
+    return rc;
+}
+
+/* ---- the model ---- */
+
+static int output_units(const cnk_arch *arch)
+{
+    const cnk_layer *out = &arch->layers[arch->outputs[0]];
+    return out->out.c * out->out.h * out->out.w;
+}
+
+static int build_arch(train_run *r)
+{
+    cnk_ctx *ctx = r->ctx;
+    int rc;
+    if (cnk_builtin_exists(r->arch_name)) {
+        cnk_builtin_opts bo;
+        cnk_builtin_opts_init(&bo);
+        bo.input = (cnk_shape){r->in_c, r->in_h, r->in_w};
+        bo.n_classes = r->n_classes;
+        rc = cnk_builtin_arch(ctx, r->arch_name, &bo, &r->arch);
+    } else if (cnk_is_file(r->arch_name)) {
+        rc = cnk_cfg_read_file(ctx, r->arch_name, &r->arch);
+    } else {
+        return cnk_fail(ctx, CNK_ERR_ARG, "--arch %s: not a built-in architecture nor a .cfg file", r->arch_name);
+    }
+    if (rc) return rc;
+    if (r->arch.n_input_layers != 1)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: %d inputs; training takes single-input models for now",
+                        r->arch_name, r->arch.n_input_layers);
+    cnk_shape in = r->arch.layers[r->arch.input_layers[0]].input_shape;
+    if (in.c != r->in_c || in.h != r->in_h || in.w != r->in_w)
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: input is %dx%dx%d but the data gives %dx%dx%d", r->arch_name, in.c,
+                        in.h, in.w, r->in_c, r->in_h, r->in_w);
+    if (output_units(&r->arch) != r->n_classes)
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: the output has %d units but the data has %d classes", r->arch_name,
+                        output_units(&r->arch), r->n_classes);
+    return cnk_cfg_write(ctx, &r->arch, &r->arch_text);
+}
+
+static int create_model(train_run *r)
+{
+    int rc = cnk_model_create(r->ctx, &r->arch, r->batch, &r->model);
+    if (rc) return rc;
+    cnk_model_init_params(r->model, r->ctx->seed);
+    const char *name = r->opts->optimizer ? r->opts->optimizer : "adam";
+    cnk_optim_kind kind = strcmp(name, "sgd") == 0 ? CNK_OPTIM_SGD : strcmp(name, "adamw") == 0 ? CNK_OPTIM_ADAMW
+                                                                                               : CNK_OPTIM_ADAM;
+    if (strcmp(name, "sgd") && strcmp(name, "adam") && strcmp(name, "adamw"))
+        return cnk_fail(r->ctx, CNK_ERR_ARG, "--optimizer %s: expected adam, adamw or sgd", name);
+    cnk_optim_config oc;
+    cnk_optim_config_init(&oc, kind);
+    oc.lr = (float)r->lr;
+    oc.weight_decay = (float)r->weight_decay;
+    return cnk_optim_create(r->ctx, &oc, r->arch.n_params, &r->opt);
+}
+
+static int alloc_buffers(train_run *r)
+{
+    size_t b = (size_t)r->batch;
+    r->in_size = (size_t)r->in_c * r->in_h * r->in_w;
+    r->batch_x = malloc(b * r->in_size * sizeof *r->batch_x);
+    r->scratch = malloc(r->in_size * sizeof *r->scratch);
+    r->batch_y = malloc(b * sizeof *r->batch_y);
+    r->dlogits = malloc(b * (size_t)r->n_classes * sizeof *r->dlogits);
+    r->probs = malloc(b * (size_t)r->n_classes * sizeof *r->probs);
+    r->best_params = malloc((r->arch.n_params + 1) * sizeof *r->best_params);
+    r->best_buffers = malloc((r->arch.n_buffers + 1) * sizeof *r->best_buffers);
+    for (int s = 0; s < HIST_SERIES; s++) r->history[s] = calloc((size_t)r->epochs + 1, sizeof(double));
+    int ok = r->batch_x && r->scratch && r->batch_y && r->dlogits && r->probs && r->best_params && r->best_buffers;
+    for (int s = 0; s < HIST_SERIES; s++) ok = ok && r->history[s];
+    return ok ? CNK_OK : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory for training buffers");
+}
+
+static void choose_augmentation(train_run *r)
+{
+    switch (r->prep.kind) {
+    case CNK_PREP_IMAGE:
+        cnk_augment_defaults_image(&r->aug, r->in_w);
+        r->augment_kind = 1;
+        break;
+    case CNK_PREP_MEL:
+    case CNK_PREP_WAVELET:
+    case CNK_PREP_NPY:
+        cnk_augment_defaults_spectrogram(&r->aug, r->in_h, r->in_w, 0);
+        r->augment_kind = r->in_c == 1 && r->in_w >= 8 ? 2 : 0;
+        break;
+    default:
+        r->augment_kind = 0; /* feature vectors and in-memory images: no augmentation by default */
+    }
+}
+
+/* ---- evaluation on the test split and the report ---- */
+
+static int write_report(train_run *r, const int *items, const int *y_pred, const double *proba, size_t n)
+{
+    int *y_true = malloc((n + 1) * sizeof *y_true);
+    const char **paths = malloc((n + 1) * sizeof *paths);
+    int rc = CNK_OK;
+    if (!y_true || !paths) rc = cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory for the report");
+    for (size_t i = 0; !rc && i < n; i++) {
+        y_true[i] = r->ds.items[items[i]].label;
+        paths[i] = r->ds.items[items[i]].path ? r->ds.items[items[i]].path : r->ds.items[items[i]].name;
+    }
+    cnk_report_history hist = {(size_t)r->n_history, r->history[HIST_TRAIN_LOSS], r->history[HIST_TRAIN_ACC],
+                               r->history[HIST_VAL_LOSS], r->history[HIST_VAL_ACC]};
+    cnk_report_model model = {.name = r->arch_name,
+                              .n_samples = n,
+                              .n_classes = (size_t)r->n_classes,
+                              .class_names = (const char *const *)r->ds.classes,
+                              .y_true = y_true,
+                              .y_pred = y_pred,
+                              .proba = proba,
+                              .paths = paths,
+                              .history = &hist};
+    char epochs[32], batch[32], lr[32], seg[64];
+    snprintf(epochs, sizeof epochs, "%d (best %d)", r->n_history, r->best_epoch);
+    snprintf(batch, sizeof batch, "%d", r->batch);
+    snprintf(lr, sizeof lr, "%g", r->lr);
+    snprintf(seg, sizeof seg, "%d x %d x %d", r->in_c, r->in_h, r->in_w);
+    cnk_report_param params[] = {{"data", r->opts->data ? r->opts->data : r->opts->train_dir},
+                                 {"model", r->opts->model_path},
+                                 {"input", cnk_prep_kind_name(r->prep.kind)},
+                                 {"model input", seg},
+                                 {"architecture", r->arch_name},
+                                 {"epochs", epochs},
+                                 {"batch size", batch},
+                                 {"learning rate", lr},
+                                 {"split", "test split held out from training (see the .split.csv file)"}};
+    cnk_report_input in = {.title = "cnnkit training report: held-out test split",
+                           .models = &model,
+                           .n_models = 1,
+                           .params = params,
+                           .n_params = sizeof params / sizeof params[0]};
+    if (!rc) rc = cnk_report_write(r->ctx, r->opts->report_dir, &in);
+    free(y_true);
+    free(paths);
+    return rc;
+}
+
+static int evaluate_test(train_run *r)
+{
+    r->result->test_accuracy = NAN;
+    if (r->parts[CNK_PART_TEST].n == 0) {
+        if (r->opts->report_dir)
+            return cnk_fail(r->ctx, CNK_ERR_ARG, "--report: there is no test split to evaluate on");
+        return CNK_OK;
+    }
+    int *items = NULL, *y_pred = NULL;
+    double *proba = NULL, loss, acc;
+    int rc = cnk_train_evaluate(r, CNK_PART_TEST, &items, &y_pred, &proba, &loss, &acc);
+    if (!rc) r->result->test_accuracy = acc;
+    if (!rc && r->opts->report_dir) rc = write_report(r, items, y_pred, proba, r->parts[CNK_PART_TEST].n_items);
+    free(items);
+    free(y_pred);
+    free(proba);
+    return rc;
+}
+
+/* ---- the run ---- */
+
+static void release_run(train_run *r)
+{
+    cnk_dataset_release(&r->ds);
+    cnk_featureset_release(&r->fs);
+    for (int p = 0; p < 4; p++) free(r->parts[p].refs);
+    cnk_model_free(r->model);
+    cnk_optim_free(r->opt);
+    cnk_arch_release(&r->arch);
+    free(r->batch_x);
+    free(r->scratch);
+    free(r->batch_y);
+    free(r->dlogits);
+    free(r->probs);
+    free(r->best_params);
+    free(r->best_buffers);
+    free(r->prep_text);
+    free(r->arch_text);
+    for (int s = 0; s < HIST_SERIES; s++) free(r->history[s]);
+}
+
+static int check_options(cnk_ctx *ctx, const cnk_train_options *o)
+{
+    if (!o->model_path) return cnk_fail(ctx, CNK_ERR_ARG, "the model path (-o MODEL.cnk) is required");
+    if (!o->data && !o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
+    if (o->from || o->freeze)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from/--freeze (transfer learning) are not available yet");
+    return CNK_OK;
+}
+
+static int setup(train_run *r, cnk_modelfile *ckpt)
+{
+    cnk_ctx *ctx = r->ctx;
+    int rc = open_data(r);
+    if (!rc && r->opts->resume) {
+        rc = cnk_modelfile_read(ctx, r->opts->resume, ckpt);
+        if (!rc) rc = cnk_preprocess_from_text(ctx, ckpt->preprocess, r->opts->resume, &r->prep);
+        if (!rc && ckpt->n_classes != r->n_classes)
+            rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: made for %d classes, the data has %d", r->opts->resume,
+                          ckpt->n_classes, r->n_classes);
+    } else if (!rc) {
+        rc = choose_preprocess(ctx, &r->ds, r->opts, &r->prep);
+    }
+    if (!rc) rc = assign_split(r);
+    double t0 = now_seconds();
+    if (!rc) rc = cnk_featureset_compute(ctx, &r->ds, &r->prep, r->opts->cache_dir, CNK_PART_NONE, &r->fs);
+    r->result->seconds_features = now_seconds() - t0;
+    if (!rc) rc = build_refs(r);
+    if (!rc && !r->opts->resume) rc = fit_normalisation(r);
+    if (!rc) rc = cnk_preprocess_to_text(ctx, &r->prep, &r->prep_text);
+    if (rc) return rc;
+    cnk_preprocess_input_shape(&r->prep, &r->in_c, &r->in_h, &r->in_w);
+    choose_hyper(&r->prep, r->opts, r);
+    if (r->opts->resume) {
+        rc = cnk_train_checkpoint_hyper(r, ckpt);
+        if (!rc) rc = cnk_modelfile_arch(ctx, ckpt, &r->arch);
+        if (!rc) rc = cnk_cfg_write(ctx, &r->arch, &r->arch_text);
+    } else {
+        rc = build_arch(r);
+    }
+    if (!rc) rc = create_model(r);
+    if (!rc) rc = alloc_buffers(r);
+    if (!rc && r->opts->resume) rc = cnk_train_load_checkpoint(r, ckpt);
+    choose_augmentation(r);
+    return rc;
+}
+
+static void fill_result(train_run *r)
+{
+    cnk_train_result *res = r->result;
+    snprintf(res->input, sizeof res->input, "%s", cnk_prep_kind_name(r->prep.kind));
+    snprintf(res->arch, sizeof res->arch, "%s", r->arch_name);
+    res->n_train = r->parts[CNK_PART_TRAIN].n_items;
+    res->n_val = r->parts[CNK_PART_VAL].n_items;
+    res->n_test = r->parts[CNK_PART_TEST].n_items;
+    res->n_train_segments = r->parts[CNK_PART_TRAIN].n;
+    res->epochs_run = r->n_history;
+    res->best_epoch = r->best_epoch;
+    res->best_val_loss = r->best_val;
+}
+
+int cnk_train_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_train_result *result)
+{
+    memset(result, 0, sizeof *result);
+    result->test_accuracy = NAN;
+    int rc = check_options(ctx, opts);
+    if (rc) return rc;
+    train_run *r = calloc(1, sizeof *r);
+    if (!r) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
+    r->ctx = ctx;
+    r->opts = opts;
+    r->result = result;
+    r->best_val = INFINITY;
+    cnk_modelfile ckpt;
+    cnk_modelfile_init(&ckpt);
+    rc = setup(r, &ckpt);
+    cnk_modelfile_release(&ckpt);
+    double t0 = now_seconds();
+    if (!rc) rc = cnk_train_loop(r);
+    result->seconds_training = now_seconds() - t0;
+    if (!rc && !result->interrupted) {
+        memcpy(cnk_model_params(r->model), r->best_params, r->arch.n_params * sizeof(float));
+        memcpy(cnk_model_buffers(r->model), r->best_buffers, r->arch.n_buffers * sizeof(float));
+        rc = evaluate_test(r);
+    }
+    fill_result(r);
+    release_run(r);
+    free(r);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* train.h: `cnnkit train` as a library call: open the data set, split it, compute (cached) features, fit the
+ * normalisation, train with mini-batches, augmentation, validation, early stopping and checkpoints, then
+ * evaluate the best model on the held-out test split and write the model, the split and the report. */
+#ifndef CNK_TRAIN_H
+#define CNK_TRAIN_H
+
+#include <stddef.h>
+
+#include "core/context.h"
+
+/* One epoch's numbers, reported through on_epoch and kept in the history. */
+typedef struct cnk_epoch_stats {
+    int epoch;          /* 1-based */
+    int epochs;         /* planned */
+    double train_loss, train_acc;
+    double val_loss, val_acc; /* NAN when there is no validation split */
+    double lr;
+    double seconds;     /* this epoch's wall time */
+    int improved;       /* 1 if this epoch's model became the best (and was saved) */
+} cnk_epoch_stats;
+
+typedef struct cnk_train_options {
+    const char *data;        /* DATA: class folders, pre-split parent, or a CSV file (NULL with train_dir) */
+    const char *train_dir, *val_dir, *test_dir; /* --train/--val/--test */
+    const char *input;       /* auto|mel|wavelet|mel+wavelet|image|csv|npy (NULL = auto) */
+    const char *arch;        /* built-in name or .cfg path (NULL = default for the input kind) */
+    int epochs;              /* 0 = default for the kind */
+    int batch_size;          /* 0 = default */
+    double lr;               /* 0 = default */
+    const char *optimizer;   /* adam|adamw|sgd (NULL = adam) */
+    double weight_decay;     /* < 0 = default */
+    double test_fraction;    /* < 0 = default (0.3) */
+    double val_fraction;     /* < 0 = default (0.1) */
+    const char *group_by;    /* regex or NULL */
+    const char *test_match;  /* regex or NULL */
+    double segment_seconds;  /* 0 = automatic from the clip lengths */
+    int sample_rate;         /* 0 = automatic */
+    int image_width, image_height; /* 0 = default (64x64; CSV: rows stay vectors) */
+    int patience;            /* early stopping: epochs without a better val loss; 0 = default, < 0 = off */
+    const char *model_path;  /* -o MODEL.cnk (required) */
+    const char *report_dir;  /* --report DIR or NULL */
+    const char *resume;      /* --resume CHECKPOINT or NULL */
+    const char *cache_dir;   /* feature cache (NULL = the default cache folder; "" = no cache) */
+    const char *from;        /* --from MODEL.cnk (transfer learning: not implemented yet, must be NULL) */
+    const char *freeze;      /* --freeze (with --from; must be NULL) */
+    int max_epochs_this_run; /* stop (with a checkpoint) after this many epochs in this run; 0 = no limit
+                              * (lets tests interrupt and --resume a run deterministically) */
+    void (*on_epoch)(void *user, const cnk_epoch_stats *stats);
+    void *user;
+} cnk_train_options;
+
+void cnk_train_options_init(cnk_train_options *opts);
+
+typedef struct cnk_train_result {
+    char input[32];          /* the input kind used */
+    char arch[64];           /* the architecture used (name or file) */
+    size_t n_train, n_val, n_test;       /* clips/files/rows per split (after skipped ones) */
+    size_t n_train_segments;
+    int epochs_run;          /* in total, including resumed ones */
+    int best_epoch;
+    double best_val_loss;
+    double test_accuracy;    /* NAN when there is no test split */
+    double seconds_features, seconds_training;
+    int stopped_early;
+    int interrupted;         /* stopped by max_epochs_this_run: the checkpoint holds the state */
+} cnk_train_result;
+
+/* The checkpoint written after every epoch: "<model_path>.ckpt" (plus ".ckpt.optim.npy"). */
+void cnk_train_checkpoint_path(const char *model_path, char *out, size_t cap);
+/* The split file written next to the model: "<model_path minus .cnk>.split.csv". */
+void cnk_train_split_path(const char *model_path, char *out, size_t cap);
+
+int cnk_train_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_train_result *result);
+
+#endif

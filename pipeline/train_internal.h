@@ -1,0 +1,74 @@
+/* train_internal.h: the state of one training run, shared by train.c (setting the run up: data, split,
+ * features, model) and train_loop.c (epochs, validation, checkpoints). Not a public API. */
+#ifndef CNK_TRAIN_INTERNAL_H
+#define CNK_TRAIN_INTERNAL_H
+
+#include <stddef.h>
+
+#include "nn/arch.h"
+#include "nn/model.h"
+#include "nn/modelfile.h"
+#include "nn/optim.h"
+#include "pipeline/augment.h"
+#include "pipeline/dataset.h"
+#include "pipeline/featureset.h"
+#include "pipeline/preprocess.h"
+#include "pipeline/train.h"
+
+/* One model input: segment `segment` of item `item`. */
+typedef struct sample_ref {
+    int item;
+    int segment;
+} sample_ref;
+
+typedef struct ref_list {
+    sample_ref *refs;
+    size_t n, cap;
+    size_t n_items; /* distinct items (clips) */
+} ref_list;
+
+enum { HIST_TRAIN_LOSS = 0, HIST_TRAIN_ACC, HIST_VAL_LOSS, HIST_VAL_ACC, HIST_SERIES };
+
+typedef struct train_run {
+    cnk_ctx *ctx;
+    const cnk_train_options *opts;
+    cnk_train_result *result;
+    cnk_dataset ds;
+    cnk_preprocess prep;
+    cnk_featureset fs;
+    ref_list parts[4]; /* indexed by cnk_part; [0] unused */
+    char arch_name[256];
+    cnk_arch arch;
+    cnk_model *model;
+    cnk_optim *opt;
+    int n_classes;
+    int batch, epochs, patience;
+    double lr, weight_decay;
+    int in_c, in_h, in_w;
+    size_t in_size;
+    float *batch_x, *dlogits, *probs, *scratch;
+    int *batch_y;
+    double *history[HIST_SERIES];
+    int n_history;
+    double best_val;
+    int best_epoch, bad_epochs, start_epoch;
+    float *best_params, *best_buffers;
+    char *prep_text;
+    char *arch_text;
+    cnk_augment_params aug;
+    int augment_kind; /* 0 none, 1 image, 2 spectrogram */
+} train_run;
+
+/* train_loop.c */
+int cnk_train_loop(train_run *r);
+/* Clip-level evaluation of one part: y_pred / proba (n_items x n_classes) for the part's items in order
+ * (items gives their dataset indices); mean segment loss. Arrays malloc'd. */
+int cnk_train_evaluate(train_run *r, int part, int **items, int **y_pred, double **proba, double *loss,
+                       double *accuracy);
+int cnk_train_save_model(train_run *r, const char *path, const float *params, const float *buffers);
+/* Resuming: the run's hyper-parameters (epochs, batch, lr, patience, arch name) from a checkpoint, before the
+ * model is built; then, once it is, its weights, optimiser state, history and early-stopping state. */
+int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt);
+int cnk_train_load_checkpoint(train_run *r, const cnk_modelfile *ckpt);
+
+#endif

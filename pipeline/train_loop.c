@@ -1,0 +1,405 @@
+/* train_loop.c: the epochs of a training run: shuffled mini-batches with augmentation, validation every
+ * epoch, early stopping on the validation loss, the best model and a resumable checkpoint written
+ * atomically after every epoch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/npy.h"
+#include "core/rng.h"
+#include "nn/loss.h"
+#include "nn/modelfile.h"
+#include "pipeline/train_internal.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float min_of(const float *x, size_t n)
+{
+    float m = x[0];
+    for (size_t i = 1; i < n; i++) m = fminf(m, x[i]);
+    return m;
+}
+
+/* Fills the batch inputs and labels for refs[0..n); train = 1 applies augmentation. */
+static int fill_batch(train_run *r, const sample_ref *const *refs, int n, int train, cnk_rng *rng)
+{
+    for (int k = 0; k < n; k++) {
+        const sample_ref *ref = refs[k];
+        float *x = r->batch_x + (size_t)k * r->in_size;
+        int rc = cnk_preprocess_segment(r->ctx, &r->prep, &r->fs.features[ref->item], (size_t)ref->segment,
+                                        r->ds.items[ref->item].part == CNK_PART_TRAIN, x);
+        if (rc) return rc;
+        r->batch_y[k] = r->ds.items[ref->item].label;
+        if (!train) continue;
+        if (r->augment_kind == 1) {
+            cnk_augment_image(rng, &r->aug, x, r->in_c, r->in_h, r->in_w, r->scratch);
+        } else if (r->augment_kind == 2) {
+            r->aug.fill = min_of(x, r->in_size); /* the segment's silence level */
+            cnk_augment_spectrogram(rng, &r->aug, x, r->in_c, r->in_h, r->in_w, r->scratch);
+        }
+    }
+    return CNK_OK;
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* One optimisation step on a filled batch; adds to the loss sum and correct count. */
+static int train_step(train_run *r, int n, float lr, double *loss_sum, size_t *correct)
+{
+    const float *inputs[1] = {r->batch_x};
+    int rc = cnk_model_forward(r->ctx, r->model, inputs, n, CNK_MODE_TRAIN);
+    if (rc) return rc;
+    const float *logits = cnk_model_output(r->model, 0, NULL);
+    double loss = cnk_loss_softmax_ce(logits, r->batch_y, n, r->n_classes, r->probs, r->dlogits);
+    if (!isfinite(loss)) return cnk_fail(r->ctx, CNK_ERR_INPUT, "training diverged (loss %g): try a lower --lr", loss);
+    cnk_model_zero_grad(r->model);
+    const float *douts[1] = {r->dlogits};
+    rc = cnk_model_backward(r->ctx, r->model, douts);
+    if (rc) return rc;
+    int n_ranges;
+    const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
+    cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
+                   r->ctx->threads);
+    *loss_sum += loss * n;
+    for (int k = 0; k < n; k++) *correct += argmax(r->probs + (size_t)k * r->n_classes, r->n_classes) == r->batch_y[k];
+    return CNK_OK;
+}
+
+static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, double *acc_out)
+{
+    const ref_list *train = &r->parts[CNK_PART_TRAIN];
+    size_t n = train->n;
+    int *order = malloc(n * sizeof *order);
+    const sample_ref **batch_refs = malloc((size_t)r->batch * sizeof *batch_refs);
+    if (!order || !batch_refs) {
+        free(order);
+        free(batch_refs);
+        return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) order[i] = (int)i;
+    /* Streams derived from (seed, epoch) make a resumed run repeat exactly what an uninterrupted one does. */
+    cnk_rng shuffle_rng, aug_rng;
+    cnk_rng_seed(&shuffle_rng, r->ctx->seed, 1000 + (uint64_t)epoch);
+    cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch);
+    cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch);
+    cnk_rng_shuffle(&shuffle_rng, order, (int)n);
+    size_t n_batches = (n + (size_t)r->batch - 1) / (size_t)r->batch;
+    /* A last batch of one sample would give batch norm a zero variance: it is left out (reshuffled next epoch). */
+    if (n_batches > 1 && n % (size_t)r->batch == 1) n_batches--;
+    double loss_sum = 0;
+    size_t correct = 0, seen = 0;
+    char stage[64], extra[96];
+    snprintf(stage, sizeof stage, "epoch %d/%d", epoch + 1, r->epochs);
+    int rc = CNK_OK;
+    for (size_t b = 0; b < n_batches && !rc; b++) {
+        size_t from = b * (size_t)r->batch;
+        int bs = (int)((n - from) < (size_t)r->batch ? n - from : (size_t)r->batch);
+        for (int k = 0; k < bs; k++) batch_refs[k] = &train->refs[order[from + (size_t)k]];
+        rc = fill_batch(r, batch_refs, bs, 1, &aug_rng);
+        if (!rc) rc = train_step(r, bs, lr, &loss_sum, &correct);
+        seen += (size_t)bs;
+        snprintf(extra, sizeof extra, "loss %.4f acc %.3f", loss_sum / (double)seen, (double)correct / (double)seen);
+        cnk_progress(r->ctx, stage, b + 1, n_batches, extra);
+    }
+    free(order);
+    free(batch_refs);
+    *loss_out = seen ? loss_sum / (double)seen : NAN;
+    *acc_out = seen ? (double)correct / (double)seen : NAN;
+    return rc;
+}
+
+/* ---- evaluation ---- */
+
+/* Runs every segment of a part through the model (inference) and averages each clip's segment
+ * probabilities; refs of one item are consecutive (build_refs makes them so). */
+int cnk_train_evaluate(train_run *r, int part, int **items_out, int **pred_out, double **proba_out, double *loss,
+                       double *accuracy)
+{
+    const ref_list *list = &r->parts[part];
+    size_t n_items = list->n_items, C = (size_t)r->n_classes;
+    int *items = malloc((n_items + 1) * sizeof *items), *pred = malloc((n_items + 1) * sizeof *pred);
+    double *proba = calloc(n_items * C + 1, sizeof *proba);
+    int *seg_count = calloc(n_items + 1, sizeof *seg_count);
+    const sample_ref **batch_refs = malloc((size_t)r->batch * sizeof *batch_refs);
+    int rc = (items && pred && proba && seg_count && batch_refs) ? CNK_OK
+                                                                 : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    double loss_sum = 0;
+    long clip = -1;
+    for (size_t from = 0; from < list->n && !rc; from += (size_t)r->batch) {
+        int bs = (int)((list->n - from) < (size_t)r->batch ? list->n - from : (size_t)r->batch);
+        for (int k = 0; k < bs; k++) batch_refs[k] = &list->refs[from + (size_t)k];
+        rc = fill_batch(r, batch_refs, bs, 0, NULL);
+        const float *inputs[1] = {r->batch_x};
+        if (!rc) rc = cnk_model_forward(r->ctx, r->model, inputs, bs, CNK_MODE_INFER);
+        if (rc) break;
+        loss_sum += bs * cnk_loss_softmax_ce(cnk_model_output(r->model, 0, NULL), r->batch_y, bs, r->n_classes,
+                                             r->probs, NULL);
+        for (int k = 0; k < bs; k++) {
+            if (clip < 0 || items[clip] != batch_refs[k]->item) items[++clip] = batch_refs[k]->item;
+            seg_count[clip]++;
+            for (size_t c = 0; c < C; c++) proba[(size_t)clip * C + c] += r->probs[(size_t)k * C + c];
+        }
+    }
+    size_t correct = 0;
+    for (size_t i = 0; !rc && i < n_items; i++) {
+        int best = 0;
+        for (size_t c = 0; c < C; c++) {
+            proba[i * C + c] /= seg_count[i];
+            if (proba[i * C + c] > proba[i * C + (size_t)best]) best = (int)c;
+        }
+        pred[i] = best;
+        correct += best == r->ds.items[items[i]].label;
+    }
+    *loss = list->n ? loss_sum / (double)list->n : NAN;
+    *accuracy = n_items ? (double)correct / (double)n_items : NAN;
+    free(seg_count);
+    free(batch_refs);
+    if (rc || !items_out) {
+        free(items), free(pred), free(proba);
+    } else {
+        *items_out = items, *pred_out = pred, *proba_out = proba;
+    }
+    return rc;
+}
+
+/* ---- files ---- */
+
+int cnk_train_save_model(train_run *r, const char *path, const float *params, const float *buffers)
+{
+    char *prep = NULL;
+    size_t len = strlen(r->prep_text) + strlen(r->arch_name) + 64;
+    prep = malloc(len);
+    if (!prep) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    snprintf(prep, len, "%sarch_name=%s\n", r->prep_text, r->arch_name);
+    cnk_modelfile mf = {.arch_text = r->arch_text,
+                        .class_names = r->ds.classes,
+                        .n_classes = r->n_classes,
+                        .preprocess = prep,
+                        .params = (float *)params,
+                        .n_params = r->arch.n_params,
+                        .buffers = (float *)buffers,
+                        .n_buffers = r->arch.n_buffers};
+    int rc = cnk_modelfile_write(r->ctx, path, &mf);
+    free(prep);
+    return rc;
+}
+
+static void optim_state_path(const char *ckpt_path, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.optim.npy", ckpt_path);
+}
+
+/* The checkpoint: the optimiser state as .npy ([steps, epochs done, state...]) first, then the model file
+ * whose text carries the run's state; each is atomic and the epoch count ties them together. */
+static int save_checkpoint(train_run *r, int epochs_done)
+{
+    char ckpt[4200], optim_path[4300];
+    cnk_train_checkpoint_path(r->opts->model_path, ckpt, sizeof ckpt);
+    optim_state_path(ckpt, optim_path, sizeof optim_path);
+    size_t n_state = cnk_optim_state_size(r->opt);
+    float *state = malloc((n_state + 2) * sizeof *state);
+    if (!state) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    state[0] = (float)cnk_optim_steps(r->opt);
+    state[1] = (float)epochs_done;
+    memcpy(state + 2, cnk_optim_state(r->opt), n_state * sizeof *state);
+    size_t shape[1] = {n_state + 2};
+    int rc = cnk_npy_write(r->ctx, optim_path, state, 1, shape);
+    free(state);
+    if (rc) return rc;
+    size_t cap = strlen(r->prep_text) + 1024 + (size_t)HIST_SERIES * ((size_t)epochs_done + 1) * 32;
+    char *text = malloc(cap);
+    if (!text) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    size_t len = (size_t)snprintf(text, cap,
+                                  "%sckpt_arch=%s\nckpt_epoch=%d\nckpt_epochs=%d\nckpt_batch=%d\nckpt_lr=%.17g\n"
+                                  "ckpt_patience=%d\nckpt_wd=%.17g\nckpt_best_val=%.17g\nckpt_best_epoch=%d\n"
+                                  "ckpt_bad=%d\n",
+                                  r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
+                                  r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs);
+    for (int s = 0; s < HIST_SERIES; s++) {
+        len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
+        for (int e = 0; e < epochs_done; e++)
+            len += (size_t)snprintf(text + len, cap - len, "%s%.17g", e ? "," : "", r->history[s][e]);
+        len += (size_t)snprintf(text + len, cap - len, "\n");
+    }
+    char *saved = r->prep_text;
+    r->prep_text = text;
+    rc = cnk_train_save_model(r, ckpt, cnk_model_params(r->model), cnk_model_buffers(r->model));
+    r->prep_text = saved;
+    free(text);
+    return rc;
+}
+
+static int kv_double(cnk_ctx *ctx, const char *text, const char *key, double *out)
+{
+    char buf[64];
+    int rc = cnk_kv_get(ctx, text, key, buf, sizeof buf);
+    if (rc) return rc;
+    char *end;
+    *out = strtod(buf, &end);
+    if (end == buf || *end) return cnk_fail(ctx, CNK_ERR_INPUT, "checkpoint: bad value '%s' for %s", buf, key);
+    return CNK_OK;
+}
+
+int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
+{
+    double epoch, epochs, batch, lr, patience, wd;
+    const char *t = ckpt->preprocess;
+    int rc = kv_double(r->ctx, t, "ckpt_epoch", &epoch);
+    if (!rc) rc = kv_double(r->ctx, t, "ckpt_epochs", &epochs);
+    if (!rc) rc = kv_double(r->ctx, t, "ckpt_batch", &batch);
+    if (!rc) rc = kv_double(r->ctx, t, "ckpt_lr", &lr);
+    if (!rc) rc = kv_double(r->ctx, t, "ckpt_patience", &patience);
+    if (!rc) rc = kv_double(r->ctx, t, "ckpt_wd", &wd);
+    if (rc) return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: not a training checkpoint (%s)", r->opts->resume,
+                            cnk_error(r->ctx));
+    if (!(epochs >= 1 && epochs <= 1e6 && batch >= 1 && batch <= 65536 && epoch >= 0 && epoch <= epochs))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint values out of range", r->opts->resume);
+    r->start_epoch = (int)epoch;
+    r->epochs = r->opts->epochs > 0 ? r->opts->epochs : (int)epochs; /* --epochs may extend a finished run */
+    if (r->epochs < r->start_epoch) r->epochs = r->start_epoch;
+    r->batch = (int)batch;
+    r->lr = lr;
+    r->patience = (int)patience;
+    r->weight_decay = wd;
+    char name[256];
+    if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
+        snprintf(r->arch_name, sizeof r->arch_name, "%s", name);
+    return CNK_OK;
+}
+
+static int load_history(train_run *r, const char *text)
+{
+    size_t cap = (size_t)r->start_epoch * 32 + 64;
+    char *buf = malloc(cap);
+    if (!buf) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    int rc = CNK_OK;
+    for (int s = 0; s < HIST_SERIES && !rc; s++) {
+        char key[16];
+        snprintf(key, sizeof key, "ckpt_h%d", s);
+        rc = cnk_kv_get(r->ctx, text, key, buf, cap);
+        const char *p = buf;
+        for (int e = 0; !rc && e < r->start_epoch; e++) {
+            char *end;
+            r->history[s][e] = strtod(p, &end);
+            if (end == p) rc = cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: bad history in the checkpoint", r->opts->resume);
+            p = *end == ',' ? end + 1 : end;
+        }
+    }
+    free(buf);
+    r->n_history = r->start_epoch;
+    return rc;
+}
+
+int cnk_train_load_checkpoint(train_run *r, const cnk_modelfile *ckpt)
+{
+    cnk_ctx *ctx = r->ctx;
+    if (ckpt->n_params != r->arch.n_params || ckpt->n_buffers != r->arch.n_buffers)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: weights do not match its architecture", r->opts->resume);
+    memcpy(cnk_model_params(r->model), ckpt->params, ckpt->n_params * sizeof(float));
+    memcpy(cnk_model_buffers(r->model), ckpt->buffers, ckpt->n_buffers * sizeof(float));
+    double best_val, best_epoch, bad;
+    int rc = kv_double(ctx, ckpt->preprocess, "ckpt_best_val", &best_val);
+    if (!rc) rc = kv_double(ctx, ckpt->preprocess, "ckpt_best_epoch", &best_epoch);
+    if (!rc) rc = kv_double(ctx, ckpt->preprocess, "ckpt_bad", &bad);
+    if (!rc) rc = load_history(r, ckpt->preprocess);
+    if (rc) return rc;
+    r->best_val = best_val;
+    r->best_epoch = (int)best_epoch;
+    r->bad_epochs = (int)bad;
+    char optim_path[4300];
+    optim_state_path(r->opts->resume, optim_path, sizeof optim_path);
+    cnk_array state = {0};
+    rc = cnk_npy_read(ctx, optim_path, &state);
+    if (rc) return rc;
+    size_t n_state = cnk_optim_state_size(r->opt);
+    if (state.ndim != 1 || state.shape[0] != n_state + 2 || (int)state.data[1] != r->start_epoch) {
+        cnk_array_release(&state);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: optimiser state does not match the checkpoint", optim_path);
+    }
+    rc = cnk_optim_set_state(ctx, r->opt, state.data + 2, n_state, (long)state.data[0]);
+    cnk_array_release(&state);
+    if (rc) return rc;
+    /* The best weights so far are in the model file written when they were found. */
+    memcpy(r->best_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
+    memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
+    if (r->best_epoch > 0 && r->best_epoch != r->start_epoch) {
+        cnk_modelfile best;
+        rc = cnk_modelfile_read(ctx, r->opts->model_path, &best);
+        if (!rc && (best.n_params != r->arch.n_params || best.n_buffers != r->arch.n_buffers))
+            rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: does not match the checkpoint", r->opts->model_path);
+        if (!rc) {
+            memcpy(r->best_params, best.params, best.n_params * sizeof(float));
+            memcpy(r->best_buffers, best.buffers, best.n_buffers * sizeof(float));
+        }
+        cnk_modelfile_release(&best);
+    }
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+/* Validation, best-model bookkeeping and the checkpoint after an epoch. */
+static int end_epoch(train_run *r, int epoch, cnk_epoch_stats *st)
+{
+    int has_val = r->parts[CNK_PART_VAL].n > 0;
+    st->val_loss = st->val_acc = NAN;
+    int rc = has_val ? cnk_train_evaluate(r, CNK_PART_VAL, NULL, NULL, NULL, &st->val_loss, &st->val_acc) : CNK_OK;
+    if (rc) return rc;
+    double *h[HIST_SERIES] = {r->history[0], r->history[1], r->history[2], r->history[3]};
+    h[HIST_TRAIN_LOSS][epoch] = st->train_loss, h[HIST_TRAIN_ACC][epoch] = st->train_acc;
+    h[HIST_VAL_LOSS][epoch] = st->val_loss, h[HIST_VAL_ACC][epoch] = st->val_acc;
+    r->n_history = epoch + 1;
+    /* Without a validation split the last epoch is the best one. */
+    double score = has_val ? st->val_loss : -(double)epoch;
+    st->improved = score < r->best_val - (has_val ? 1e-4 : 0);
+    if (st->improved) {
+        r->best_val = score;
+        r->best_epoch = epoch + 1;
+        r->bad_epochs = 0;
+        memcpy(r->best_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
+        memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
+        rc = cnk_train_save_model(r, r->opts->model_path, r->best_params, r->best_buffers);
+    } else {
+        r->bad_epochs++;
+    }
+    if (!rc) rc = save_checkpoint(r, epoch + 1);
+    return rc;
+}
+
+int cnk_train_loop(train_run *r)
+{
+    cnk_lr_schedule sched = {.kind = CNK_LR_COSINE, .base_lr = (float)r->lr, .total = r->epochs,
+                             .min_lr = (float)(r->lr * 0.02)};
+    int run_epochs = 0, rc = CNK_OK;
+    for (int epoch = r->start_epoch; epoch < r->epochs && !rc; epoch++) {
+        if (r->opts->max_epochs_this_run > 0 && run_epochs >= r->opts->max_epochs_this_run) {
+            r->result->interrupted = 1;
+            break;
+        }
+        if (r->patience > 0 && r->bad_epochs >= r->patience) {
+            r->result->stopped_early = 1;
+            break;
+        }
+        double t0 = now_seconds();
+        cnk_epoch_stats st = {.epoch = epoch + 1, .epochs = r->epochs, .lr = cnk_lr_at(&sched, epoch)};
+        rc = train_epoch(r, epoch, (float)st.lr, &st.train_loss, &st.train_acc);
+        if (!rc) rc = end_epoch(r, epoch, &st);
+        st.seconds = now_seconds() - t0;
+        run_epochs++;
+        if (!rc && r->opts->on_epoch) r->opts->on_epoch(r->opts->user, &st);
+    }
+    return rc;
+}
