@@ -126,6 +126,8 @@ typedef struct cnk_arch {
      * inference means "the last layer"; cnk_arch_infer fills it in. */
     int n_outputs;
     int outputs[CNK_MAX_OUTPUTS];
+    int outputs_defaulted;         /* set by cnk_arch_infer when it chose "the last layer"; cnk_arch_add
+                                    * then clears the outputs again so the new last layer becomes it */
     /* Filled by cnk_arch_infer: */
     int inferred;                  /* 1 after a successful cnk_arch_infer; any edit should reset it */
     int n_input_layers;            /* input layers, in arch order (the order inputs are passed to a model) */
@@ -195,8 +197,8 @@ int cnk_arch_layer_tensors(const cnk_arch *arch, int layer, cnk_tensor_spec spec
 size_t cnk_arch_non_trainable(const cnk_arch *arch);
 
 /* The layer whose output is the feature vector the main output's classifier reads: walking back from the
- * main output through softmax/activation/dropout/flatten layers to the last dense, its input. -1 if the main
- * output is not produced by a dense layer. Used for "--freeze backbone" and transfer-learning caches. */
+ * main output through softmax/activation/dropout/flatten layers to the last dense, its input (below any
+ * dropout). -1 if the main output is not produced by a dense layer. Used for "--freeze backbone" and transfer-learning caches. */
 int cnk_arch_feature_layer(const cnk_arch *arch);
 /* Sets trainable = 0 on layers [0, n) and 1 on the rest. */
 void cnk_arch_freeze_first(cnk_arch *arch, int n);

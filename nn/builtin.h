@@ -21,7 +21,7 @@ typedef struct cnk_builtin_opts {
  * is mobilenet_v1 at 1x96x64, width 1.0), fusion 1x128x128 + the same.
  *
  * Layer names:
- *   mlp:  fc1, fc2 (512 relu), logits
+ *   mlp:  flatten, fc1 (512 relu), drop1, fc2 (512 relu), drop2, logits
  *   cnn:  convN, convN_bn (relu), poolN for N = 1..4 (32, 64, 128, 128 filters), gap, dropout, logits
  *   mobilenet_v2 (Keras numbering): conv1 [+ conv1_bn]; blockB_expand [+ _bn] (absent in block0),
  *     blockB_dw [+ _bn], blockB_project [+ _bn], blockB_add (residual blocks only) for B = 0..16;

@@ -34,8 +34,9 @@ void cnk_modelfile_init(cnk_modelfile *mf);
 /* Frees every field the struct owns (after cnk_modelfile_read, or fields the caller malloc'd). */
 void cnk_modelfile_release(cnk_modelfile *mf);
 
-/* Writes mf atomically. Checks that arch_text parses and that n_params / n_buffers match it. Class names
- * must be non-empty and contain no newline. */
+/* Writes mf atomically. Checks that arch_text parses, that n_params / n_buffers match it and that there are
+ * as many class names as the main output has units (when it is C x 1 x 1). Class names must be non-empty
+ * and contain no line break. Reading checks the same. */
 int cnk_modelfile_write(cnk_ctx *ctx, const char *path, const cnk_modelfile *mf);
 /* Reads path into *mf (initialised by this call). On failure *mf is empty and the message names the file. */
 int cnk_modelfile_read(cnk_ctx *ctx, const char *path, cnk_modelfile *mf);
