@@ -198,8 +198,11 @@ static void warn_loose_files(cnk_ctx *ctx, const char *dir)
         cnk_clear_error(ctx); /* the class folders are what matters; listing them reports real errors */
         return;
     }
+    /* Data files beside the class folders were probably meant to be inputs; a README or SOURCE.txt there
+     * documents the data set and is no skipped input. */
     for (size_t i = 0; i < loose.count; i++)
-        cnk_warn(ctx, "%s: not inside a class folder, skipped", loose.paths[i]);
+        if (cnk_input_kind_of_path(loose.paths[i]) != CNK_INPUT_AUTO)
+            cnk_warn(ctx, "%s: not inside a class folder, skipped", loose.paths[i]);
     cnk_pathlist_release(&loose);
 }
 

@@ -23,7 +23,7 @@ typedef enum cnk_part { CNK_PART_NONE = 0, CNK_PART_TRAIN = 1, CNK_PART_VAL = 2,
 typedef struct cnk_item {
     char *path;   /* the file; NULL for CSV rows and IDX records */
     char *name;   /* what --group-by / --test-match see: the file's base name, the CSV row's identifier
-                   * (its first skipped text column, e.g. `filename`) or "row<N>" / "train<N>" / "test<N>" */
+                   * (its first skipped column, e.g. `filename`) or "row<N>" / "train<N>" / "test<N>" */
     size_t row;   /* index into the dataset's in-memory values (CSV, IDX); 0 for files */
     int label;    /* index into classes; -1 = not one of the classes (see cnk_dataset_match_classes) */
     int part;     /* a cnk_part: NONE until split, unless the data came pre-split */
@@ -84,7 +84,8 @@ int cnk_dataset_open(cnk_ctx *ctx, const char *path, const cnk_dataset_options *
 
 /* Class-per-subfolder folder: class names = subfolder names (sorted bytewise), files found recursively
  * inside each. The kind is the most common data kind among the files (or opts->kind); other files are
- * skipped with a warning, as are files directly in dir and empty class folders. Nothing is decoded. */
+ * skipped with a warning, as are data files directly in dir (a README there is ignored silently) and class
+ * folders without a file of the kind. Nothing is decoded. */
 int cnk_dataset_load_folder(cnk_ctx *ctx, const char *dir, const cnk_dataset_options *opts, cnk_dataset *out);
 /* Pre-split folders: items get parts TRAIN / VAL / TEST (val_dir may be NULL). Classes are the union of the
  * train folder's class names; class folders of val/test that train lacks are skipped with a warning. */
