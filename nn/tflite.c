@@ -588,6 +588,12 @@ static int read_subgraph(const fb_reader *r, const fb_table *sg, const fb_table 
         (rc = fb_vector(r, sg, SUBGRAPH_TENSORS, 4, &tensors, &n_tensors, "tensors")) ||
         (rc = fb_vector(r, sg, SUBGRAPH_OPERATORS, 4, &operators, &n_operators, "operators")))
         return rc;
+    /* Check every buffer, referenced or not (metadata): a cut file must not pass for a whole one. */
+    for (size_t i = 0; i < n_buffers; i++) {
+        const unsigned char *bytes;
+        size_t len;
+        if ((rc = buffer_bytes(r, buffers, n_buffers, (uint32_t)i, &bytes, &len))) return rc;
+    }
     g->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *g->tensors);
     g->ops = calloc(n_operators ? n_operators : 1, sizeof *g->ops);
     if (!g->tensors || !g->ops) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "%s: out of memory", r->name);
