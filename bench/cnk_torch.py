@@ -292,7 +292,9 @@ def _make_layer(block, in_shapes):
     if kind == "global_avgpool":
         return Lambda(lambda x: x.mean(dim=(2, 3), keepdim=True), (s[0], 1, 1))
     if kind == "dropout":
-        return nn.Sequential(nn.Dropout(float(block.get("rate", "0.5"))))
+        drop = nn.Dropout(float(block.get("rate", "0.5")))
+        drop.out_shape = s
+        return drop
     if kind == "flatten":
         return Lambda(lambda x: x.reshape(x.shape[0], -1, 1, 1), (s[0] * s[1] * s[2], 1, 1))
     if kind == "add":
