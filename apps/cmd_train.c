@@ -1,13 +1,184 @@
-/* cmd_train.c: `cnnkit train` (see ../shared/CLI.md). Not built yet: its issue replaces this file. */
+/* cmd_train.c: `cnnkit train DATA [OPTIONS] -o MODEL.cnk` (see ../shared/CLI.md): parses the options and
+ * runs pipeline/train.h; per-epoch lines and the progress bar go to stderr, the summary to stdout. */
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "pipeline/train.h"
+
+static const char *const usage_text =
+    "Usage: cnnkit train DATA [OPTIONS] -o MODEL.cnk\n"
+    "       cnnkit train --train DIR [--val DIR] --test DIR [OPTIONS] -o MODEL.cnk\n\n"
+    "Trains a classifier on DATA: a folder with one subfolder per class (audio clips, images or .npy arrays),\n"
+    "a folder with train/ and test/ (and val/) class folders, or a CSV file with a `label` column. With no\n"
+    "options the data is split 0.6/0.1/0.3 (stratified, seeded), features are computed once and cached, and\n"
+    "the model with the best validation loss is kept.\n\n"
+    "Options:\n"
+    "  -o, --output MODEL.cnk   the model file to write (required); the split goes to MODEL.cnk.split.csv and\n"
+    "                           a resumable checkpoint to MODEL.cnk.ckpt\n"
+    "  --input KIND             auto|mel|wavelet|mel+wavelet|image|csv|npy|idx (default auto: from the files)\n"
+    "  --arch NAME|FILE.cfg     network (default: cnn for spectrograms and images, mlp for feature vectors)\n"
+    "  --epochs N               (default 30 audio, 40 images, 150 feature vectors)\n"
+    "  --batch-size N           (default 32)\n"
+    "  --lr X                   initial learning rate, cosine-decayed (default 0.001)\n"
+    "  --optimizer NAME         adam|adamw|sgd (default adam)\n"
+    "  --weight-decay X         (default 1e-4)\n"
+    "  --patience N             early stopping after N epochs without a better val loss (default 10; 0 = off)\n"
+    "  --seed N                 seed of the split, initialisation, shuffling and augmentation (default 42)\n"
+    "  --test-fraction F        (default 0.3)    --val-fraction F (default 0.1)\n"
+    "  --group-by REGEX         files whose names give the same first capture group stay on one side\n"
+    "  --test-match REGEX       files whose names match form the test split\n"
+    "  --train DIR --val DIR --test DIR   pre-split class folders\n"
+    "  --segment SECONDS        audio segment length (default: 3 s for music-length clips, shorter clips: their\n"
+    "                           95th-percentile length)\n"
+    "  --sr HZ                  audio sample rate (default 22050, or the files' rate when lower)\n"
+    "  --image-size WxH         image input size (default 64x64); CSV: reshape rows into WxH images\n"
+    "  --report DIR             evaluate on the test split and write the report files into DIR\n"
+    "  --resume CHECKPOINT      continue an interrupted run (same DATA, options and -o)\n"
+    "  --cache DIR | --no-cache feature cache folder (default ~/.cache/cnnkit)\n"
+    "  --threads N              (default: all cores)\n"
+    "  --from MODEL.cnk, --freeze backbone|none|N   transfer learning (not available in this build)\n";
+
+enum {
+    OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
+    OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
+    OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
+    OPT_STOP_AFTER, OPT_HELP
+};
+
+static const struct option long_options[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"arch", required_argument, NULL, OPT_ARCH},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"batch-size", required_argument, NULL, OPT_BATCH},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"weight-decay", required_argument, NULL, OPT_WD},
+    {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"test-fraction", required_argument, NULL, OPT_TEST_FRACTION},
+    {"val-fraction", required_argument, NULL, OPT_VAL_FRACTION},
+    {"group-by", required_argument, NULL, OPT_GROUP_BY},
+    {"test-match", required_argument, NULL, OPT_TEST_MATCH},
+    {"train", required_argument, NULL, OPT_TRAIN},
+    {"val", required_argument, NULL, OPT_VAL},
+    {"test", required_argument, NULL, OPT_TEST},
+    {"segment", required_argument, NULL, OPT_SEGMENT},
+    {"sr", required_argument, NULL, OPT_SR},
+    {"image-size", required_argument, NULL, OPT_IMAGE_SIZE},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"resume", required_argument, NULL, OPT_RESUME},
+    {"cache", required_argument, NULL, OPT_CACHE},
+    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"freeze", required_argument, NULL, OPT_FREEZE},
+    {"stop-after", required_argument, NULL, OPT_STOP_AFTER}, /* undocumented: for tests of --resume */
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0}};
+
+static void on_epoch(void *user, const cnk_epoch_stats *st)
+{
+    (void)user;
+    fprintf(stderr, "epoch %3d/%d  train loss %.4f acc %.3f", st->epoch, st->epochs, st->train_loss, st->train_acc);
+    if (!isnan(st->val_loss)) fprintf(stderr, "  val loss %.4f acc %.3f", st->val_loss, st->val_acc);
+    fprintf(stderr, "  lr %.2e  %.1fs%s\n", st->lr, st->seconds, st->improved ? "  *saved" : "");
+}
+
+static int parse_size(const char *text, int *w, int *h)
+{
+    char extra;
+    return sscanf(text, "%dx%d%c", w, h, &extra) == 2 && *w > 0 && *h > 0 && *w <= 4096 && *h <= 4096 ? 0 : -1;
+}
+
+/* Parses one option into opts / ctx; returns -1 (after printing) on a bad value. */
+static int parse_option(int c, const char *arg, cnk_train_options *o, cnk_ctx *ctx)
+{
+    long n;
+    double x;
+    switch (c) {
+    case 'o': o->model_path = arg; return 0;
+    case OPT_INPUT: o->input = arg; return 0;
+    case OPT_ARCH: o->arch = arg; return 0;
+    case OPT_OPTIMIZER: o->optimizer = arg; return 0;
+    case OPT_GROUP_BY: o->group_by = arg; return 0;
+    case OPT_TEST_MATCH: o->test_match = arg; return 0;
+    case OPT_TRAIN: o->train_dir = arg; return 0;
+    case OPT_VAL: o->val_dir = arg; return 0;
+    case OPT_TEST: o->test_dir = arg; return 0;
+    case OPT_REPORT: o->report_dir = arg; return 0;
+    case OPT_RESUME: o->resume = arg; return 0;
+    case OPT_CACHE: o->cache_dir = arg; return 0;
+    case OPT_NO_CACHE: o->cache_dir = ""; return 0;
+    case OPT_FROM: o->from = arg; return 0;
+    case OPT_FREEZE: o->freeze = arg; return 0;
+    case OPT_EPOCHS: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (o->epochs = (int)n, 0);
+    case OPT_BATCH: return cli_parse_int(arg, 1, 4096, &n) ? -1 : (o->batch_size = (int)n, 0);
+    case OPT_PATIENCE: return cli_parse_int(arg, 0, 100000, &n) ? -1 : (o->patience = n ? (int)n : -1, 0);
+    case OPT_SEED: return cli_parse_int(arg, 0, 0x7fffffffL, &n) ? -1 : (ctx->seed = (uint64_t)n, 0);
+    case OPT_THREADS: return cli_parse_int(arg, 1, 1024, &n) ? -1 : (ctx->threads = (int)n, 0);
+    case OPT_SR: return cli_parse_int(arg, 1000, 384000, &n) ? -1 : (o->sample_rate = (int)n, 0);
+    case OPT_STOP_AFTER: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (o->max_epochs_this_run = (int)n, 0);
+    case OPT_LR: return cli_parse_double(arg, 1e-9, 10, &x) || x <= 0 ? -1 : (o->lr = x, 0);
+    case OPT_WD: return cli_parse_double(arg, 0, 10, &x) ? -1 : (o->weight_decay = x, 0);
+    case OPT_TEST_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->test_fraction = x, 0);
+    case OPT_VAL_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->val_fraction = x, 0);
+    case OPT_SEGMENT: return cli_parse_double(arg, 0.05, 600, &x) ? -1 : (o->segment_seconds = x, 0);
+    case OPT_IMAGE_SIZE: return parse_size(arg, &o->image_width, &o->image_height);
+    default: return -1;
+    }
+}
+
+static void print_summary(const cnk_train_options *o, const cnk_train_result *res)
+{
+    printf("input: %s, architecture: %s\n", res->input, res->arch);
+    printf("files: %zu train (%zu segments), %zu val, %zu test\n", res->n_train, res->n_train_segments, res->n_val,
+           res->n_test);
+    printf("epochs: %d (best %d%s)\n", res->epochs_run, res->best_epoch, res->stopped_early ? ", stopped early" : "");
+    printf("time: features %.1f s, training %.1f s\n", res->seconds_features, res->seconds_training);
+    if (!isnan(res->test_accuracy)) printf("test accuracy: %.4f\n", res->test_accuracy);
+    printf("model: %s\n", o->model_path);
+    if (o->report_dir) printf("report: %s/report.html\n", o->report_dir);
+}
 
 int cmd_train(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cnnkit train: not available in this build yet\n");
-    return CLI_USAGE;
+    cnk_ctx ctx;
+    cli_ctx_init(&ctx, "train");
+    cnk_train_options opts;
+    cnk_train_options_init(&opts);
+    opts.on_epoch = on_epoch;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
+        if (c == OPT_HELP || c == 'h') {
+            fputs(usage_text, stdout);
+            return CLI_OK;
+        }
+        if (c == '?' || c == ':') return cli_usage_error("train", "unknown option or missing value: %s", argv[optind - 1]);
+        if (parse_option(c, optarg, &opts, &ctx))
+            return cli_usage_error("train", "bad value '%s' for %s", optarg, argv[optind - 1]);
+    }
+    if (optind < argc) opts.data = argv[optind++];
+    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (!opts.model_path) return cli_usage_error("train", "the model path is required: -o MODEL.cnk");
+    if (!opts.data && !opts.train_dir) return cli_usage_error("train", "no DATA given");
+    if (opts.data && opts.train_dir) return cli_usage_error("train", "give DATA or --train/--test, not both");
+    if ((opts.train_dir != NULL) != (opts.test_dir != NULL))
+        return cli_usage_error("train", "--train and --test go together");
+    cnk_train_result res;
+    int rc = cnk_train_run(&ctx, &opts, &res);
+    if (rc) return cli_fail("train", &ctx, rc);
+    if (res.interrupted) {
+        printf("stopped after %d epochs; continue with --resume %s.ckpt\n", res.epochs_run, opts.model_path);
+        return cli_success(&ctx);
+    }
+    print_summary(&opts, &res);
+    return cli_success(&ctx);
 }

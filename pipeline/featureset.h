@@ -22,6 +22,9 @@ typedef struct cnk_featureset {
  * about (in item order) and skipped; the call fails only on an error that is not about one file. */
 int cnk_featureset_compute(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_preprocess *p, const char *cache_dir,
                            int only_part, cnk_featureset *out);
+/* The same for a list of files (NULL entries are skipped silently). */
+int cnk_featureset_compute_paths(cnk_ctx *ctx, const char *const *paths, size_t n, const cnk_preprocess *p,
+                                 const char *cache_dir, cnk_featureset *out);
 void cnk_featureset_release(cnk_featureset *fs);
 
 #endif

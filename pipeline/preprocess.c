@@ -9,6 +9,7 @@
 
 #include "features/audio.h"
 #include "features/spectrogram.h"
+#include "features/wavelet.h"
 #include "pipeline/segment.h"
 
 static const char *const kind_names[CNK_PREP_KIND_COUNT] = {"mel", "wavelet", "mel+wavelet", "image", "npy",
@@ -399,7 +400,8 @@ int cnk_preprocess_fit_rows(cnk_ctx *ctx, cnk_preprocess *p, const float *rows, 
 
 struct cnk_prep_worker {
     cnk_preprocess params;
-    cnk_spec *mel; /* mel kinds */
+    cnk_spec *mel;         /* mel kinds */
+    cnk_wavelet *wavelet;  /* wavelet kinds */
 };
 
 int cnk_prep_worker_create(cnk_ctx *ctx, const cnk_preprocess *p, cnk_prep_worker **out)
@@ -422,6 +424,20 @@ int cnk_prep_worker_create(cnk_ctx *ctx, const cnk_preprocess *p, cnk_prep_worke
             return rc;
         }
     }
+    if (p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET) {
+        cnk_wavelet_params wp;
+        cnk_wavelet_params_default(&wp, p->sample_rate);
+        wp.n_scales = p->n_scales;
+        wp.fmin = p->wavelet_fmin;
+        wp.fmax = p->fmax;
+        wp.hop_length = p->hop_length;
+        wp.n_fft = p->n_fft;
+        int rc = cnk_wavelet_create(ctx, &wp, &w->wavelet);
+        if (rc) {
+            cnk_prep_worker_free(w);
+            return rc;
+        }
+    }
     *out = w;
     return CNK_OK;
 }
@@ -430,15 +446,19 @@ void cnk_prep_worker_free(cnk_prep_worker *w)
 {
     if (!w) return;
     cnk_spec_free(w->mel);
+    cnk_wavelet_free(w->wavelet);
     free(w);
 }
 
-static int mel_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_array *out)
+/* The dB spectrogram (mel) or scalogram (wavelet) of a whole clip. */
+static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, int wavelet, cnk_array *out)
 {
     cnk_audio audio;
     int rc = cnk_audio_load(ctx, path, w->params.sample_rate, &audio);
     if (rc) return rc;
-    size_t rows = cnk_spec_n_rows(w->mel), frames = cnk_spec_n_frames(w->mel, audio.n_samples);
+    size_t rows = wavelet ? cnk_wavelet_n_rows(w->wavelet) : cnk_spec_n_rows(w->mel);
+    size_t frames = wavelet ? cnk_wavelet_n_frames(w->wavelet, audio.n_samples)
+                            : cnk_spec_n_frames(w->mel, audio.n_samples);
     if (frames == 0 || rows == 0) {
         cnk_audio_release(&audio);
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: too short for one spectrogram frame", path);
@@ -448,10 +468,12 @@ static int mel_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_a
         cnk_audio_release(&audio);
         return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for a %zux%zu spectrogram", path, rows, frames);
     }
-    rc = cnk_spec_compute(w->mel, audio.samples, audio.n_samples, out->data);
+    rc = wavelet ? cnk_wavelet_compute(ctx, w->wavelet, audio.samples, audio.n_samples, out->data)
+                 : cnk_spec_compute(w->mel, audio.samples, audio.n_samples, out->data);
     cnk_audio_release(&audio);
     if (rc) {
         cnk_array_release(out);
+        if (wavelet) return rc;
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: no spectrogram frame", path);
     }
     cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, 80.0f);
@@ -466,7 +488,9 @@ int cnk_preprocess_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_
     memset(features, 0, sizeof *features);
     switch (w->params.kind) {
     case CNK_PREP_MEL:
-        return mel_of_file(ctx, w, path, features);
+        return spectrogram_of_file(ctx, w, path, 0, features);
+    case CNK_PREP_WAVELET:
+        return spectrogram_of_file(ctx, w, path, 1, features);
     case CNK_PREP_NPY:
         return cnk_npy_read(ctx, path, features);
     default:

@@ -1,0 +1,195 @@
+#include "pipeline/classify.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/arch.h"
+#include "nn/model.h"
+#include "nn/modelfile.h"
+#include "pipeline/dataset.h"
+#include "pipeline/featureset.h"
+
+enum { CLASSIFY_BATCH = 32 };
+
+struct cnk_classifier {
+    cnk_modelfile mf;
+    cnk_arch arch;
+    cnk_model *model;
+    cnk_preprocess prep;
+    size_t in_size;
+    float *inputs; /* CLASSIFY_BATCH model inputs */
+};
+
+int cnk_classifier_load(cnk_ctx *ctx, const char *path, cnk_classifier **out)
+{
+    *out = NULL;
+    cnk_classifier *c = calloc(1, sizeof *c);
+    if (!c) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
+    cnk_modelfile_init(&c->mf);
+    cnk_arch_init(&c->arch);
+    int rc = cnk_modelfile_read(ctx, path, &c->mf);
+    if (!rc) rc = cnk_preprocess_from_text(ctx, c->mf.preprocess, path, &c->prep);
+    if (!rc) rc = cnk_modelfile_arch(ctx, &c->mf, &c->arch);
+    if (!rc && c->arch.n_input_layers != 1)
+        rc = cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: multi-input models cannot classify files yet", path);
+    int ch = 0, h = 0, w = 0;
+    if (!rc) {
+        cnk_preprocess_input_shape(&c->prep, &ch, &h, &w);
+        cnk_shape in = c->arch.layers[c->arch.input_layers[0]].input_shape;
+        if (in.c != ch || in.h != h || in.w != w)
+            rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: network input %dx%dx%d does not match its preprocessing %dx%dx%d",
+                          path, in.c, in.h, in.w, ch, h, w);
+    }
+    if (!rc) rc = cnk_model_create(ctx, &c->arch, CLASSIFY_BATCH, &c->model);
+    if (!rc) {
+        memcpy(cnk_model_params(c->model), c->mf.params, c->mf.n_params * sizeof(float));
+        memcpy(cnk_model_buffers(c->model), c->mf.buffers, c->mf.n_buffers * sizeof(float));
+        c->in_size = (size_t)ch * h * w;
+        c->inputs = malloc(CLASSIFY_BATCH * c->in_size * sizeof *c->inputs);
+        if (!c->inputs) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (rc) {
+        cnk_classifier_free(c);
+        return rc;
+    }
+    *out = c;
+    return CNK_OK;
+}
+
+void cnk_classifier_free(cnk_classifier *c)
+{
+    if (!c) return;
+    cnk_model_free(c->model);
+    cnk_arch_release(&c->arch);
+    cnk_modelfile_release(&c->mf);
+    free(c->inputs);
+    free(c);
+}
+
+int cnk_classifier_n_classes(const cnk_classifier *c) { return c->mf.n_classes; }
+const char *const *cnk_classifier_class_names(const cnk_classifier *c) { return (const char *const *)c->mf.class_names; }
+const cnk_preprocess *cnk_classifier_preprocess(const cnk_classifier *c) { return &c->prep; }
+
+static void softmax_add(const float *logits, int n, double *acc)
+{
+    double max = logits[0], sum = 0;
+    for (int i = 1; i < n; i++) max = fmax(max, logits[i]);
+    for (int i = 0; i < n; i++) sum += exp(logits[i] - max);
+    for (int i = 0; i < n; i++) acc[i] += exp(logits[i] - max) / sum;
+}
+
+int cnk_classifier_predict_features(cnk_ctx *ctx, cnk_classifier *c, const cnk_array *features, double *proba)
+{
+    int n_classes = c->mf.n_classes;
+    memset(proba, 0, (size_t)n_classes * sizeof *proba);
+    size_t n_seg = cnk_preprocess_n_segments(&c->prep, features, 0);
+    for (size_t from = 0; from < n_seg; from += CLASSIFY_BATCH) {
+        int bs = (int)(n_seg - from < CLASSIFY_BATCH ? n_seg - from : CLASSIFY_BATCH);
+        for (int k = 0; k < bs; k++) {
+            int rc = cnk_preprocess_segment(ctx, &c->prep, features, from + (size_t)k, 0, c->inputs + k * c->in_size);
+            if (rc) return rc;
+        }
+        const float *inputs[1] = {c->inputs};
+        int rc = cnk_model_forward(ctx, c->model, inputs, bs, CNK_MODE_INFER);
+        if (rc) return rc;
+        int units = 0;
+        const float *logits = cnk_model_output(c->model, 0, &units);
+        if (units != n_classes)
+            return cnk_fail(ctx, CNK_ERR_INPUT, "the network has %d outputs for %d classes", units, n_classes);
+        for (int k = 0; k < bs; k++) softmax_add(logits + (size_t)k * units, units, proba);
+    }
+    for (int i = 0; i < n_classes; i++) proba[i] /= (double)n_seg;
+    return CNK_OK;
+}
+
+int cnk_classifier_accepts_path(const cnk_classifier *c, const char *path)
+{
+    cnk_input_kind kind = cnk_input_kind_of_path(path);
+    switch (c->prep.kind) {
+    case CNK_PREP_MEL:
+    case CNK_PREP_WAVELET:
+    case CNK_PREP_MEL_WAVELET:
+        return kind == CNK_INPUT_AUDIO;
+    case CNK_PREP_IMAGE:
+        return kind == CNK_INPUT_IMAGE;
+    case CNK_PREP_NPY:
+        return kind == CNK_INPUT_NPY;
+    default:
+        return 0;
+    }
+}
+
+void cnk_classified_release(cnk_classified *r)
+{
+    free(r->items);
+    free(r->y_true);
+    free(r->y_pred);
+    free(r->proba);
+    memset(r, 0, sizeof *r);
+}
+
+/* Predicts every item that has features; labels may be NULL (unknown). */
+static int classify_featureset(cnk_ctx *ctx, cnk_classifier *c, const cnk_featureset *fs, const int *labels,
+                               cnk_classified *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = fs->n_items, C = (size_t)c->mf.n_classes;
+    out->items = malloc((n + 1) * sizeof *out->items);
+    out->y_true = malloc((n + 1) * sizeof *out->y_true);
+    out->y_pred = malloc((n + 1) * sizeof *out->y_pred);
+    out->proba = malloc((n * C + 1) * sizeof *out->proba);
+    if (!out->items || !out->y_true || !out->y_pred || !out->proba) {
+        cnk_classified_release(out);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory for %zu predictions", n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!fs->features[i].data) continue;
+        double *p = out->proba + out->n * C;
+        int rc = cnk_classifier_predict_features(ctx, c, &fs->features[i], p);
+        if (rc) {
+            cnk_classified_release(out);
+            return rc;
+        }
+        int best = 0;
+        for (size_t k = 1; k < C; k++)
+            if (p[k] > p[best]) best = (int)k;
+        out->items[out->n] = (int)i;
+        out->y_true[out->n] = labels ? labels[i] : -1;
+        out->y_pred[out->n] = best;
+        out->n++;
+        cnk_progress(ctx, "classify", i + 1, n, NULL);
+    }
+    return CNK_OK;
+}
+
+int cnk_classifier_run_dataset(cnk_ctx *ctx, cnk_classifier *c, const cnk_dataset *ds, const char *cache_dir,
+                               cnk_classified *out)
+{
+    memset(out, 0, sizeof *out);
+    if (c->prep.kind == CNK_PREP_CSV && ds->item_size != (size_t)c->prep.n_features)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "the data has %zu features per row, the model expects %d", ds->item_size,
+                        c->prep.n_features);
+    cnk_featureset fs;
+    int rc = cnk_featureset_compute(ctx, ds, &c->prep, cache_dir, CNK_PART_NONE, &fs);
+    if (rc) return rc;
+    int *labels = malloc((ds->n_items + 1) * sizeof *labels);
+    if (!labels) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < ds->n_items; i++) labels[i] = ds->items[i].label;
+    if (!rc) rc = classify_featureset(ctx, c, &fs, labels, out);
+    free(labels);
+    cnk_featureset_release(&fs);
+    return rc;
+}
+
+int cnk_classifier_run_paths(cnk_ctx *ctx, cnk_classifier *c, const char *const *paths, size_t n_paths,
+                             const char *cache_dir, cnk_classified *out)
+{
+    memset(out, 0, sizeof *out);
+    cnk_featureset fs;
+    int rc = cnk_featureset_compute_paths(ctx, paths, n_paths, &c->prep, cache_dir, &fs);
+    if (rc) return rc;
+    rc = classify_featureset(ctx, c, &fs, NULL, out);
+    cnk_featureset_release(&fs);
+    return rc;
+}
