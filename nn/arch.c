@@ -508,7 +508,7 @@ void cnk_arch_freeze_first(cnk_arch *arch, int n)
 {
     arch->n_trainable_params = 0;
     for (int i = 0; i < arch->n_layers; i++) {
-        arch->layers[i].trainable = i >= n;
+        arch->layers[i].trainable = i >= n || arch->layers[i].kind == CNK_LAYER_INPUT; /* inputs: nothing to freeze */
         if (arch->layers[i].trainable) arch->n_trainable_params += arch->layers[i].n_params;
     }
 }

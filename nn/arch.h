@@ -200,7 +200,7 @@ size_t cnk_arch_non_trainable(const cnk_arch *arch);
  * main output through softmax/activation/dropout/flatten layers to the last dense, its input (below any
  * dropout). -1 if the main output is not produced by a dense layer. Used for "--freeze backbone" and transfer-learning caches. */
 int cnk_arch_feature_layer(const cnk_arch *arch);
-/* Sets trainable = 0 on layers [0, n) and 1 on the rest. */
+/* Sets trainable = 0 on layers [0, n) (input layers stay 1: they hold nothing) and 1 on the rest. */
 void cnk_arch_freeze_first(cnk_arch *arch, int n);
 /* Sets the units of the dense layer that produces each declared output (as found by the same walk-back) to
  * n_classes, for transfer learning to a new class set; re-infers. Fails if an output has no such dense. */
