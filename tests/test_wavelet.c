@@ -133,6 +133,64 @@ static void test_white_noise_power_equals_variance(void **state)
     free(x);
 }
 
+/* The decimated frequency-domain transform against the textbook time-domain sum
+ * W_n(s) = sum_n' x_n' psi*((n' - n) / s) / sqrt(s), psi(eta) = pi^-1/4 exp(i w0 eta) exp(-eta^2 / 2),
+ * then |W|^2 averaged with triangle weights 1 - |n - c| / hop around c = t*hop - 1/2 (the centre of the hop
+ * [t*hop - hop/2, t*hop + hop/2)). */
+static void test_matches_time_domain_definition(void **state)
+{
+    (void)state;
+    const int sr = 8000, hop = 100;
+    size_t n = 3000;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    cnk_rng rng;
+    cnk_rng_seed(&rng, 3, 0);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(sin(2 * M_PI * 700.0 * i / sr) * (i > 1000 && i < 2000) + 0.3 * cnk_rng_normal(&rng));
+    cnk_wavelet_params p;
+    cnk_wavelet_params_default(&p, sr);
+    p.n_scales = 8;
+    p.fmin = 100;
+    p.fmax = 2000;
+    p.hop_length = hop;
+    p.n_fft = 400;
+    size_t rows, frames;
+    float *fast = scalogram(&p, x, n, &rows, &frames);
+    double worst = 0;
+    for (size_t r = 0; r < rows; r++) {
+        double hz = 100.0 * pow(20.0, r / 7.0), scale = (6.0 + sqrt(38.0)) / (4 * M_PI) * sr / hz;
+        long reach = (long)ceil(6 * scale);
+        double row_max = 0;
+        for (size_t t = 0; t < frames; t++) row_max = fmax(row_max, fast[r * frames + t]);
+        for (size_t t = 0; t < frames; t++) {
+            double mean = 0, total = 0, centre = (double)t * hop - 0.5;
+            for (long c = (long)t * hop - 3 * hop / 2; c <= (long)t * hop + 3 * hop / 2; c++) {
+                double weight = 1.0 - fabs(c - centre) / hop;
+                if (weight <= 0) continue;
+                double re = 0, im = 0;
+                for (long j = c - reach; j <= c + reach; j++) {
+                    if (j < 0 || j >= (long)n) continue;
+                    double eta = (j - c) / scale, env = pow(M_PI, -0.25) * exp(-0.5 * eta * eta) / sqrt(scale);
+                    re += x[j] * env * cos(6.0 * eta);
+                    im -= x[j] * env * sin(6.0 * eta);
+                }
+                mean += weight * (re * re + im * im);
+                total += weight;
+            }
+            mean /= total;
+            double d = fabs(fast[r * frames + t] - mean);
+            worst = fmax(worst, d / (mean + 0.2 * row_max));
+            if (!(d <= 1.5e-2 * mean + 2e-3 * row_max))
+                fail_msg("row %zu frame %zu: cnnkit %g, time-domain sum %g (row max %g)", r, t, fast[r * frames + t], mean,
+                         row_max);
+        }
+    }
+    print_message("wavelet vs time-domain definition: worst |diff| / (value + row max / 5) %.2e\n", worst);
+    free(fast);
+    free(x);
+}
+
 static void test_shape_equals_mel_shape(void **state)
 {
     (void)state;
@@ -174,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_tone_peaks_in_nearest_row),
         cmocka_unit_test(test_click_is_localised),
         cmocka_unit_test(test_white_noise_power_equals_variance),
+        cmocka_unit_test(test_matches_time_domain_definition),
         cmocka_unit_test(test_shape_equals_mel_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
