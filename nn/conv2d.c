@@ -1,6 +1,7 @@
 #include "nn/conv2d.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 
 /* Samples are convolved in chunks: one sgemm over chunk*out_h*out_w columns keeps the matrix wide enough
@@ -37,14 +38,17 @@ static int chunk_samples(const cnk_conv2d_shape *s)
     return chunk < 1 ? 1 : (int)chunk;
 }
 
+/* Floats of one thread's scratch: the column matrix, the staging matrix, a private weight gradient. */
+static size_t per_thread_floats(const cnk_conv2d_shape *s)
+{
+    size_t cols = (size_t)chunk_samples(s) * s->out_h * s->out_w;
+    size_t rows = (size_t)s->in_c * s->kernel_h * s->kernel_w;
+    return rows * cols + (size_t)s->out_c * cols + (size_t)s->out_c * rows;
+}
+
 size_t cnk_conv2d_workspace_size(const cnk_conv2d_shape *s)
 {
-    int chunk = chunk_samples(s);
-    size_t cols = (size_t)chunk * s->out_h * s->out_w;
-    size_t rows = (size_t)s->in_c * s->kernel_h * s->kernel_w;
-    if (chunk == 1) return is_pointwise(s) ? 0 : rows * cols;
-    /* the column matrix plus a [out_c x cols] staging matrix for outputs / output gradients */
-    return rows * cols + (size_t)s->out_c * cols;
+    return per_thread_floats(s) * (size_t)(s->threads > 0 ? s->threads : 1);
 }
 
 double cnk_conv2d_flops(const cnk_conv2d_shape *s)
@@ -89,7 +93,6 @@ static void im2col_chunk(float *col, const float *in, int n0, int count, const c
     size_t spatial = (size_t)s->out_h * s->out_w, ld = spatial * count;
     size_t in_plane = (size_t)s->in_h * s->in_w;
     int tasks = count * s->in_c * khw;
-#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * spatial > 32768)
     for (int t = 0; t < tasks; t++) {
         int b = t / (s->in_c * khw), r = t % (s->in_c * khw);
         int c = r / khw, k = r % khw;
@@ -106,7 +109,6 @@ static void col2im_chunk(float *dinp, const float *col, int n0, int count, const
     size_t spatial = (size_t)s->out_h * s->out_w, ld = spatial * count;
     size_t in_plane = (size_t)s->in_h * s->in_w;
     int tasks = count * s->in_c;
-#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * spatial * khw > 32768)
     for (int t = 0; t < tasks; t++) {
         int b = t / s->in_c, c = t % s->in_c;
         float *plane = dinp + ((size_t)(n0 + b) * s->in_c + c) * in_plane;
@@ -129,12 +131,10 @@ static void col2im_chunk(float *dinp, const float *col, int n0, int count, const
 }
 
 /* Staging between NCHW samples n0.. and a [channels x count*spatial] matrix (sample-major columns). */
-static void stage_gather(float *staged, const float *nchw, int n0, int count, int channels, size_t spatial,
-                         int threads)
+static void stage_gather(float *staged, const float *nchw, int n0, int count, int channels, size_t spatial)
 {
     size_t ld = spatial * count;
     int tasks = count * channels;
-#pragma omp parallel for num_threads(threads) schedule(static) if (tasks * spatial > 65536)
     for (int t = 0; t < tasks; t++) {
         int b = t / channels, c = t % channels;
         memcpy(staged + (size_t)c * ld + (size_t)b * spatial, nchw + ((size_t)(n0 + b) * channels + c) * spatial,
@@ -142,12 +142,10 @@ static void stage_gather(float *staged, const float *nchw, int n0, int count, in
     }
 }
 
-static void stage_scatter(float *nchw, const float *staged, int n0, int count, int channels, size_t spatial,
-                          int threads)
+static void stage_scatter(float *nchw, const float *staged, int n0, int count, int channels, size_t spatial)
 {
     size_t ld = spatial * count;
     int tasks = count * channels;
-#pragma omp parallel for num_threads(threads) schedule(static) if (tasks * spatial > 65536)
     for (int t = 0; t < tasks; t++) {
         int b = t / channels, c = t % channels;
         memcpy(nchw + ((size_t)(n0 + b) * channels + c) * spatial, staged + (size_t)c * ld + (size_t)b * spatial,
@@ -166,36 +164,51 @@ static void add_bias(float *out, const float *bias, int batch, int channels, siz
     }
 }
 
-void cnk_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
-                        const cnk_conv2d_shape *s, float *workspace)
+static int team_size(const cnk_conv2d_shape *s, int n_chunks)
 {
-    int chunk = chunk_samples(s), pointwise = is_pointwise(s);
+    int threads = s->threads > 0 ? s->threads : 1;
+    return threads < n_chunks ? threads : n_chunks;
+}
+
+/* One chunk of samples through im2col + one single-threaded sgemm, written back as NCHW. */
+static void forward_chunk(float *out, const float *in, const float *weight, int n0, int count,
+                          const cnk_conv2d_shape *s, float *col)
+{
     int rows = s->in_c * s->kernel_h * s->kernel_w;
     size_t spatial = (size_t)s->out_h * s->out_w;
     size_t in_sample = (size_t)s->in_c * s->in_h * s->in_w, out_sample = (size_t)s->out_c * spatial;
-    float *col = workspace;
-    for (int n0 = 0; n0 < s->batch; n0 += chunk) {
-        int count = s->batch - n0 < chunk ? s->batch - n0 : chunk;
-        int cols = (int)(spatial * count);
-        const float *b_mat = in + (size_t)n0 * in_sample;
-        if (count > 1 || !pointwise) {
-            if (pointwise)
-                stage_gather(col, in, n0, count, s->in_c, spatial, s->threads);
-            else
-                im2col_chunk(col, in, n0, count, s);
-            b_mat = col;
-        }
-        if (count == 1) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->out_c, cols, rows, 1.0f, weight, rows, b_mat,
-                        cols, 0.0f, out + (size_t)n0 * out_sample, cols);
-        } else {
-            float *staged = col + (size_t)rows * cols;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->out_c, cols, rows, 1.0f, weight, rows, b_mat,
-                        cols, 0.0f, staged, cols);
-            stage_scatter(out, staged, n0, count, s->out_c, spatial, s->threads);
+    int cols = (int)(spatial * count);
+    const float *b_mat = in + (size_t)n0 * in_sample;
+    if (count > 1 || !is_pointwise(s)) {
+        if (is_pointwise(s))
+            stage_gather(col, in, n0, count, s->in_c, spatial);
+        else
+            im2col_chunk(col, in, n0, count, s);
+        b_mat = col;
+    }
+    float *c_mat = count == 1 ? out + (size_t)n0 * out_sample : col + (size_t)rows * cols;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->out_c, cols, rows, 1.0f, weight, rows, b_mat, cols,
+                0.0f, c_mat, cols);
+    if (count > 1) stage_scatter(out, c_mat, n0, count, s->out_c, spatial);
+}
+
+/* Threads take whole chunks of samples, each with its own slice of the workspace and single-threaded
+ * sgemm calls: one thread team for everything, so OpenBLAS's and OpenMP's pools never fight over cores. */
+void cnk_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
+                        const cnk_conv2d_shape *s, float *workspace)
+{
+    int chunk = chunk_samples(s), n_chunks = (s->batch + chunk - 1) / chunk;
+    size_t per_thread = per_thread_floats(s);
+#pragma omp parallel num_threads(team_size(s, n_chunks))
+    {
+        float *col = workspace + per_thread * (size_t)omp_get_thread_num();
+#pragma omp for schedule(static)
+        for (int k = 0; k < n_chunks; k++) {
+            int n0 = k * chunk, count = s->batch - n0 < chunk ? s->batch - n0 : chunk;
+            forward_chunk(out, in, weight, n0, count, s, col);
         }
     }
-    if (bias) add_bias(out, bias, s->batch, s->out_c, spatial, s->threads);
+    if (bias) add_bias(out, bias, s->batch, s->out_c, (size_t)s->out_h * s->out_w, s->threads);
 }
 
 static void bias_backward(float *dbias, const float *dout, int batch, int channels, size_t spatial, int threads)
@@ -213,46 +226,72 @@ static void bias_backward(float *dbias, const float *dout, int batch, int channe
     }
 }
 
+/* One chunk: dweight_part += dout * col^T; dinp += col2im(W^T * dout). */
+static void backward_chunk(float *dinp, float *dweight_part, const float *dout, const float *in, const float *weight,
+                           int n0, int count, const cnk_conv2d_shape *s, float *col)
+{
+    int rows = s->in_c * s->kernel_h * s->kernel_w, pointwise = is_pointwise(s);
+    size_t spatial = (size_t)s->out_h * s->out_w;
+    size_t in_sample = (size_t)s->in_c * s->in_h * s->in_w, out_sample = (size_t)s->out_c * spatial;
+    int cols = (int)(spatial * count);
+    const float *dout_mat = dout + (size_t)n0 * out_sample;
+    float *staged = col + (size_t)rows * cols;
+    if (count > 1) {
+        stage_gather(staged, dout, n0, count, s->out_c, spatial);
+        dout_mat = staged;
+    }
+    int direct = pointwise && count == 1; /* the input sample itself is the column matrix */
+    if (dweight_part) {
+        const float *b_mat = in + (size_t)n0 * in_sample;
+        if (!direct) {
+            if (pointwise)
+                stage_gather(col, in, n0, count, s->in_c, spatial);
+            else
+                im2col_chunk(col, in, n0, count, s);
+            b_mat = col;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->out_c, rows, cols, 1.0f, dout_mat, cols, b_mat, cols,
+                    1.0f, dweight_part, rows);
+    }
+    if (!dinp) return;
+    if (direct) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, s->out_c, 1.0f, weight, rows, dout_mat, cols,
+                    1.0f, dinp + (size_t)n0 * in_sample, cols);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, s->out_c, 1.0f, weight, rows, dout_mat, cols,
+                0.0f, col, cols);
+    col2im_chunk(dinp, col, n0, count, s);
+}
+
 void cnk_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *in,
                          const float *weight, const cnk_conv2d_shape *s, float *workspace)
 {
-    int chunk = chunk_samples(s), pointwise = is_pointwise(s);
-    int rows = s->in_c * s->kernel_h * s->kernel_w;
-    size_t spatial = (size_t)s->out_h * s->out_w;
-    size_t in_sample = (size_t)s->in_c * s->in_h * s->in_w, out_sample = (size_t)s->out_c * spatial;
-    if (dbias) bias_backward(dbias, dout, s->batch, s->out_c, spatial, s->threads);
+    if (dbias) bias_backward(dbias, dout, s->batch, s->out_c, (size_t)s->out_h * s->out_w, s->threads);
     if (!dweight && !dinp) return;
-    float *col = workspace;
-    for (int n0 = 0; n0 < s->batch; n0 += chunk) {
-        int count = s->batch - n0 < chunk ? s->batch - n0 : chunk;
-        int cols = (int)(spatial * count);
-        const float *dout_mat = dout + (size_t)n0 * out_sample;
-        float *staged = col + (size_t)rows * cols;
-        if (count > 1) {
-            stage_gather(staged, dout, n0, count, s->out_c, spatial, s->threads);
-            dout_mat = staged;
+    int chunk = chunk_samples(s), n_chunks = (s->batch + chunk - 1) / chunk, team = team_size(s, n_chunks);
+    int rows = s->in_c * s->kernel_h * s->kernel_w;
+    size_t per_thread = per_thread_floats(s), wcount = (size_t)s->out_c * rows;
+    size_t part_offset = per_thread - wcount;
+#pragma omp parallel num_threads(team)
+    {
+        int t = omp_get_thread_num();
+        float *col = workspace + per_thread * (size_t)t;
+        /* with one thread the gradient goes straight into dweight; otherwise into a private partial */
+        float *part = dweight ? (team == 1 ? dweight : col + part_offset) : NULL;
+        if (part && team > 1) memset(part, 0, sizeof(float) * wcount);
+#pragma omp for schedule(static)
+        for (int k = 0; k < n_chunks; k++) {
+            int n0 = k * chunk, count = s->batch - n0 < chunk ? s->batch - n0 : chunk;
+            backward_chunk(dinp, part, dout, in, weight, n0, count, s, col);
         }
-        int direct = pointwise && count == 1; /* the input sample itself is the column matrix */
-        if (dweight) {
-            const float *b_mat = in + (size_t)n0 * in_sample;
-            if (!direct) {
-                if (pointwise)
-                    stage_gather(col, in, n0, count, s->in_c, spatial, s->threads);
-                else
-                    im2col_chunk(col, in, n0, count, s);
-                b_mat = col;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->out_c, rows, cols, 1.0f, dout_mat, cols, b_mat,
-                        cols, 1.0f, dweight, rows);
-        }
-        if (!dinp) continue;
-        if (direct) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, s->out_c, 1.0f, weight, rows, dout_mat,
-                        cols, 1.0f, dinp + (size_t)n0 * in_sample, cols);
-            continue;
-        }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, s->out_c, 1.0f, weight, rows, dout_mat,
-                    cols, 0.0f, col, cols);
-        col2im_chunk(dinp, col, n0, count, s);
+    }
+    if (!dweight || team == 1) return;
+    /* partials summed in thread order: deterministic for a given thread count */
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (wcount > 65536)
+    for (size_t i = 0; i < wcount; i++) {
+        float sum = 0.0f;
+        for (int t = 0; t < team; t++) sum += workspace[per_thread * (size_t)t + part_offset + i];
+        dweight[i] += sum;
     }
 }

@@ -12,7 +12,8 @@ typedef struct cnk_conv2d_shape {
     int stride_h, stride_w;
     int dilation_h, dilation_w;
     int pad_top, pad_left; /* bottom/right padding is whatever out_h/out_w imply (SAME puts the odd one there) */
-    int threads;           /* for our own loops; OpenBLAS is set by the caller (cnk_threads_apply) */
+    int threads;           /* threads of our OpenMP team; each calls sgemm single-threaded, so the caller
+                            * must have set openblas_set_num_threads(1) (nn/model.c does) */
 } cnk_conv2d_shape;
 
 /* Output size along one axis for a padding total (pad_before + pad_after). */
@@ -21,7 +22,7 @@ int cnk_conv_out_size(int in, int kernel, int stride, int dilation, int pad_tota
  * before (top/left). */
 int cnk_conv_same_pad_total(int in, int kernel, int stride, int dilation);
 
-/* Floats of scratch space forward/backward need (0 for a 1x1 stride-1 unpadded conv). */
+/* Floats of scratch space forward/backward need for s->threads threads (a slice per thread). */
 size_t cnk_conv2d_workspace_size(const cnk_conv2d_shape *s);
 
 /* out[N, out_c, out_h, out_w] = conv(in, weight[out_c, in_c, kh, kw]) + bias (bias may be NULL).

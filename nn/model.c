@@ -31,6 +31,7 @@ typedef struct layer_state {
 struct cnk_model {
     cnk_arch arch;
     int max_batch;
+    int max_threads;  /* the workspace holds this many per-thread slices */
     int batch;        /* batch of the last forward */
     int full_forward; /* 1 if the last forward ran every layer (backward allowed) */
     cnk_mode mode;
@@ -96,7 +97,7 @@ static size_t workspace_need(const cnk_model *m)
     size_t need = 0;
     for (int l = 0; l < m->arch.n_layers; l++) {
         if (m->arch.layers[l].kind != CNK_LAYER_CONV2D) continue;
-        cnk_conv2d_shape s = conv_shape(m, l, m->max_batch, 1);
+        cnk_conv2d_shape s = conv_shape(m, l, m->max_batch, m->max_threads);
         size_t w = cnk_conv2d_workspace_size(&s);
         if (w > need) need = w;
     }
@@ -181,6 +182,7 @@ int cnk_model_create(cnk_ctx *ctx, const cnk_arch *arch, int max_batch, cnk_mode
         return rc;
     }
     m->max_batch = max_batch;
+    m->max_threads = ctx->threads > 0 ? (ctx->threads < 256 ? ctx->threads : 256) : 1;
     m->seed = ctx->seed;
     rc = cnk_arch_infer(ctx, &m->arch);
     if (rc == CNK_OK) rc = check_supported(ctx, &m->arch);
@@ -352,7 +354,8 @@ static void forward_layer(cnk_model *m, int l, const float *const *inputs, int b
     case CNK_LAYER_BATCHNORM: forward_batchnorm(m, l, batch, threads, train); break;
     case CNK_LAYER_DENSE: {
         int in_f = (int)m->layers[layer->inputs[0]].out_count, out_f = layer->units;
-        cnk_dense_forward(st->out, in, w, layer->bias ? w + (size_t)in_f * out_f : NULL, batch, in_f, out_f);
+        cnk_dense_forward(st->out, in, w, layer->bias ? w + (size_t)in_f * out_f : NULL, batch, in_f, out_f,
+                          threads);
         break;
     }
     case CNK_LAYER_DROPOUT:
@@ -389,7 +392,13 @@ static void forward_layer(cnk_model *m, int l, const float *const *inputs, int b
         apply_activation(layer, st->out, batch, threads);
 }
 
-static int threads_of(const cnk_ctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
+/* Our loops run on one OpenMP team of ctx->threads (capped to what the workspace was sized for); OpenBLAS
+ * is single-threaded inside them, so its own pool never competes for the cores (see conv2d.h). */
+static int threads_of(const cnk_model *m, const cnk_ctx *ctx)
+{
+    int threads = ctx->threads > 0 ? ctx->threads : 1;
+    return threads < m->max_threads ? threads : m->max_threads;
+}
 
 int cnk_model_forward_until(cnk_ctx *ctx, cnk_model *m, const float *const *inputs, int batch, cnk_mode mode,
                             int last_layer)
@@ -401,8 +410,8 @@ int cnk_model_forward_until(cnk_ctx *ctx, cnk_model *m, const float *const *inpu
     if (!inputs) return cnk_fail(ctx, CNK_ERR_ARG, "model: no input data");
     for (int k = 0; k < m->arch.n_input_layers; k++)
         if (!inputs[k]) return cnk_fail(ctx, CNK_ERR_ARG, "model: input %d is missing", k);
-    int threads = threads_of(ctx);
-    openblas_set_num_threads(threads);
+    int threads = threads_of(m, ctx);
+    openblas_set_num_threads(1);
     int train = mode == CNK_MODE_TRAIN;
     for (int l = 0; l <= last_layer; l++) forward_layer(m, l, inputs, batch, threads, train);
     m->batch = batch;
@@ -521,7 +530,7 @@ static void backward_layer(cnk_model *m, int l, int threads)
         int in_f = (int)m->layers[layer->inputs[0]].out_count, out_f = layer->units;
         float *dinp = grad_target(m, layer->inputs[0]);
         cnk_dense_backward(dinp, dw, dw && layer->bias ? dw + (size_t)in_f * out_f : NULL, dout, in, w, batch, in_f,
-                           out_f);
+                           out_f, threads);
         break;
     }
     case CNK_LAYER_DROPOUT: {
@@ -559,8 +568,8 @@ int cnk_model_backward(cnk_ctx *ctx, cnk_model *m, const float *const *doutputs)
 {
     if (!m->full_forward || m->batch < 1)
         return cnk_fail(ctx, CNK_ERR_ARG, "model: backward needs a complete forward pass first");
-    int threads = threads_of(ctx);
-    openblas_set_num_threads(threads);
+    int threads = threads_of(m, ctx);
+    openblas_set_num_threads(1);
     for (int l = 0; l < m->arch.n_layers; l++) m->layers[l].dout_ready = 0;
     for (int k = 0; k < m->arch.n_outputs; k++) {
         if (!doutputs || !doutputs[k]) continue;
