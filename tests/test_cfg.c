@@ -308,7 +308,7 @@ static void test_mutated_text_never_crashes(void **state)
     for (int t = 0; t < trials; t++) {
         char text[4096];
         memcpy(text, base, n + 1);
-        for (int m = 0; m < 3; m++) {
+        for (int m = 0; m <= t % 3; m++) { /* 1 to 3 mutations */
             seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
             size_t pos = (size_t)(seed >> 33) % n;
             text[pos] = alphabet[(seed >> 20) % (sizeof alphabet - 1)];
