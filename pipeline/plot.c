@@ -460,7 +460,7 @@ static void draw_panel(const curves_args *a, const canvas *cv, int accuracy, dou
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     plcol0(COLOR_TEXT);
     font_px(13);
-    plmtex("b", 2.6, 0.5, 0.5, "epoch");
+    plmtex("b", 3.2, 0.5, 0.5, "epoch");
     font_px(15);
     plmtex("t", 1.0, 0.5, 0.5, accuracy ? "accuracy" : "loss");
 }
