@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/npy.h"
 #include "nn/arch.h"
 #include "nn/builtin.h"
 #include "nn/cfg.h"
+#include "nn/model.h"
 #include "nn/summary.h"
 
 static void test_window_arithmetic(void **state)
@@ -253,6 +255,58 @@ static void test_mobilenet_v2_topology(void **state)
     assert_int_equal(arch.layers[arch.outputs[0]].out.c, 1001);
     /* About 300 M multiply-adds, as the paper reports. */
     assert_true(arch.flops > 0.58e9 && arch.flops < 0.64e9);
+    cnk_arch_release(&arch);
+}
+
+static void load_npy(const char *rel, cnk_array *a)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char path[4096];
+    if (cnk_npy_read(&ctx, tu_fixture(path, sizeof path, rel), a)) fail_msg("%s", cnk_error(&ctx));
+}
+
+/* bench/cnk_torch.py and cnnkit's own model compute the same network: the same flat weights and inputs
+ * give every layer's output of all_kinds.cfg as PyTorch did (so the parameter order, layouts, SAME padding,
+ * pooling over padding, dilation and every activation mean the same on both sides). */
+static void test_forward_matches_cnk_torch(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char path[4096];
+    cnk_arch arch;
+    assert_int_equal(cnk_cfg_read_file(&ctx, tu_fixture(path, sizeof path, "arch/all_kinds.cfg"), &arch), CNK_OK);
+    cnk_array params, buffers, in0, in1, layers;
+    load_npy("arch/all_kinds_params.npy", &params);
+    load_npy("arch/all_kinds_buffers.npy", &buffers);
+    load_npy("arch/all_kinds_input0.npy", &in0);
+    load_npy("arch/all_kinds_input1.npy", &in1);
+    load_npy("arch/all_kinds_layers.npy", &layers);
+    assert_int_equal(cnk_array_count(&params), arch.n_params);
+    assert_int_equal(cnk_array_count(&buffers), arch.n_buffers);
+    cnk_model *model;
+    if (cnk_model_create(&ctx, &arch, 2, &model)) fail_msg("%s", cnk_error(&ctx));
+    memcpy(cnk_model_params(model), params.data, arch.n_params * sizeof(float));
+    memcpy(cnk_model_buffers(model), buffers.data, arch.n_buffers * sizeof(float));
+    const float *inputs[2] = {in0.data, in1.data};
+    if (cnk_model_forward(&ctx, model, inputs, 2, CNK_MODE_INFER)) fail_msg("%s", cnk_error(&ctx));
+    size_t offset = 0;
+    for (int i = 0; i < arch.n_layers; i++) {
+        cnk_shape shape;
+        const float *out = cnk_model_layer_output(model, i, &shape);
+        size_t n = 2 * (size_t)shape.c * shape.h * shape.w;
+        assert_true(offset + n <= cnk_array_count(&layers));
+        tu_assert_close(out, layers.data + offset, n, 1e-5, 1e-4, arch.layers[i].name);
+        offset += n;
+    }
+    assert_int_equal(offset, cnk_array_count(&layers));
+    cnk_model_free(model);
+    cnk_array_release(&params);
+    cnk_array_release(&buffers);
+    cnk_array_release(&in0);
+    cnk_array_release(&in1);
+    cnk_array_release(&layers);
     cnk_arch_release(&arch);
 }
 
@@ -504,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_make_divisible),
         cmocka_unit_test(test_mobilenet_v2_topology),
         cmocka_unit_test(test_tensor_specs_tile_the_flat_arrays),
+        cmocka_unit_test(test_forward_matches_cnk_torch),
         cmocka_unit_test(test_transfer_edits),
         cmocka_unit_test(test_invalid_networks_are_refused),
         cmocka_unit_test(test_summary_table),

@@ -1,6 +1,10 @@
 #!/usr/bin/python3
 """gen_arch.py: reference fixtures for tests/test_arch.c and tests/test_cfg.c (tests/fixtures/arch/).
 
+all_kinds_*.npy: random weights, BN statistics and two inputs for all_kinds.cfg and every layer's output from
+PyTorch in inference mode, so the test can show that bench/cnk_torch.py and cnnkit's own model compute the
+same network (every layer kind, asymmetric SAME padding, dilation, pools that skip padding...).
+
 For every case, `cnnkit summary ... --write-cfg` writes the built-in architecture as .cfg; PyTorch (through
 bench/cnk_torch.py) then builds that network, runs a forward pass on random inputs and records, per layer,
 the ACTUAL output tensor shape and the parameter / buffer element counts, plus the totals. The C tests check
@@ -14,6 +18,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,6 +70,29 @@ def describe(cfg_path, out_path):
     print("%-26s params=%d trainable=%d buffers=%d" % (os.path.basename(out_path), total, trainable, buffers))
 
 
+def forward_fixture(name):
+    """Random weights and inputs for a cfg and every layer's inference output (batch 2), as .npy files."""
+    model = cnk_torch.build_torch_model(open(os.path.join(OUT, name + ".cfg")).read())
+    model.eval()
+    rng = np.random.default_rng(7)
+    params = rng.normal(0, 0.5, cnk_torch.get_flat_params(model).size).astype(np.float32)
+    n_buffers = cnk_torch.get_flat_buffers(model).size
+    # BN buffers alternate running_mean / running_var blocks; a positive variance everywhere is enough.
+    buffers = rng.uniform(0.5, 1.5, n_buffers).astype(np.float32)
+    cnk_torch.set_flat_params(model, params)
+    cnk_torch.set_flat_buffers(model, buffers)
+    inputs = [rng.normal(0, 1, (2, *model.shapes[i])).astype(np.float32)
+              for i, k in enumerate(model.kinds) if k == "input"]
+    with torch.no_grad():
+        values = model.layer_outputs(*[torch.from_numpy(x) for x in inputs])
+    np.save(os.path.join(OUT, name + "_params.npy"), params)
+    np.save(os.path.join(OUT, name + "_buffers.npy"), buffers)
+    for k, x in enumerate(inputs):
+        np.save(os.path.join(OUT, "%s_input%d.npy" % (name, k)), x)
+    flat = np.concatenate([v.numpy().reshape(-1) for v in values]).astype(np.float32)
+    np.save(os.path.join(OUT, name + "_layers.npy"), flat)  # layer after layer, each batch x C x H x W
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cnnkit", default=os.path.join(ROOT, "build", "cnnkit"), help="the cnnkit binary")
@@ -76,6 +104,7 @@ def main():
         describe(cfg, os.path.join(OUT, name + ".txt"))
     for name in HAND_WRITTEN:
         describe(os.path.join(OUT, name + ".cfg"), os.path.join(OUT, name + ".txt"))
+        forward_fixture(name)
 
 
 if __name__ == "__main__":
