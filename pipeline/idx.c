@@ -92,6 +92,21 @@ int cnk_idx_open(cnk_ctx *ctx, const char *path, cnk_idx_reader *r)
     return rc;
 }
 
+/* After the last record the file must end, and for gzip the end is where zlib checks the CRC and length:
+ * reading one more byte makes it do so, so a damaged or cut file is never taken as complete. */
+static int check_end(cnk_ctx *ctx, cnk_idx_reader *r)
+{
+    unsigned char extra;
+    int got = gzread(r->gz, &extra, 1);
+    if (got > 0) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: data after the last of %zu records", r->path, r->n_records);
+    int errnum = Z_OK;
+    const char *msg = gzerror(r->gz, &errnum);
+    if (got < 0 || (errnum != Z_OK && errnum != Z_STREAM_END))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: damaged or truncated after the last record (%s)", r->path,
+                        errnum == Z_BUF_ERROR ? "unexpected end of file" : msg);
+    return CNK_OK;
+}
+
 /* Reads n records of raw big-endian values into out (n * record_values * elem_size bytes). */
 static int read_raw(cnk_ctx *ctx, cnk_idx_reader *r, size_t n, void *out)
 {
@@ -106,7 +121,7 @@ static int read_raw(cnk_ctx *ctx, cnk_idx_reader *r, size_t n, void *out)
                             r->n_records, gz_problem(r->gz));
     }
     r->next += n;
-    return CNK_OK;
+    return r->next == r->n_records ? check_end(ctx, r) : CNK_OK;
 }
 
 int cnk_idx_read_bytes(cnk_ctx *ctx, cnk_idx_reader *r, size_t n, unsigned char *out)

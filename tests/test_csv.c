@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/atomic_file.h"
+#include "core/rng.h"
 #include "pipeline/csv.h"
 
 static int parse(cnk_ctx *ctx, const char *text, cnk_csv *csv)
@@ -229,6 +230,62 @@ static void test_real_gtzan_features(void **state)
     cnk_csv_release(&csv);
 }
 
+/* Random damage to a valid table (bytes replaced by the characters that matter to the grammar, cut short)
+ * never crashes the parser; whatever it accepts is a consistent table. */
+static void test_mutation_fuzz(void **state)
+{
+    (void)state;
+    const char *seed_text = "\xEF\xBB\xBFname,x,label\r\n\"a,b\",1.5,\"q\"\"q\"\r\nc,2,\"multi\nline\"\n\nd,3,z";
+    size_t n = strlen(seed_text);
+    const char specials[] = {',', '"', '\r', '\n', 'a', '1', '\0', (char)0xEF};
+    char *buf = malloc(n + 1);
+    cnk_rng rng;
+    cnk_rng_seed(&rng, 99, 0);
+    int accepted = 0, rounds = tu_sanitized() ? 3000 : 20000;
+    for (int round = 0; round < rounds; round++) {
+        memcpy(buf, seed_text, n);
+        size_t len = n;
+        int edits = 1 + (int)cnk_rng_below(&rng, 4);
+        for (int e = 0; e < edits; e++) buf[cnk_rng_below(&rng, n)] = specials[cnk_rng_below(&rng, sizeof specials)];
+        if (cnk_rng_below(&rng, 4) == 0) len = (size_t)cnk_rng_below(&rng, n + 1);
+        cnk_ctx ctx;
+        tu_ctx(&ctx);
+        cnk_csv csv;
+        int rc = cnk_csv_parse(&ctx, "fuzz.csv", buf, len, &csv);
+        if (rc == CNK_OK) {
+            accepted++;
+            assert_true(csv.n_cols >= 1);
+            for (size_t r = 0; r < csv.n_rows; r++) {
+                assert_true(cnk_csv_line(&csv, r) > csv.header_line);
+                for (size_t c = 0; c < csv.n_cols; c++) assert_true(strlen(cnk_csv_cell(&csv, r, c)) <= len);
+            }
+        } else {
+            assert_int_equal(rc, CNK_ERR_INPUT);
+            assert_non_null(strstr(cnk_error(&ctx), "fuzz.csv"));
+            assert_null(csv.cells);
+        }
+        cnk_csv_release(&csv);
+    }
+    assert_true(accepted > rounds / 20 && accepted < rounds); /* both paths exercised */
+    free(buf);
+}
+
+/* A header of more than CNK_CSV_MAX_COLUMNS fields is refused with a message, not a huge allocation. */
+static void test_too_many_columns(void **state)
+{
+    (void)state;
+    size_t n = CNK_CSV_MAX_COLUMNS + 1;
+    char *text = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) text[2 * i] = 'a', text[2 * i + 1] = ',';
+    text[2 * n - 1] = '\n';
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_csv csv;
+    assert_int_equal(cnk_csv_parse(&ctx, "wide.csv", text, 2 * n, &csv), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "wide.csv:1: more than 1048576 fields in a record");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +296,8 @@ int main(void)
         cmocka_unit_test(test_writer_round_trip),
         cmocka_unit_test(test_missing_file_is_an_io_error),
         cmocka_unit_test(test_real_gtzan_features),
+        cmocka_unit_test(test_mutation_fuzz),
+        cmocka_unit_test(test_too_many_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

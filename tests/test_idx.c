@@ -268,6 +268,101 @@ static void test_real_fashion_mnist(void **state)
     cnk_dataset_release(&ds);
 }
 
+/* A gzip file cut at every length: each cut is an error naming the file (or, never, a crash). */
+static void test_truncated_gzip_at_every_length(void **state)
+{
+    (void)state;
+    char dir[4096], path[4200], cut[4200];
+    tu_tmpdir(dir, sizeof dir, "idx_gzcut");
+    unsigned char train_pixels[7 * 12], test_pixels[4 * 12];
+    write_tiny_mnist(dir, train_pixels, test_pixels);
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    snprintf(cut, sizeof cut, "%s/cut-idx3-ubyte.gz", dir);
+    unsigned char *bytes;
+    size_t size;
+    assert_int_equal(cnk_read_file(&ctx, path, 0, &bytes, &size), CNK_OK);
+    for (size_t len = 0; len < size; len++) {
+        assert_int_equal(cnk_write_file_atomic(&ctx, cut, bytes, len), CNK_OK);
+        cnk_idx_reader r;
+        int rc = cnk_idx_open(&ctx, cut, &r);
+        unsigned char out[7 * 12];
+        if (rc == CNK_OK) rc = cnk_idx_read_bytes(&ctx, &r, 7, out);
+        cnk_idx_close(&r);
+        /* even a cut inside the gzip trailer (CRC, length), after all the data, is caught */
+        assert_int_equal(rc, CNK_ERR_INPUT);
+        assert_non_null(strstr(cnk_error(&ctx), cut));
+    }
+    /* A flipped bit in the compressed data: refused (by inflate or by the CRC at the end). */
+    for (size_t pos = 10; pos < size - 8; pos += 3) {
+        bytes[pos] ^= 0x04;
+        assert_int_equal(cnk_write_file_atomic(&ctx, cut, bytes, size), CNK_OK);
+        bytes[pos] ^= 0x04;
+        cnk_idx_reader r;
+        int rc = cnk_idx_open(&ctx, cut, &r);
+        unsigned char out[7 * 12];
+        if (rc == CNK_OK) rc = cnk_idx_read_bytes(&ctx, &r, 7, out);
+        cnk_idx_close(&r);
+        assert_int_not_equal(rc, CNK_OK);
+    }
+    /* Data beyond what the header promises. */
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    free(bytes);
+    assert_int_equal(cnk_read_file(&ctx, path, 0, &bytes, &size), CNK_OK);
+    unsigned char *longer = malloc(size + 1);
+    memcpy(longer, bytes, size);
+    longer[size] = 0;
+    assert_int_equal(cnk_write_file_atomic(&ctx, cut, longer, size + 1), CNK_OK);
+    cnk_idx_reader r;
+    assert_int_equal(cnk_idx_open(&ctx, cut, &r), CNK_OK);
+    unsigned char out[4 * 12];
+    assert_int_equal(cnk_idx_read_bytes(&ctx, &r, 4, out), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "data after the last of 4 records"));
+    cnk_idx_close(&r);
+    free(longer);
+    free(bytes);
+    tu_rmtree(dir);
+}
+
+/* More than 10 labels: class names are zero-padded so that bytewise order is numeric order. */
+static void test_many_classes_are_zero_padded(void **state)
+{
+    (void)state;
+    char dir[4096], images[4200], labels[4200];
+    tu_tmpdir(dir, sizeof dir, "idx_many");
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    unsigned char pixels[12 * 4], label_values[12];
+    for (int i = 0; i < 12; i++) label_values[i] = (unsigned char)(11 - i);
+    for (int i = 0; i < 48; i++) pixels[i] = (unsigned char)i;
+    const size_t dims[3] = {12, 2, 2}, n[1] = {12};
+    snprintf(images, sizeof images, "%s/x-images-idx3-ubyte", dir);
+    snprintf(labels, sizeof labels, "%s/x-labels-idx1-ubyte", dir);
+    assert_int_equal(cnk_idx_write_u8(&ctx, images, pixels, 3, dims, 0), CNK_OK);
+    assert_int_equal(cnk_idx_write_u8(&ctx, labels, label_values, 1, n, 0), CNK_OK);
+    cnk_dataset ds = {0};
+    assert_int_equal(cnk_dataset_load_idx(&ctx, images, labels, CNK_PART_TRAIN, &ds), CNK_OK);
+    assert_int_equal(ds.n_classes, 12);
+    assert_string_equal(ds.classes[0], "00");
+    assert_string_equal(ds.classes[11], "11");
+    for (int k = 1; k < 12; k++) assert_true(strcmp(ds.classes[k - 1], ds.classes[k]) < 0);
+    assert_int_equal(ds.items[0].label, 11);
+    /* A second file of another image size cannot join. */
+    const size_t other[3] = {12, 4, 1};
+    assert_int_equal(cnk_idx_write_u8(&ctx, images, pixels, 3, other, 0), CNK_OK);
+    assert_int_equal(cnk_dataset_load_idx(&ctx, images, labels, CNK_PART_TEST, &ds), CNK_OK); /* same 4 values */
+    const size_t bigger[3] = {6, 2, 4};
+    assert_int_equal(cnk_idx_write_u8(&ctx, images, pixels, 3, bigger, 0), CNK_OK);
+    const size_t six[1] = {6};
+    assert_int_equal(cnk_idx_write_u8(&ctx, labels, label_values, 1, six, 0), CNK_OK);
+    assert_int_equal(cnk_dataset_load_idx(&ctx, images, labels, CNK_PART_TEST, &ds), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "images of 8 values, the dataset's have 4"));
+    assert_int_equal(ds.n_items, 24);
+    cnk_dataset_release(&ds);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +370,8 @@ int main(void)
         cmocka_unit_test(test_bad_headers_and_truncation),
         cmocka_unit_test(test_tiny_dataset_gzip_and_plain),
         cmocka_unit_test(test_real_fashion_mnist),
+        cmocka_unit_test(test_truncated_gzip_at_every_length),
+        cmocka_unit_test(test_many_classes_are_zero_padded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
