@@ -115,6 +115,26 @@ def yamnet_log_mel(y, sr=16000):
     return np.log(mel + 0.001).T  # (64, frames)
 
 
+def cat_bmp_resized(size):
+    """cat.bmp (512 x 341, BMP), centre square crop, bilinear resize with antialiasing (PIL/torch's triangle
+    filter scaled to the shrink factor, the same filter as stb_image_resize's STBIR_FILTER_TRIANGLE), CHW in
+    pixel units. The BMP is parsed here with numpy (24-bit, bottom-up) to stay independent of stb."""
+    with open(os.path.join(SHARED, "weights/imagenet-test-photos/cat.bmp"), "rb") as f:
+        data = f.read()
+    offset, width, height = (int.from_bytes(data[a:a + 4], "little", signed=True) for a in (10, 18, 22))
+    bpp = int.from_bytes(data[28:30], "little")
+    assert bpp == 24 and height > 0
+    stride = (width * 3 + 3) // 4 * 4
+    rows = np.frombuffer(data, np.uint8, count=stride * height, offset=offset).reshape(height, stride)
+    rgb = rows[::-1, :width * 3].reshape(height, width, 3)[:, :, ::-1]  # bottom-up BGR -> top-down RGB
+    side = min(width, height)
+    x0, y0 = (width - side) // 2, (height - side) // 2
+    crop = torch.from_numpy(np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])).permute(2, 0, 1).double()
+    out = torch.nn.functional.interpolate(crop[None], size=(size, size), mode="bilinear", align_corners=False,
+                                          antialias=True)
+    return out[0].numpy(), rgb
+
+
 def save(name, arr):
     np.save(os.path.join(OUT, name), np.ascontiguousarray(arr, dtype=np.float32))
     print(f"{name}: shape {arr.shape}")
@@ -136,6 +156,10 @@ def main():
     sr, y = read_wav("weights/yamnet/RECORDING.wav")
     assert sr == 16000
     save("yamnet_logmel_recording.npy", yamnet_log_mel(y))
+    resized, rgb = cat_bmp_resized(64)
+    save("image_cat_crop_64_rgb.npy", resized)
+    # A few raw pixels (row, col, R, G, B) to check the BMP decode itself.
+    save("image_cat_pixels.npy", np.array([[r, c, *rgb[r, c]] for r, c in ((0, 0), (100, 200), (340, 511))]))
     return 0
 
 

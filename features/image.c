@@ -1,0 +1,292 @@
+#include "features/image.h"
+
+#include <stb/stb_image.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+
+/* Largest side we will resize to or crop at: far above any CNN input. */
+#define IMAGE_MAX_SIDE 32768
+
+static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
+static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+
+void cnk_image_release(cnk_image *img)
+{
+    if (!img) return;
+    /* Pixels come from stbi_load or malloc; stb uses the C allocator (STBI_FREE = free) in Debian's build. */
+    free(img->pixels);
+    memset(img, 0, sizeof *img);
+}
+
+int cnk_image_is_image_path(const char *path)
+{
+    static const char *const exts[] = {"jpg", "jpeg", "png", "bmp", "gif", "tga", "pnm", "ppm", "pgm"};
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (cnk_path_has_ext(path, exts[i])) return 1;
+    return 0;
+}
+
+int cnk_image_load_budget(cnk_ctx *ctx, const char *path, int channels, size_t max_pixels, cnk_image *out)
+{
+    memset(out, 0, sizeof *out);
+    if (channels != 1 && channels != 3) return cnk_fail(ctx, CNK_ERR_ARG, "%s: channels must be 1 or 3", path);
+    if (cnk_is_dir(path)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: is a directory, not an image", path);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file or unreadable)", path);
+    int width, height, file_channels;
+    /* The header alone tells the size: refuse huge images before stb allocates for them. */
+    if (!stbi_info_from_file(fp, &width, &height, &file_channels)) {
+        fclose(fp);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: not a readable image (%s)", path, stbi_failure_reason());
+    }
+    if (width < 1 || height < 1 || (size_t)width * (size_t)height > max_pixels) {
+        fclose(fp);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: %d x %d pixels exceeds the budget of %zu pixels", path, width, height,
+                        max_pixels);
+    }
+    unsigned char *pixels = stbi_load_from_file(fp, &width, &height, &file_channels, channels);
+    fclose(fp);
+    if (!pixels) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: cannot decode image (%s)", path, stbi_failure_reason());
+    out->pixels = pixels;
+    out->width = width;
+    out->height = height;
+    out->channels = channels;
+    return CNK_OK;
+}
+
+int cnk_image_load(cnk_ctx *ctx, const char *path, int channels, cnk_image *out)
+{
+    return cnk_image_load_budget(ctx, path, channels, CNK_IMAGE_MAX_PIXELS, out);
+}
+
+static int alloc_image(cnk_ctx *ctx, int width, int height, int channels, cnk_image *out)
+{
+    memset(out, 0, sizeof *out);
+    if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE)
+        return cnk_fail(ctx, CNK_ERR_ARG, "image: size %d x %d outside 1..%d", width, height, IMAGE_MAX_SIDE);
+    out->pixels = malloc((size_t)width * (size_t)height * (size_t)channels);
+    if (!out->pixels) return cnk_fail(ctx, CNK_ERR_NOMEM, "image: out of memory for %d x %d", width, height);
+    out->width = width;
+    out->height = height;
+    out->channels = channels;
+    return CNK_OK;
+}
+
+int cnk_image_crop(cnk_ctx *ctx, const cnk_image *img, int x, int y, int width, int height, cnk_image *out)
+{
+    if (x < 0 || y < 0 || width < 1 || height < 1 || x > img->width - width || y > img->height - height)
+        return cnk_fail(ctx, CNK_ERR_ARG, "image: crop %d,%d %dx%d outside a %dx%d image", x, y, width, height,
+                        img->width, img->height);
+    int rc = alloc_image(ctx, width, height, img->channels, out);
+    if (rc != CNK_OK) return rc;
+    size_t row_bytes = (size_t)width * (size_t)img->channels;
+    for (int r = 0; r < height; r++)
+        memcpy(out->pixels + (size_t)r * row_bytes,
+               img->pixels + ((size_t)(y + r) * (size_t)img->width + (size_t)x) * (size_t)img->channels, row_bytes);
+    return CNK_OK;
+}
+
+/* The largest centred rectangle with aspect aspect_w : aspect_h inside width x height. */
+static void center_region(int width, int height, int aspect_w, int aspect_h, int *x, int *y, int *cw, int *ch)
+{
+    /* Compare width/height with aspect_w/aspect_h without floating point. */
+    if ((long long)width * aspect_h > (long long)height * aspect_w) {
+        *ch = height;
+        *cw = (int)((long long)height * aspect_w / aspect_h);
+    } else {
+        *cw = width;
+        *ch = (int)((long long)width * aspect_h / aspect_w);
+    }
+    if (*cw < 1) *cw = 1;
+    if (*ch < 1) *ch = 1;
+    *x = (width - *cw) / 2;
+    *y = (height - *ch) / 2;
+}
+
+int cnk_image_center_crop(cnk_ctx *ctx, const cnk_image *img, int aspect_w, int aspect_h, cnk_image *out)
+{
+    if (aspect_w < 1 || aspect_h < 1) return cnk_fail(ctx, CNK_ERR_ARG, "image: bad aspect %d:%d", aspect_w, aspect_h);
+    int x, y, cw, ch;
+    center_region(img->width, img->height, aspect_w, aspect_h, &x, &y, &cw, &ch);
+    return cnk_image_crop(ctx, img, x, y, cw, ch, out);
+}
+
+/* The taps of a triangle (tent) filter resampling n_in samples to n_out along one axis: PIL's and torch's
+ * antialiased bilinear. Output i is centred at (i + 0.5) * n_in / n_out in input coordinates; the tent's
+ * radius is the shrink factor (at least 1, plain bilinear when enlarging); weights falling outside the
+ * image are dropped and the rest renormalised (edge clamp). stb_image_resize's STBIR_FILTER_TRIANGLE is the
+ * same filter, but Debian's v1 aborts on an assertion for some sizes (nothings/stb#1449), and the library
+ * must never abort. */
+typedef struct axis_taps {
+    int *first;     /* first input index of output i */
+    int *count;     /* taps of output i */
+    float *weights; /* max_taps per output */
+    int max_taps;
+} axis_taps;
+
+static void free_taps(axis_taps *t)
+{
+    free(t->first);
+    free(t->count);
+    free(t->weights);
+}
+
+static int build_taps(int n_in, int n_out, axis_taps *t)
+{
+    double scale = (double)n_in / n_out, radius = scale > 1 ? scale : 1.0;
+    t->max_taps = (int)ceil(radius) * 2 + 2;
+    t->first = malloc((size_t)n_out * sizeof *t->first);
+    t->count = malloc((size_t)n_out * sizeof *t->count);
+    t->weights = malloc((size_t)n_out * (size_t)t->max_taps * sizeof *t->weights);
+    if (!t->first || !t->count || !t->weights) {
+        free_taps(t);
+        return -1;
+    }
+    for (int i = 0; i < n_out; i++) {
+        double centre = (i + 0.5) * scale;
+        int lo = (int)floor(centre - radius), hi = (int)ceil(centre + radius);
+        if (lo < 0) lo = 0;
+        if (hi > n_in) hi = n_in;
+        if (hi - lo > t->max_taps) hi = lo + t->max_taps;
+        float *w = t->weights + (size_t)i * (size_t)t->max_taps;
+        double total = 0;
+        for (int j = lo; j < hi; j++) {
+            double tent = 1.0 - fabs((j + 0.5 - centre) / radius);
+            w[j - lo] = (float)(tent > 0 ? tent : 0);
+            total += w[j - lo];
+        }
+        for (int j = lo; j < hi; j++) w[j - lo] = total > 0 ? (float)(w[j - lo] / total) : 0.0f;
+        t->first[i] = lo;
+        t->count[i] = hi - lo;
+    }
+    return 0;
+}
+
+/* Resamples an interleaved float image (in_w x in_h x channels, rows `in_stride` floats apart) to
+ * out_w x out_h, separably: rows first, then columns. */
+static int resize_float(const float *in, int in_w, int in_h, size_t in_stride, int channels, float *out, int out_w,
+                        int out_h)
+{
+    axis_taps tx, ty;
+    if (build_taps(in_w, out_w, &tx) != 0) return -1;
+    if (build_taps(in_h, out_h, &ty) != 0) {
+        free_taps(&tx);
+        return -1;
+    }
+    size_t row = (size_t)out_w * (size_t)channels;
+    float *tmp = malloc((size_t)in_h * row * sizeof *tmp);
+    if (!tmp) {
+        free_taps(&tx);
+        free_taps(&ty);
+        return -1;
+    }
+    for (int y = 0; y < in_h; y++)
+        for (int x = 0; x < out_w; x++) {
+            const float *w = tx.weights + (size_t)x * (size_t)tx.max_taps;
+            const float *src = in + (size_t)y * in_stride + (size_t)tx.first[x] * (size_t)channels;
+            for (int c = 0; c < channels; c++) {
+                double acc = 0;
+                for (int k = 0; k < tx.count[x]; k++) acc += w[k] * src[(size_t)k * (size_t)channels + (size_t)c];
+                tmp[(size_t)y * row + (size_t)x * (size_t)channels + (size_t)c] = (float)acc;
+            }
+        }
+    for (int y = 0; y < out_h; y++) {
+        const float *w = ty.weights + (size_t)y * (size_t)ty.max_taps;
+        float *dst = out + (size_t)y * row;
+        for (size_t i = 0; i < row; i++) dst[i] = 0;
+        for (int k = 0; k < ty.count[y]; k++) {
+            const float *src = tmp + (size_t)(ty.first[y] + k) * row;
+            for (size_t i = 0; i < row; i++) dst[i] += w[k] * src[i];
+        }
+    }
+    free(tmp);
+    free_taps(&tx);
+    free_taps(&ty);
+    return 0;
+}
+
+int cnk_image_resize(cnk_ctx *ctx, const cnk_image *img, int width, int height, cnk_image *out)
+{
+    int rc = alloc_image(ctx, width, height, img->channels, out);
+    if (rc != CNK_OK) return rc;
+    size_t n_in = (size_t)img->width * (size_t)img->height * (size_t)img->channels;
+    size_t n_out = (size_t)width * (size_t)height * (size_t)img->channels;
+    float *in = malloc(n_in * sizeof *in), *res = malloc(n_out * sizeof *res);
+    int ok = in && res;
+    if (ok) {
+        for (size_t i = 0; i < n_in; i++) in[i] = img->pixels[i];
+        ok = resize_float(in, img->width, img->height, (size_t)img->width * (size_t)img->channels, img->channels, res,
+                          width, height) == 0;
+    }
+    if (ok)
+        for (size_t i = 0; i < n_out; i++) out->pixels[i] = (unsigned char)lrintf(fminf(255.0f, fmaxf(0.0f, res[i])));
+    free(in);
+    free(res);
+    if (!ok) {
+        cnk_image_release(out);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "image: out of memory resizing to %d x %d", width, height);
+    }
+    return CNK_OK;
+}
+
+/* value in pixel units (0..255) -> normalised value of channel c. */
+static float normalise(float value, int c, int channels, cnk_norm_mode norm)
+{
+    if (norm == CNK_NORM_SIGNED) return value / 127.5f - 1.0f;
+    if (norm == CNK_NORM_IMAGENET) {
+        float mean = channels == 3 ? imagenet_mean[c] : (imagenet_mean[0] + imagenet_mean[1] + imagenet_mean[2]) / 3;
+        float std = channels == 3 ? imagenet_std[c] : (imagenet_std[0] + imagenet_std[1] + imagenet_std[2]) / 3;
+        return (value / 255.0f - mean) / std;
+    }
+    return value / 255.0f;
+}
+
+void cnk_image_to_chw(const cnk_image *img, cnk_norm_mode norm, float *out)
+{
+    size_t plane = (size_t)img->width * (size_t)img->height;
+    for (int c = 0; c < img->channels; c++)
+        for (size_t i = 0; i < plane; i++)
+            out[(size_t)c * plane + i] = normalise(img->pixels[i * (size_t)img->channels + (size_t)c], c, img->channels, norm);
+}
+
+int cnk_image_load_tensor(cnk_ctx *ctx, const char *path, int channels, int width, int height, cnk_crop_mode crop,
+                          cnk_norm_mode norm, float *out)
+{
+    if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE)
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: bad target size %d x %d", path, width, height);
+    cnk_image img;
+    int rc = cnk_image_load(ctx, path, channels, &img);
+    if (rc != CNK_OK) return rc;
+    int x = 0, y = 0, cw = img.width, ch = img.height;
+    if (crop == CNK_CROP_CENTER) center_region(img.width, img.height, width, height, &x, &y, &cw, &ch);
+    /* Copy the crop region to float, resize it in float (no 8-bit rounding after the filter). */
+    size_t in_count = (size_t)cw * (size_t)ch * (size_t)channels;
+    size_t out_count = (size_t)width * (size_t)height * (size_t)channels;
+    float *in = malloc(in_count * sizeof *in), *resized = malloc(out_count * sizeof *resized);
+    if (!in || !resized) {
+        free(in);
+        free(resized);
+        cnk_image_release(&img);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for a %d x %d image", path, cw, ch);
+    }
+    for (int r = 0; r < ch; r++)
+        for (size_t i = 0; i < (size_t)cw * (size_t)channels; i++)
+            in[(size_t)r * (size_t)cw * (size_t)channels + i] =
+                img.pixels[((size_t)(y + r) * (size_t)img.width + (size_t)x) * (size_t)channels + i];
+    cnk_image_release(&img);
+    int failed = resize_float(in, cw, ch, (size_t)cw * (size_t)channels, channels, resized, width, height);
+    free(in);
+    if (failed) {
+        free(resized);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: resize to %d x %d failed (out of memory)", path, width, height);
+    }
+    size_t plane = (size_t)width * (size_t)height;
+    for (int c = 0; c < channels; c++)
+        for (size_t i = 0; i < plane; i++)
+            out[(size_t)c * plane + i] = normalise(resized[i * (size_t)channels + (size_t)c], c, channels, norm);
+    free(resized);
+    return CNK_OK;
+}
