@@ -11,6 +11,7 @@ static void channel_stats(const float *in, int c, const cnk_bn_shape *s, double 
     for (int n = 0; n < s->batch; n++) {
         const float *x = in + ((size_t)n * s->channels + c) * plane;
         float part = 0.0f;
+#pragma omp simd reduction(+ : part)
         for (size_t p = 0; p < plane; p++) part += x[p];
         sum += part;
     }
@@ -18,6 +19,7 @@ static void channel_stats(const float *in, int c, const cnk_bn_shape *s, double 
     for (int n = 0; n < s->batch; n++) {
         const float *x = in + ((size_t)n * s->channels + c) * plane;
         float fm = (float)m, part = 0.0f;
+#pragma omp simd reduction(+ : part)
         for (size_t p = 0; p < plane; p++) part += (x[p] - fm) * (x[p] - fm);
         sq += part;
     }
@@ -80,6 +82,7 @@ void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout
         for (int n = 0; n < s->batch; n++) {
             size_t base = ((size_t)n * s->channels + c) * plane;
             float a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
             for (size_t p = 0; p < plane; p++) {
                 float dy = dout[base + p];
                 a += dy;

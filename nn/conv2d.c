@@ -219,6 +219,7 @@ static void bias_backward(float *dbias, const float *dout, int batch, int channe
         for (int n = 0; n < batch; n++) {
             const float *plane = dout + ((size_t)n * channels + c) * spatial;
             float part = 0.0f;
+#pragma omp simd reduction(+ : part)
             for (size_t p = 0; p < spatial; p++) part += plane[p];
             sum += part;
         }

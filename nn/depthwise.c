@@ -65,6 +65,7 @@ static void backward_plane(float *dinp, float *dw, const float *dout, const floa
                 size_t base = (size_t)ih * s->in_w;
                 if (s->stride_w == 1) {
                     const float *src = in + base + iw0;
+#pragma omp simd reduction(+ : dwk)
                     for (int ow = lo; ow < hi; ow++) dwk += drow[ow] * src[ow];
                     if (dinp) {
                         float *dst = dinp + base + iw0;
@@ -100,6 +101,7 @@ void cnk_depthwise_backward(float *dinp, float *dweight, float *dbias, const flo
             const float *dplane = dout + t * out_plane;
             if (dbias) {
                 float part = 0.0f;
+#pragma omp simd reduction(+ : part)
                 for (size_t p = 0; p < out_plane; p++) part += dplane[p];
                 dbias_sum += part;
             }

@@ -31,13 +31,18 @@ static long window_argmax(const float *plane, const cnk_pool_shape *s, int oh, i
     return best;
 }
 
+static int is_simple2(const cnk_pool_shape *s)
+{
+    return s->kernel_h == 2 && s->kernel_w == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_top == 0 &&
+           s->pad_left == 0 && s->out_h * 2 <= s->in_h && s->out_w * 2 <= s->in_w;
+}
+
 void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s)
 {
     size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
     int tasks = s->batch * s->channels;
     /* The common 2x2 stride-2 unpadded case gets a branch-free loop. */
-    int simple2 = s->kernel_h == 2 && s->kernel_w == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_top == 0 &&
-                  s->pad_left == 0 && s->out_h * 2 <= s->in_h && s->out_w * 2 <= s->in_w;
+    int simple2 = is_simple2(s);
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
     for (int t = 0; t < tasks; t++) {
         const float *plane = in + (size_t)t * in_plane;
@@ -60,10 +65,36 @@ void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s)
     }
 }
 
+/* 2x2 stride 2: the gradient goes to the first maximum of each quad, in row-major order as window_argmax. */
+static void maxpool2_backward_plane(float *dst, const float *grad, const float *plane, const cnk_pool_shape *s)
+{
+    for (int oh = 0; oh < s->out_h; oh++) {
+        const float *r0 = plane + (size_t)(2 * oh) * s->in_w, *r1 = r0 + s->in_w;
+        float *d0 = dst + (size_t)(2 * oh) * s->in_w, *d1 = d0 + s->in_w;
+        const float *g = grad + (size_t)oh * s->out_w;
+        for (int ow = 0; ow < s->out_w; ow++) {
+            float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            float *target = &d0[2 * ow];
+            float best = a;
+            if (b > best) best = b, target = &d0[2 * ow + 1];
+            if (c > best) best = c, target = &d1[2 * ow];
+            if (d > best) target = &d1[2 * ow + 1];
+            *target += g[ow];
+        }
+    }
+}
+
 void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s)
 {
     size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
     int tasks = s->batch * s->channels;
+    if (is_simple2(s)) {
+#pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
+        for (int t = 0; t < tasks; t++)
+            maxpool2_backward_plane(dinp + (size_t)t * in_plane, dout + (size_t)t * out_plane, in + (size_t)t * in_plane,
+                                    s);
+        return;
+    }
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
     for (int t = 0; t < tasks; t++) {
         const float *plane = in + (size_t)t * in_plane;
@@ -124,6 +155,7 @@ void cnk_global_avgpool_forward(float *out, const float *in, int batch, int chan
     for (int t = 0; t < tasks; t++) {
         const float *plane = in + (size_t)t * spatial;
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int p = 0; p < spatial; p++) sum += plane[p];
         out[t] = sum / (float)spatial;
     }
