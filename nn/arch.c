@@ -9,7 +9,7 @@
 /* Refuse shapes whose element count or per-layer work would overflow or could never be allocated. */
 #define MAX_DIM 1000000          /* filters, units, H, W */
 #define MAX_CHANNELS (1 << 24)   /* channels (a flattened input has C*H*W of them) */
-#define MAX_ELEMENTS ((size_t)1 << 34)
+#define MAX_ELEMENTS ((size_t)1 << 31) /* per-sample layer output / parameter count: 8 GB of floats */
 
 static const char *const kind_names[CNK_LAYER_KIND_COUNT] = {
     "input", "conv2d", "depthwise_conv2d", "maxpool", "avgpool", "global_avgpool", "batchnorm",
@@ -269,7 +269,7 @@ static int infer_layer(cnk_ctx *ctx, cnk_arch *arch, cnk_layer *l)
     l->flops = 0;
     if (l->kind == CNK_LAYER_INPUT) {
         if (!shape_is_sane(l->input_shape))
-            return cnk_fail(ctx, CNK_ERR_INPUT, "layer '%s': input shape %dx%dx%d is not a valid CxHxW", l->name,
+            return cnk_fail(ctx, CNK_ERR_INPUT, "layer '%s': input shape %dx%dx%d is too large or not a valid CxHxW", l->name,
                             l->input_shape.c, l->input_shape.h, l->input_shape.w);
         l->out = l->input_shape;
         return CNK_OK;

@@ -475,7 +475,7 @@ static void test_invalid_networks_are_refused(void **state)
     arch.layers[2].inputs[0] = 1;
     expect_infer_error(&arch, "eps");
     arch.layers[0].input_shape.h = 0;
-    expect_infer_error(&arch, "not a valid CxHxW");
+    expect_infer_error(&arch, "too large or not a valid CxHxW");
     cnk_arch_release(&arch);
 
     /* Absurd sizes are refused, not allocated. */
