@@ -301,12 +301,30 @@ static void test_forward_matches_cnk_torch(void **state)
         offset += n;
     }
     assert_int_equal(offset, cnk_array_count(&layers));
+    cnk_array_release(&layers);
+
+    /* Training mode: batch statistics in the BN layer and PyTorch's running-statistics update (momentum
+     * 0.05, unbiased variance); layers at and after the dropout depend on its random mask. */
+    cnk_array train_layers, train_buffers;
+    load_npy("arch/all_kinds_train_layers.npy", &train_layers);
+    load_npy("arch/all_kinds_train_buffers.npy", &train_buffers);
+    if (cnk_model_forward(&ctx, model, inputs, 2, CNK_MODE_TRAIN)) fail_msg("%s", cnk_error(&ctx));
+    offset = 0;
+    for (int i = 0; i < cnk_arch_find(&arch, "drop"); i++) {
+        cnk_shape shape;
+        const float *out = cnk_model_layer_output(model, i, &shape);
+        size_t n = 2 * (size_t)shape.c * shape.h * shape.w;
+        tu_assert_close(out, train_layers.data + offset, n, 1e-5, 1e-4, arch.layers[i].name);
+        offset += n;
+    }
+    tu_assert_close(cnk_model_buffers(model), train_buffers.data, arch.n_buffers, 1e-6, 1e-5, "running stats");
+    cnk_array_release(&train_layers);
+    cnk_array_release(&train_buffers);
     cnk_model_free(model);
     cnk_array_release(&params);
     cnk_array_release(&buffers);
     cnk_array_release(&in0);
     cnk_array_release(&in1);
-    cnk_array_release(&layers);
     cnk_arch_release(&arch);
 }
 

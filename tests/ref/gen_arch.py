@@ -91,6 +91,14 @@ def forward_fixture(name):
         np.save(os.path.join(OUT, "%s_input%d.npy" % (name, k)), x)
     flat = np.concatenate([v.numpy().reshape(-1) for v in values]).astype(np.float32)
     np.save(os.path.join(OUT, name + "_layers.npy"), flat)  # layer after layer, each batch x C x H x W
+    # One training-mode forward: batch statistics, and the running statistics it leaves behind. (Layers
+    # after a dropout depend on its random mask, so the test compares only the layers before it.)
+    model.train()
+    with torch.no_grad():
+        values = model.layer_outputs(*[torch.from_numpy(x) for x in inputs])
+    flat = np.concatenate([v.numpy().reshape(-1) for v in values]).astype(np.float32)
+    np.save(os.path.join(OUT, name + "_train_layers.npy"), flat)
+    np.save(os.path.join(OUT, name + "_train_buffers.npy"), cnk_torch.get_flat_buffers(model))
 
 
 def main():
