@@ -77,9 +77,13 @@ static void summary(cnk_rbuf *b, const cnk_metrics *m)
     snprintf(v, sizeof v, "%zu", m->n_classes);
     card(b, "classes", v);
     if (m->has_proba) {
-        if (m->max_top_k >= 3) {
-            snprintf(v, sizeof v, "%.4f", m->top_k[2]);
-            card(b, "top-3 accuracy", v);
+        /* Top-k with k >= the class count is always 1: show top-3, or top-2 for three classes. */
+        size_t k = m->n_proba_classes > 3 ? 3 : m->n_proba_classes == 3 ? 2 : 0;
+        if (k) {
+            char key[32];
+            snprintf(v, sizeof v, "%.4f", m->top_k[k - 1]);
+            snprintf(key, sizeof key, "top-%zu accuracy", k);
+            card(b, key, v);
         }
         if (isfinite(m->log_loss)) {
             snprintf(v, sizeof v, "%.4f", m->log_loss);
