@@ -154,6 +154,46 @@ static void ti_softmax(const float *x, float *out, size_t rows, size_t n, float 
     }
 }
 
+/* YAMNet's waveform front end uses a few more ops; their codes from schema.fbs. */
+enum { TI_GATHER = 36, TI_STRIDED_SLICE = 45, TI_SLICE = 65, TI_LOG = 73, TI_SQRT = 75 };
+
+/* out[i, ...] = params[indices[i], ...] along axis 0 (what YAMNet's framing gathers use). */
+static int ti_gather(ti_run *r, const cnk_tfl_op *op, float *out)
+{
+    const cnk_tfl_tensor *params = ti_t(r, op->inputs[0]), *idx = ti_t(r, op->inputs[1]);
+    const float *x = r->values[op->inputs[0]], *indices = r->values[op->inputs[1]];
+    size_t inner = params->count / (size_t)params->shape[0];
+    if (ti_t(r, op->outputs[0])->count != idx->count * inner) return -1;
+    for (size_t i = 0; i < idx->count; i++) {
+        int row = (int)indices[i];
+        if (row < 0 || row >= params->shape[0]) return -1;
+        memcpy(out + i * inner, x + (size_t)row * inner, inner * sizeof *out);
+    }
+    return 0;
+}
+
+/* SLICE (begin, size) and STRIDED_SLICE (begin, end, strides) without masks: in = begin + out * stride. */
+static int ti_slice(ti_run *r, const cnk_tfl_op *op, float *out, int strided)
+{
+    const cnk_tfl_tensor *in = ti_t(r, op->inputs[0]), *o = ti_t(r, op->outputs[0]);
+    const float *x = r->values[op->inputs[0]], *begin = r->values[op->inputs[1]];
+    const float *strides = strided ? r->values[op->inputs[3]] : NULL;
+    if (o->ndim != in->ndim) return -1;
+    for (size_t i = 0; i < o->count; i++) {
+        size_t rest = i, src = 0, stride = 1;
+        for (int d = in->ndim - 1; d >= 0; d--) {
+            size_t coord = rest % (size_t)o->shape[d];
+            rest /= (size_t)o->shape[d];
+            size_t at = (size_t)begin[d] + coord * (strides ? (size_t)strides[d] : 1);
+            if (at >= (size_t)in->shape[d]) return -1;
+            src += at * stride;
+            stride *= (size_t)in->shape[d];
+        }
+        out[i] = x[src];
+    }
+    return 0;
+}
+
 /* Runs one op; returns -1 for an op this interpreter does not know. */
 static int ti_op(ti_run *r, const cnk_tfl_op *op, float *out)
 {
@@ -174,6 +214,22 @@ static int ti_op(ti_run *r, const cnk_tfl_op *op, float *out)
     }
     case CNK_TFL_RESHAPE: case CNK_TFL_SQUEEZE: case CNK_TFL_QUANTIZE: case CNK_TFL_DEQUANTIZE:
         memcpy(out, x, o->count * sizeof *out);
+        return 0;
+    case CNK_TFL_MUL: { /* element-wise, the second operand repeating when it is smaller ([1, N] on [M, N]) */
+        const cnk_tfl_tensor *b = ti_t(r, op->inputs[1]);
+        const float *y = r->values[op->inputs[1]];
+        if (b->count == 0 || o->count % b->count != 0) return -1;
+        for (size_t i = 0; i < o->count; i++) out[i] = ti_act(x[i] * y[i % b->count], op->activation);
+        return 0;
+    }
+    case TI_GATHER: return ti_gather(r, op, out);
+    case TI_SLICE: return ti_slice(r, op, out, 0);
+    case TI_STRIDED_SLICE: return ti_slice(r, op, out, 1);
+    case TI_SQRT:
+        for (size_t i = 0; i < o->count; i++) out[i] = sqrtf(x[i]);
+        return 0;
+    case TI_LOG:
+        for (size_t i = 0; i < o->count; i++) out[i] = logf(x[i]);
         return 0;
     case CNK_TFL_LOGISTIC:
         for (size_t i = 0; i < o->count; i++) out[i] = 1.0f / (1.0f + expf(-x[i]));
