@@ -103,20 +103,21 @@ static int parse_args(int argc, char **argv, summary_args *a)
     return -1;
 }
 
-/* 1 if path starts with the .cnk magic. */
+/* 1 if path is named .cnk or starts with the .cnk magic. */
 static int looks_like_model(const char *path)
 {
+    if (cnk_path_has_ext(path, "cnk")) return 1;
     FILE *fp = fopen(path, "rb");
     if (!fp) return 0;
     char magic[8];
     int yes = fread(magic, 1, 8, fp) == 8 && memcmp(magic, "CNKMODEL", 8) == 0;
     fclose(fp);
-    return yes || cnk_path_has_ext(path, "cnk");
+    return yes;
 }
 
 static int load_target(cnk_ctx *ctx, const summary_args *a, cnk_arch *arch, char *title, size_t title_cap)
 {
-    if (cnk_is_file(a->target) && looks_like_model(a->target)) {
+    if (looks_like_model(a->target)) {
         cnk_modelfile mf;
         int rc = cnk_modelfile_read(ctx, a->target, &mf);
         if (rc) return rc;
@@ -126,7 +127,7 @@ static int load_target(cnk_ctx *ctx, const summary_args *a, cnk_arch *arch, char
         cnk_modelfile_release(&mf);
         return rc;
     }
-    if (cnk_is_file(a->target)) {
+    if (cnk_is_file(a->target) || cnk_path_has_ext(a->target, "cfg")) {
         snprintf(title, title_cap, "Architecture: %s", a->target);
         return cnk_cfg_read_file(ctx, a->target, arch);
     }
@@ -139,10 +140,11 @@ int cmd_summary(int argc, char **argv)
     summary_args a;
     int exit_code = parse_args(argc, argv, &a);
     if (exit_code >= 0) return exit_code;
-    if (!cnk_is_file(a.target) && !cnk_builtin_exists(a.target))
+    int names_a_file = cnk_is_file(a.target) || cnk_path_has_ext(a.target, "cnk") || cnk_path_has_ext(a.target, "cfg");
+    if (!names_a_file && !cnk_builtin_exists(a.target))
         return cli_usage_error(CMD, "'%s' is neither a file nor a built-in architecture (mlp, cnn, mobilenet_v2, "
                                     "mobilenet_v1, fusion)", a.target);
-    if (cnk_is_file(a.target) && a.builtin_opts_given)
+    if (names_a_file && a.builtin_opts_given)
         return cli_usage_error(CMD, "--input/--classes/--width/--folded-bn/--dropout apply to built-ins only");
     cnk_ctx ctx;
     cli_ctx_init(&ctx, CMD);

@@ -138,7 +138,7 @@ int cnk_arch_add(cnk_ctx *ctx, cnk_arch *arch, const cnk_layer *layer, int *inde
     return CNK_OK;
 }
 
-int cnk_window_out_size(int in, int kernel, int stride, int dilation, cnk_pad_mode mode, int *pad_before,
+int cnk_window_out_size(int in, int kernel, int stride, int dilation, cnk_window_padding mode, int *pad_before,
                         int *pad_after)
 {
     if (in <= 0 || kernel <= 0 || stride <= 0 || dilation <= 0) return 0;

@@ -64,12 +64,12 @@ typedef struct cnk_activation {
     float alpha; /* leaky_relu slope (default 0.01) / elu alpha (default 1.0); ignored otherwise */
 } cnk_activation;
 
-typedef enum cnk_pad_mode {
+typedef enum cnk_window_padding {
     CNK_PAD_EXPLICIT = 0, /* pad_top/bottom/left/right as given (cfg: "padding = 1" or "padding = t,b,l,r") */
     CNK_PAD_SAME,         /* TensorFlow SAME: out = ceil(in / stride); total pad split with the odd extra
                            * cell at the bottom/right */
     CNK_PAD_VALID         /* no padding: out = floor((in - dilation*(k-1) - 1) / stride) + 1 */
-} cnk_pad_mode;
+} cnk_window_padding;
 
 typedef struct cnk_shape {
     int c, h, w;
@@ -82,7 +82,7 @@ typedef struct cnk_window {
     int kernel_h, kernel_w;
     int stride_h, stride_w;
     int dilation_h, dilation_w; /* pools: always 1 */
-    cnk_pad_mode padding;
+    cnk_window_padding padding;
     int pad_top, pad_bottom, pad_left, pad_right;
 } cnk_window;
 
@@ -209,7 +209,7 @@ int cnk_arch_set_classes(cnk_ctx *ctx, cnk_arch *arch, int n_classes);
 /* Output size of one spatial dimension. SAME / VALID write the (before, after) padding they imply;
  * EXPLICIT reads it from *pad_before / *pad_after. Returns the output size, or <= 0 if the window does
  * not fit. */
-int cnk_window_out_size(int in, int kernel, int stride, int dilation, cnk_pad_mode mode, int *pad_before,
+int cnk_window_out_size(int in, int kernel, int stride, int dilation, cnk_window_padding mode, int *pad_before,
                         int *pad_after);
 
 #endif
