@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,6 +260,34 @@ static int is_decimal_syntax(const char *p, const char *end)
     return p == end;
 }
 
+/* Clinger's fast path: up to 15 significant digits and at most 22 decimals, no exponent. The mantissa and
+ * 10^k are then exact doubles, so one correctly rounded division gives exactly strtod's answer, at a
+ * fraction of its cost (pixel tables have tens of millions of cells). 0 if the text needs strtod. */
+static int fast_decimal(const char *p, const char *end, double *value)
+{
+    static const double powers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    int negative = *p == '-';
+    if (*p == '+' || *p == '-') p++;
+    uint64_t mantissa = 0;
+    int digits = 0, decimals = -1;
+    for (; p < end; p++) {
+        if (*p == '.' && decimals < 0) {
+            decimals = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9') return 0;
+        if (mantissa || *p != '0') digits++;
+        if (digits > 15) return 0;
+        mantissa = mantissa * 10 + (uint64_t)(*p - '0');
+        if (decimals >= 0 && ++decimals > 22) return 0;
+    }
+    double v = (double)mantissa;
+    if (decimals > 0) v /= powers[decimals];
+    *value = negative ? -v : v;
+    return 1;
+}
+
 const char *cnk_csv_number_problem(const char *text, double *value)
 {
     const char *p = text;
@@ -268,6 +297,7 @@ const char *cnk_csv_number_problem(const char *text, double *value)
     if (p == end) return "is empty";
     /* strtod alone would also take "inf", "nan" and hex, which no feature table means. */
     if (!is_decimal_syntax(p, end)) return "is not a number";
+    if (fast_decimal(p, end, value)) return NULL;
     errno = 0;
     double v = strtod(p, NULL);
     if (errno == ERANGE && fabs(v) > 1.0) return "is out of range";

@@ -286,6 +286,31 @@ static void test_too_many_columns(void **state)
     free(text);
 }
 
+/* The number parser's shortcut for plain decimals must give strtod's double bit for bit. */
+static void test_numbers_equal_strtod(void **state)
+{
+    (void)state;
+    cnk_rng rng;
+    cnk_rng_seed(&rng, 5, 0);
+    char text[80];
+    int rounds = tu_sanitized() ? 20000 : 200000;
+    for (int round = 0; round < rounds; round++) {
+        size_t len = 0;
+        if (cnk_rng_below(&rng, 2)) text[len++] = '-';
+        int int_digits = (int)cnk_rng_below(&rng, 18), frac_digits = (int)cnk_rng_below(&rng, 26);
+        for (int d = 0; d < int_digits; d++) text[len++] = (char)('0' + cnk_rng_below(&rng, 10));
+        if (frac_digits || !int_digits) {
+            text[len++] = '.';
+            for (int d = 0; d < frac_digits || (!int_digits && d == 0); d++)
+                text[len++] = (char)('0' + cnk_rng_below(&rng, 10));
+        }
+        text[len] = '\0';
+        double mine = 0, libc = strtod(text, NULL);
+        assert_null(cnk_csv_number_problem(text, &mine));
+        if (memcmp(&mine, &libc, sizeof mine) != 0) fail_msg("%s: %.17g, strtod %.17g", text, mine, libc);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_missing_file_is_an_io_error),
         cmocka_unit_test(test_real_gtzan_features),
         cmocka_unit_test(test_mutation_fuzz),
+        cmocka_unit_test(test_numbers_equal_strtod),
         cmocka_unit_test(test_too_many_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
