@@ -344,6 +344,33 @@ static void test_large_model(void **state)
     tu_rmtree(dir);
 }
 
+/* `cnnkit summary MODEL.cnk`: the table of the stored architecture; damaged or missing files exit 3. */
+static void test_cli_summary_of_model(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char dir[4096], path[4200], out[4200];
+    tu_tmpdir(dir, sizeof dir, "modelfile-cli");
+    snprintf(path, sizeof path, "%s/tiny.cnk", dir);
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    cnk_modelfile mf;
+    make_tiny(&mf);
+    assert_int_equal(cnk_modelfile_write(&ctx, path, &mf), CNK_OK);
+    cnk_modelfile_release(&mf);
+    const char *bin = tu_cnnkit_bin();
+    assert_int_equal(tu_system("'%s' summary '%s' > '%s'", bin, path, out), 0);
+    assert_int_equal(tu_system("grep -q '^Model: .*tiny.cnk (2 classes: blues, ...)$' '%s'", out), 0);
+    assert_int_equal(tu_system("grep -q '^Total params: 47$' '%s'", out), 0); /* 41 parameters + 6 BN buffers */
+    assert_int_equal(tu_system("grep -q '^Non-trainable params: 6$' '%s'", out), 0);
+    /* Corrupt one byte in the middle: exit 3 with one line naming the file. */
+    assert_int_equal(tu_system("printf 'X' | dd of='%s' bs=1 seek=100 conv=notrunc status=none", path), 0);
+    assert_int_equal(tu_system("'%s' summary '%s' 2> '%s'", bin, path, out), 3);
+    assert_int_equal(tu_system("test $(wc -l < '%s') -eq 1 && grep -q 'tiny.cnk: corrupted' '%s'", out, out), 0);
+    assert_int_equal(tu_system("'%s' summary '%s/missing.cnk' 2>/dev/null", bin, dir), 3);
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_semantic_checks),
         cmocka_unit_test(test_write_refuses_inconsistent_models),
         cmocka_unit_test(test_large_model),
+        cmocka_unit_test(test_cli_summary_of_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
