@@ -10,6 +10,7 @@ side of the benchmark. Run with Debian's /usr/bin/python3 (it has torch).
     vec = get_flat_params(model)          # numpy float32, cnnkit order
     set_flat_params(model, vec)
     get_flat_buffers(model) / set_flat_buffers(model, vec)   # BN running_mean, running_var
+    model, contents = torch_model_from_cnk("model.cnk")       # a trained cnnkit model in PyTorch
 
 Semantics mirrored from nn/arch.h: TensorFlow SAME padding (odd extra cell bottom/right, via F.pad when
 asymmetric), max pooling never picks a padded cell, average pooling does not count padded cells, dense
@@ -477,6 +478,51 @@ def layer_param_counts(model):
     for name, _, t in buffer_tensors(model):
         counts[name][1] += t.numel()
     return {k: tuple(v) for k, v in counts.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# .cnk model files (layout in nn/modelfile.h)
+
+_SECTIONS = (b"ARCH", b"CLAS", b"PREP", b"PARM", b"BUFF")
+
+
+def read_cnk(path):
+    """Reads a cnnkit .cnk file (checking magic, version and every CRC) into a dict with arch_text, classes,
+    preprocess (dict), params and buffers (float32 numpy arrays)."""
+    import struct
+    import zlib
+
+    data = open(path, "rb").read()
+    if data[:8] != b"CNKMODEL" or len(data) < 20:
+        raise ValueError("%s: not a cnnkit model file" % path)
+    version, n_sections, header_crc = struct.unpack_from("<III", data, 8)
+    if zlib.crc32(data[:16]) != header_crc or version != 1 or n_sections != len(_SECTIONS):
+        raise ValueError("%s: bad header (version %d)" % (path, version))
+    pos, payloads = 20, []
+    for tag in _SECTIONS:
+        got, length = struct.unpack_from("<4sQ", data, pos)
+        end = pos + 12 + length
+        if got != tag or end + 4 > len(data) or zlib.crc32(data[pos:end]) != struct.unpack_from("<I", data, end)[0]:
+            raise ValueError("%s: corrupted %s section" % (path, tag.decode()))
+        payloads.append(data[pos + 12:end])
+        pos = end + 4
+    arrays = []
+    for payload in payloads[3:]:
+        (count,) = struct.unpack_from("<Q", payload)
+        arrays.append(np.frombuffer(payload[8:], dtype="<f4", count=count).astype(np.float32))
+    prep = dict(line.split("=", 1) for line in payloads[2].decode().splitlines() if "=" in line)
+    return {"arch_text": payloads[0].decode(), "classes": payloads[1].decode().splitlines(), "preprocess": prep,
+            "params": arrays[0], "buffers": arrays[1]}
+
+
+def torch_model_from_cnk(path):
+    """The PyTorch model of a .cnk file with its weights loaded (eval mode), and the file's contents."""
+    contents = read_cnk(path)
+    model = build_torch_model(contents["arch_text"])
+    set_flat_params(model, contents["params"])
+    set_flat_buffers(model, contents["buffers"])
+    model.eval()
+    return model, contents
 
 
 if __name__ == "__main__":
