@@ -643,7 +643,7 @@ int cnk_dataset_load_idx(cnk_ctx *ctx, const char *images_path, const char *labe
     if (!rc) rc = add_idx_items(ctx, out, label_bytes, labels.n_records, first_row, part);
     if (!rc) {
         out->kind = CNK_INPUT_IDX;
-        out->presplit = 1;
+        if (part != CNK_PART_NONE) out->presplit = 1;
         out->item_size = images.record_values;
         out->item_ndim = images.ndim == 3 ? 3 : 1;
         out->item_shape[0] = images.ndim == 3 ? 1 : images.dims[1];
@@ -701,6 +701,38 @@ int cnk_dataset_load_idx_dir(cnk_ctx *ctx, const char *dir, cnk_dataset *out)
     return rc;
 }
 
+/* path with the first `from` replaced by `to`, if that file exists (also trying with/without ".gz"). */
+static int sibling(const char *path, const char *from, const char *to, char *buf, size_t cap)
+{
+    const char *base = cnk_path_base(path);
+    const char *at = strstr(base, from);
+    if (!at) return 0;
+    int n = snprintf(buf, cap, "%.*s%s%s", (int)(at - path), path, to, at + strlen(from));
+    if (n < 0 || (size_t)n + 4 >= cap) return 0;
+    if (cnk_is_file(buf)) return 1;
+    size_t len = strlen(buf);
+    if (len > 3 && strcmp(buf + len - 3, ".gz") == 0) buf[len - 3] = '\0';
+    else strcat(buf, ".gz");
+    return cnk_is_file(buf);
+}
+
+int cnk_dataset_load_idx_file(cnk_ctx *ctx, const char *images_path, cnk_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    char labels[4200], test_images[4200], test_labels[4200];
+    if (!sibling(images_path, "-images-idx3", "-labels-idx1", labels, sizeof labels) &&
+        !sibling(images_path, "-images-idx", "-labels-idx", labels, sizeof labels))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: no labels file beside it (*-labels-idx1-ubyte[.gz])", images_path);
+    int has_test = strstr(cnk_path_base(images_path), "train-images") &&
+                   (sibling(images_path, "train-images", "t10k-images", test_images, sizeof test_images) ||
+                    sibling(images_path, "train-images", "test-images", test_images, sizeof test_images));
+    if (has_test)
+        has_test = sibling(test_images, "-images-idx3", "-labels-idx1", test_labels, sizeof test_labels);
+    int rc = cnk_dataset_load_idx(ctx, images_path, labels, has_test ? CNK_PART_TRAIN : CNK_PART_NONE, out);
+    if (!rc && has_test) rc = cnk_dataset_load_idx(ctx, test_images, test_labels, CNK_PART_TEST, out);
+    return rc;
+}
+
 /* ---- one entry point ---- */
 
 static int dir_has_idx_files(const char *dir)
@@ -748,6 +780,8 @@ int cnk_dataset_open(cnk_ctx *ctx, const char *path, const cnk_dataset_options *
         return cnk_dataset_load_csv(ctx, path, opts, out);
     if (!cnk_is_dir(path)) {
         if (!cnk_is_file(path)) return cnk_fail(ctx, CNK_ERR_IO, "%s: no such file or folder", path);
+        if (opts->kind == CNK_INPUT_IDX || cnk_input_kind_of_path(path) == CNK_INPUT_IDX)
+            return cnk_dataset_load_idx_file(ctx, path, out);
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: not a folder of class folders, nor a .csv file", path);
     }
     if (opts->kind == CNK_INPUT_IDX || (opts->kind == CNK_INPUT_AUTO && dir_has_idx_files(path)))

@@ -76,6 +76,7 @@ const char *cnk_input_kind_name(cnk_input_kind kind);
 /* One call for the CLI: opens `path` (ignored when opts->train_dir is set) as
  * - a CSV file (kind CSV, or a .csv path);
  * - a folder of IDX files (kind IDX, or a folder holding *-images-idx3-ubyte[.gz]): see cnk_dataset_load_idx_dir;
+ *   or one IDX image file: see cnk_dataset_load_idx_file;
  * - pre-split folders (opts->train_dir/test_dir, or a folder with `train` and `test` (or `val`) subfolders
  *   holding class folders: the AFHQ layout; with only train+val, val is the test side);
  * - a class-per-subfolder folder.
@@ -94,7 +95,7 @@ int cnk_dataset_load_presplit(cnk_ctx *ctx, const char *train_dir, const char *v
 /* A CSV with a label column and numeric columns: rows become float vectors (or images, see options). */
 int cnk_dataset_load_csv(cnk_ctx *ctx, const char *path, const cnk_dataset_options *opts, cnk_dataset *out);
 /* IDX image + label files (uint8 images, N x H x W), read through zlib (gzip or plain), streamed in chunks.
- * Items get the given part (a cnk_part). Appends to out, which may already hold the other split (zero it
+ * Items get the given part (a cnk_part; the dataset counts as pre-split unless it is CNK_PART_NONE). Appends to out, which may already hold the other split (zero it
  * first otherwise); it may hold only IDX items of the same image size. Class names are "0".."9" (zero-padded when
  * there are more than 10 labels, so bytewise order is numeric order). */
 int cnk_dataset_load_idx(cnk_ctx *ctx, const char *images_path, const char *labels_path, int part,
@@ -102,6 +103,12 @@ int cnk_dataset_load_idx(cnk_ctx *ctx, const char *images_path, const char *labe
 /* A folder holding <prefix>train-images-idx3-ubyte[.gz] + train-labels-idx1-ubyte[.gz] and the test pair
  * (t10k-* as MNIST/Fashion-MNIST, or *test-* as EMNIST): a pre-split dataset (TRAIN / TEST). */
 int cnk_dataset_load_idx_dir(cnk_ctx *ctx, const char *dir, cnk_dataset *out);
+
+/* One IDX image file named by the user (e.g. emnist-balanced-train-images-idx3-ubyte.gz, when a folder
+ * holds several sets): its labels file is found by name (-images-idx3 -> -labels-idx1); a "train-images"
+ * file whose test pair (t10k-/test-images and labels) is beside it gives a pre-split dataset, anything
+ * else one unsplit part (CNK_PART_NONE). */
+int cnk_dataset_load_idx_file(cnk_ctx *ctx, const char *images_path, cnk_dataset *out);
 
 void cnk_dataset_release(cnk_dataset *ds);
 

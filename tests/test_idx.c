@@ -197,6 +197,31 @@ static void test_tiny_dataset_gzip_and_plain(void **state)
     assert_true(counts[0] == 2 && counts[1] == 2 && counts[2] == 3);
     cnk_dataset_release(&ds);
 
+    /* One images file named directly: its labels and its test pair are found beside it. */
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    assert_int_equal(cnk_dataset_open(&ctx, path, &opts, &ds), CNK_OK);
+    assert_int_equal(ds.n_items, 11);
+    assert_true(ds.presplit);
+    assert_int_equal(ds.items[10].part, CNK_PART_TEST);
+    cnk_dataset_release(&ds);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    assert_int_equal(cnk_dataset_open(&ctx, path, &opts, &ds), CNK_OK); /* a lone set: to be split */
+    assert_int_equal(ds.n_items, 4);
+    assert_false(ds.presplit);
+    assert_int_equal(ds.items[0].part, CNK_PART_NONE);
+    assert_int_equal(ds.items[0].label, 2);
+    cnk_dataset_release(&ds);
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    char moved[4200];
+    snprintf(moved, sizeof moved, "%s/elsewhere.gz", dir);
+    assert_int_equal(rename(path, moved), 0);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    assert_int_equal(cnk_dataset_open(&ctx, path, &opts, &ds), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "t10k-images-idx3-ubyte: no labels file beside it"));
+    cnk_dataset_release(&ds);
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    assert_int_equal(rename(moved, path), 0);
+
     /* A label file that does not match the image count. */
     const size_t n3[1] = {3};
     const unsigned char three[3] = {0, 1, 2};
