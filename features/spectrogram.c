@@ -192,8 +192,10 @@ int cnk_spec_create(cnk_ctx *ctx, const cnk_spec_params *params, cnk_spec **out)
         cnk_spec_free(s);
         return rc;
     }
+    /* FFTW_ESTIMATE, not MEASURE: MEASURE picks algorithms by timing them, so two runs (or two workers) could
+     * round differently and the same clip would not give byte-identical features. */
     cnk_fftw_planner_lock();
-    s->plan = fftwf_plan_dft_r2c_1d(n_fft, s->frame, s->spectrum, FFTW_MEASURE);
+    s->plan = fftwf_plan_dft_r2c_1d(n_fft, s->frame, s->spectrum, FFTW_ESTIMATE);
     cnk_fftw_planner_unlock();
     if (!s->plan) {
         cnk_spec_free(s);

@@ -12,7 +12,8 @@
 #define WAVELET_CUT 4.0
 #define WAVELET_MAX_SCALES 1024
 /* Clip-length transforms are planned per length; FFTW_MEASURE on ~10 sizes up to 2^20 costs tens of
- * seconds of planning, ESTIMATE costs nothing and is ~1.5x slower to run. */
+ * seconds of planning (and its timing-dependent choices make results differ in the last bits between runs);
+ * ESTIMATE costs nothing, is deterministic, and runs ~1.5x slower. */
 #define WAVELET_PLANNER FFTW_ESTIMATE
 
 /* Scales sharing one decimated inverse-FFT length m * k (k a divisor of hop). */
