@@ -24,7 +24,7 @@ static void act_elementwise(float *x, size_t n, cnk_act_kind kind, float alpha, 
         break;
     case CNK_ACT_RELU6:
 #pragma omp parallel for num_threads(threads) schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++) x[i] = fminf(fmaxf(x[i], 0.0f), 6.0f);
+        for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : (x[i] > 6.0f ? 6.0f : x[i]);
         break;
     case CNK_ACT_LEAKY_RELU:
 #pragma omp parallel for num_threads(threads) schedule(static) if (n > 65536)

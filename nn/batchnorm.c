@@ -30,10 +30,14 @@ static void channel_stats(const float *in, int c, const cnk_bn_shape *s, double 
 static void normalise_channel(float *out, const float *in, int c, float mean, float rstd, float gamma, float beta,
                               const cnk_bn_shape *s)
 {
-    float scale = gamma * rstd, shift = beta - mean * scale;
+    float scale = gamma * rstd, shift = beta - mean * scale, lo = s->clip_min, hi = s->clip_max;
     for (int n = 0; n < s->batch; n++) {
         size_t base = ((size_t)n * s->channels + c) * (size_t)s->spatial;
-        for (int p = 0; p < s->spatial; p++) out[base + p] = in[base + p] * scale + shift;
+        for (int p = 0; p < s->spatial; p++) {
+            float y = in[base + p] * scale + shift;
+            y = y < lo ? lo : y;
+            out[base + p] = y > hi ? hi : y;
+        }
     }
 }
 

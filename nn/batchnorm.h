@@ -8,6 +8,9 @@ typedef struct cnk_bn_shape {
     float eps;
     float momentum; /* running = (1 - momentum) * running + momentum * batch (unbiased variance), PyTorch's */
     int threads;
+    float clip_min, clip_max; /* forward output clamped to [clip_min, clip_max]: a fused relu (0, INFINITY) or
+                               * relu6 (0, 6); -INFINITY, INFINITY for none. Backward takes the gradient
+                               * w.r.t. the clamped output already masked by the caller. */
 } cnk_bn_shape;
 
 /* Train mode: normalises with the batch mean/variance (biased), saves mean and 1/sqrt(var + eps) per channel

@@ -1,6 +1,7 @@
 #include "nn/model.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -295,6 +296,13 @@ static void apply_activation(const cnk_layer *layer, float *out, int batch, int 
                     layer->out.h * layer->out.w, threads);
 }
 
+/* relu and relu6 after a batchnorm are applied inside its normalising pass (one sweep over memory less). */
+static int bn_fuses(const cnk_layer *layer)
+{
+    return layer->kind == CNK_LAYER_BATCHNORM &&
+           (layer->activation.kind == CNK_ACT_RELU || layer->activation.kind == CNK_ACT_RELU6);
+}
+
 static void forward_batchnorm(cnk_model *m, int l, int batch, int threads, int train)
 {
     const cnk_layer *layer = &m->arch.layers[l];
@@ -302,7 +310,12 @@ static void forward_batchnorm(cnk_model *m, int l, int batch, int threads, int t
     const float *in = m->layers[layer->inputs[0]].out;
     const float *gamma = m->params + layer->param_offset, *beta = gamma + layer->out.c;
     float *mean = m->buffers + layer->buffer_offset, *var = mean + layer->out.c;
-    cnk_bn_shape s = {batch, layer->out.c, layer->out.h * layer->out.w, layer->eps, layer->momentum, threads};
+    cnk_bn_shape s = {batch, layer->out.c, layer->out.h * layer->out.w, layer->eps, layer->momentum, threads,
+                      -INFINITY, INFINITY};
+    if (bn_fuses(layer)) {
+        s.clip_min = 0.0f;
+        s.clip_max = layer->activation.kind == CNK_ACT_RELU6 ? 6.0f : INFINITY;
+    }
     st->batch_stats = train && layer->trainable;
     if (st->batch_stats)
         cnk_bn_forward_train(st->out, in, gamma, beta, mean, var, st->save_mean, st->save_rstd, &s);
@@ -388,7 +401,7 @@ static void forward_layer(cnk_model *m, int l, const float *const *inputs, int b
     }
     if (layer->kind == CNK_LAYER_SOFTMAX)
         cnk_act_forward(st->out, CNK_ACT_SOFTMAX, 0.0f, batch, layer->out.c, layer->out.h * layer->out.w, threads);
-    else if (layer->kind != CNK_LAYER_FLATTEN && layer->kind != CNK_LAYER_INPUT)
+    else if (layer->kind != CNK_LAYER_FLATTEN && layer->kind != CNK_LAYER_INPUT && !bn_fuses(layer))
         apply_activation(layer, st->out, batch, threads);
 }
 
@@ -520,7 +533,8 @@ static void backward_layer(cnk_model *m, int l, int threads)
         break;
     }
     case CNK_LAYER_BATCHNORM: {
-        cnk_bn_shape s = {batch, layer->out.c, layer->out.h * layer->out.w, layer->eps, layer->momentum, threads};
+        cnk_bn_shape s = {batch, layer->out.c, layer->out.h * layer->out.w, layer->eps, layer->momentum, threads,
+                          -INFINITY, INFINITY};
         float *dinp = grad_target(m, layer->inputs[0]);
         cnk_bn_backward(dinp, dw, dw ? dw + layer->out.c : NULL, dout, in, w, st->save_mean, st->save_rstd,
                         st->batch_stats, &s);
