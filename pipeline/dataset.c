@@ -193,16 +193,16 @@ static int list_class(cnk_ctx *ctx, const char *dir, const char *class_name, cla
 
 static void warn_loose_files(cnk_ctx *ctx, const char *dir)
 {
+    cnk_ctx scratch = *ctx; /* a listing failure here is not worth failing for: the class folders matter */
     cnk_pathlist loose;
-    if (cnk_list_files(ctx, dir, 0, &loose) != CNK_OK) {
-        cnk_clear_error(ctx); /* the class folders are what matters; listing them reports real errors */
-        return;
-    }
-    /* Data files beside the class folders were probably meant to be inputs; a README or SOURCE.txt there
-     * documents the data set and is no skipped input. */
-    for (size_t i = 0; i < loose.count; i++)
-        if (cnk_input_kind_of_path(loose.paths[i]) != CNK_INPUT_AUTO)
+    if (cnk_list_files(&scratch, dir, 0, &loose) != CNK_OK) return;
+    /* Audio, images or arrays beside the class folders were probably meant to be inputs; a README,
+     * SOURCE.txt or metadata.csv there documents the data set and is no skipped input. */
+    for (size_t i = 0; i < loose.count; i++) {
+        cnk_input_kind kind = cnk_input_kind_of_path(loose.paths[i]);
+        if (kind == CNK_INPUT_AUDIO || kind == CNK_INPUT_IMAGE || kind == CNK_INPUT_NPY)
             cnk_warn(ctx, "%s: not inside a class folder, skipped", loose.paths[i]);
+    }
     cnk_pathlist_release(&loose);
 }
 

@@ -116,6 +116,7 @@ static void test_messy_folder_skips_with_warnings(void **state)
     touch(dir, "notes/only.txt", "x");
     touch(dir, "loose.wav", "x");
     touch(dir, "README.md", "about the data"); /* documentation, not a skipped input */
+    touch(dir, "metadata.csv", "file,label\n");
     cnk_ctx ctx;
     tu_ctx(&ctx);
     warnings w = {0};
