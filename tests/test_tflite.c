@@ -163,7 +163,7 @@ static void test_mobilenet_v2_float_run_gives_readme_labels(void **state)
     read_graph(V2_PATH, &g);
     char labels[4096], label[256];
     tu_shared(labels, sizeof labels, LABELS_PATH);
-    int n = tu_sanitized() ? 2 : TP_N_PHOTOS;
+    int n = tu_sanitized() ? 1 : TP_N_PHOTOS;
     float probs[1001];
     for (int i = 0; i < n; i++) {
         int top = run_photo(&g, tp_photos[i].file, 224, probs);
@@ -182,7 +182,7 @@ static void test_mobilenet_v1_float_run_top5(void **state)
     char labels[4096], label[256];
     tu_shared(labels, sizeof labels, LABELS_PATH);
     float probs[1001];
-    int n = tu_sanitized() ? 2 : TP_N_PHOTOS, in_top5 = 0;
+    int n = tu_sanitized() ? 1 : TP_N_PHOTOS, in_top5 = 0;
     for (int i = 0; i < n; i++) {
         run_photo(&g, tp_photos[i].file, 128, probs);
         char line[1024] = "";
@@ -200,8 +200,212 @@ static void test_mobilenet_v1_float_run_top5(void **state)
     }
     /* A 0.25-width 128-pixel net is weak (41% top-1 on ImageNet), but the big network's label should be
      * among its top 5 for most photos. */
-    assert_true(in_top5 >= (n * 4) / 7);
+    assert_true(in_top5 >= (n * 4 + 6) / 7);
     cnk_tflite_release(&g);
+}
+
+/* ---- a tiny hand-built model: per-channel int8, and a custom op --------------------------------------- */
+
+/* A forward-only flatbuffer writer, just enough for a one-op model: vtables before their tables, children
+ * after their parents (uoffsets point forward), every table field in a 4-byte slot. */
+typedef struct fbw {
+    unsigned char buf[4096];
+    size_t len;
+} fbw;
+
+static size_t fbw_put(fbw *b, const void *data, size_t n)
+{
+    assert_true(b->len + n <= sizeof b->buf);
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    return b->len - n;
+}
+
+static size_t fbw_u32(fbw *b, uint32_t v)
+{
+    unsigned char p[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    return fbw_put(b, p, 4);
+}
+
+static void fbw_align(fbw *b, size_t a)
+{
+    while (b->len % a) b->buf[b->len++] = 0;
+}
+
+/* A table whose fields [0, n) are present when present[i]; values[i] is the scalar (offset fields are
+ * patched later with fbw_link). field_at[i] receives where each field sits. */
+static size_t fbw_table(fbw *b, int n, const int *present, const uint32_t *values, size_t *field_at)
+{
+    fbw_align(b, 4);
+    int n_present = 0;
+    for (int i = 0; i < n; i++) n_present += present[i] != 0;
+    size_t vt_size = 4 + 2 * (size_t)n, vtable = b->len;
+    unsigned char vt[64] = {0};
+    vt[0] = (unsigned char)vt_size;
+    vt[2] = (unsigned char)(4 + 4 * n_present);
+    for (int i = 0, slot = 0; i < n; i++)
+        if (present[i]) vt[4 + 2 * i] = (unsigned char)(4 + 4 * slot++);
+    fbw_put(b, vt, vt_size);
+    fbw_align(b, 4);
+    size_t table = fbw_u32(b, (uint32_t)(b->len - vtable)); /* soffset: the vtable is before the table */
+    for (int i = 0; i < n; i++)
+        if (present[i]) field_at[i] = fbw_u32(b, values[i]);
+    return table;
+}
+
+static void fbw_link(fbw *b, size_t field_at, size_t target)
+{
+    uint32_t rel = (uint32_t)(target - field_at);
+    for (int i = 0; i < 4; i++) b->buf[field_at + i] = (unsigned char)(rel >> (8 * i));
+}
+
+/* A vector of n elements of elem bytes; returns where its length word is (what offsets point at). */
+static size_t fbw_vector(fbw *b, const void *data, size_t n, size_t elem)
+{
+    fbw_align(b, 4);
+    size_t at = fbw_u32(b, (uint32_t)n);
+    fbw_put(b, data, n * elem);
+    return at;
+}
+
+/* A string: its length excludes the NUL that follows it. */
+static size_t fbw_string(fbw *b, const char *text)
+{
+    size_t at = fbw_vector(b, text, strlen(text), 1);
+    fbw_put(b, "", 1);
+    return at;
+}
+
+/* Builds: input [1,1,1,2] float -> CONV_2D (1x1, VALID, RELU) with int8 weights [3,1,1,2] quantised per
+ * output channel (scales 0.5, 0.25, 2) and an int32 bias (scales 0.1, 0.2, 0.3) -> output [1,1,1,3]; plus an
+ * unused int8 tensor [1,1,2,3] quantised along dimension 3. builtin = 32 makes the op CUSTOM(custom). */
+static size_t build_tiny_model(fbw *b, int builtin, const char *custom)
+{
+    memset(b, 0, sizeof *b);
+    size_t at[8], root_at = fbw_u32(b, 0);
+    fbw_put(b, "TFL3", 4);
+    /* Model: version, operator_codes, subgraphs, description, buffers */
+    size_t model = fbw_table(b, 5, (int[]){1, 1, 1, 0, 1}, (uint32_t[]){3, 0, 0, 0, 0}, at);
+    size_t model_codes = at[1], model_subgraphs = at[2], model_buffers = at[4];
+    fbw_link(b, root_at, model);
+    /* operator_codes: one OperatorCode {deprecated_builtin_code, custom_code, version, builtin_code} */
+    size_t codes = fbw_vector(b, (uint32_t[]){0}, 1, 4);
+    fbw_link(b, model_codes, codes);
+    int has_custom = custom != NULL;
+    size_t code = fbw_table(b, 4, (int[]){1, has_custom, 1, 1}, (uint32_t[]){(uint32_t)builtin, 0, 1, (uint32_t)builtin}, at);
+    fbw_link(b, codes + 4, code);
+    if (has_custom) fbw_link(b, at[1], fbw_string(b, custom));
+    /* buffers: 0 empty, 1 weights, 2 bias, 3 the extra tensor */
+    size_t buffers = fbw_vector(b, (uint32_t[]){0, 0, 0, 0}, 4, 4);
+    fbw_link(b, model_buffers, buffers);
+    const signed char weights[6] = {2, -4, 8, 1, -1, 3};
+    const int32_t bias[3] = {10, -5, 1};
+    const signed char extra[6] = {1, 2, 3, -1, -2, -3};
+    const void *datas[4] = {NULL, weights, bias, extra};
+    size_t sizes[4] = {0, 6, 12, 6};
+    for (int i = 0; i < 4; i++) {
+        size_t buffer = fbw_table(b, 1, (int[]){i != 0}, (uint32_t[]){0}, at);
+        fbw_link(b, buffers + 4 + 4 * (size_t)i, buffer);
+        if (i) fbw_link(b, at[0], fbw_vector(b, datas[i], sizes[i], 1));
+    }
+    /* subgraph: tensors, inputs, outputs, operators */
+    size_t subgraphs = fbw_vector(b, (uint32_t[]){0}, 1, 4);
+    fbw_link(b, model_subgraphs, subgraphs);
+    size_t sg = fbw_table(b, 4, (int[]){1, 1, 1, 1}, (uint32_t[]){0, 0, 0, 0}, at);
+    fbw_link(b, subgraphs + 4, sg);
+    size_t sg_fields[4] = {at[0], at[1], at[2], at[3]};
+    fbw_link(b, sg_fields[1], fbw_vector(b, (int32_t[]){0}, 1, 4));
+    fbw_link(b, sg_fields[2], fbw_vector(b, (int32_t[]){3}, 1, 4));
+    /* tensors: {shape, type, buffer, name, quantization} */
+    static const int32_t shapes[5][4] = {{1, 1, 1, 2}, {3, 1, 1, 2}, {3}, {1, 1, 1, 3}, {1, 1, 2, 3}};
+    static const int ndims[5] = {4, 4, 1, 4, 4}, types[5] = {0, 9, 2, 0, 9}, bufs[5] = {0, 1, 2, 0, 3};
+    static const float scales[5][3] = {{0}, {0.5f, 0.25f, 2.0f}, {0.1f, 0.2f, 0.3f}, {0}, {1.0f, 10.0f, 100.0f}};
+    static const int qdims[5] = {0, 0, 0, 0, 3};
+    size_t tensors = fbw_vector(b, (uint32_t[]){0, 0, 0, 0, 0}, 5, 4);
+    fbw_link(b, sg_fields[0], tensors);
+    for (int t = 0; t < 5; t++) {
+        int quantized = scales[t][0] != 0;
+        size_t tensor = fbw_table(b, 5, (int[]){1, 1, 1, 1, quantized},
+                                  (uint32_t[]){0, (uint32_t)types[t], (uint32_t)bufs[t], 0, 0}, at);
+        size_t shape_at = at[0], name_at = at[3], quant_at = at[4];
+        fbw_link(b, tensors + 4 + 4 * (size_t)t, tensor);
+        fbw_link(b, shape_at, fbw_vector(b, shapes[t], (size_t)ndims[t], 4));
+        char name[8];
+        snprintf(name, sizeof name, "t%d", t);
+        fbw_link(b, name_at, fbw_string(b, name));
+        if (!quantized) continue;
+        /* QuantizationParameters: min, max, scale, zero_point, details_type, details, quantized_dimension */
+        size_t q = fbw_table(b, 7, (int[]){0, 0, 1, 1, 0, 0, 1}, (uint32_t[]){0, 0, 0, 0, 0, 0, (uint32_t)qdims[t]}, at);
+        size_t scale_at = at[2], zero_at = at[3];
+        fbw_link(b, quant_at, q);
+        fbw_link(b, scale_at, fbw_vector(b, scales[t], 3, 4));
+        fbw_link(b, zero_at, fbw_vector(b, (int64_t[]){0, 0, 0}, 3, 8));
+    }
+    /* operators: {opcode_index, inputs, outputs, builtin_options_type, builtin_options} */
+    size_t ops = fbw_vector(b, (uint32_t[]){0}, 1, 4);
+    fbw_link(b, sg_fields[3], ops);
+    size_t op = fbw_table(b, 5, (int[]){1, 1, 1, 1, 1}, (uint32_t[]){0, 0, 0, 1, 0}, at);
+    size_t op_fields[5] = {at[0], at[1], at[2], at[3], at[4]};
+    fbw_link(b, ops + 4, op);
+    fbw_link(b, op_fields[1], fbw_vector(b, (int32_t[]){0, 1, 2}, 3, 4));
+    fbw_link(b, op_fields[2], fbw_vector(b, (int32_t[]){3}, 1, 4));
+    /* Conv2DOptions: padding VALID, stride_w 1, stride_h 1, fused_activation_function RELU */
+    size_t options = fbw_table(b, 4, (int[]){1, 1, 1, 1}, (uint32_t[]){1, 1, 1, 1}, at);
+    fbw_link(b, op_fields[4], options);
+    return b->len;
+}
+
+static void test_per_channel_int8_in_a_hand_built_model(void **state)
+{
+    (void)state;
+    fbw b;
+    size_t size = build_tiny_model(&b, CNK_TFL_CONV_2D, NULL);
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_tfl_graph g;
+    if (cnk_tflite_parse(&ctx, "tiny.tflite", b.buf, size, &g)) fail_msg("%s", cnk_error(&ctx));
+    assert_int_equal(g.n_tensors, 5);
+    assert_int_equal(g.n_ops, 1);
+    assert_string_equal(g.tensors[1].name, "t1");
+    /* weights: q * scale[output channel] */
+    const float w_expected[6] = {2 * 0.5f, -4 * 0.5f, 8 * 0.25f, 1 * 0.25f, -1 * 2.0f, 3 * 2.0f};
+    assert_int_equal(g.tensors[1].n_scales, 3);
+    tu_assert_close(g.tensors[1].data, w_expected, 6, 0, 1e-7, "per-channel weights");
+    const float b_expected[3] = {10 * 0.1f, -5 * 0.2f, 1 * 0.3f};
+    tu_assert_close(g.tensors[2].data, b_expected, 3, 0, 1e-7, "per-channel bias");
+    /* quantized_dimension 3 of shape [1, 1, 2, 3]: the scale follows the last index */
+    const float extra_expected[6] = {1, 20, 300, -1, -20, -300};
+    assert_int_equal(g.tensors[4].quantized_dimension, 3);
+    tu_assert_close(g.tensors[4].data, extra_expected, 6, 0, 1e-7, "quantized_dimension 3");
+    const cnk_tfl_op *op = &g.ops[0];
+    assert_int_equal(op->padding, CNK_TFL_PAD_VALID);
+    assert_int_equal(op->activation, CNK_TFL_ACT_RELU);
+    /* Run it: x = (1, 2) -> relu(w . x + b) = relu(1 - 4 + 1, 2 + 0.5 - 1, -2 + 12 + 0.3) */
+    const float x[2] = {1, 2}, y_expected[3] = {0, 1.5f, 10.3f};
+    ti_run run = {0};
+    assert_int_equal(ti_run_graph(&run, &g, 0, x, 0, 1), 0);
+    tu_assert_close(run.values[3], y_expected, 3, 1e-6, 0, "tiny conv output");
+    ti_release(&run);
+    cnk_tflite_release(&g);
+
+    /* The same model with a custom op: parsed, then refused by name and layer. */
+    size = build_tiny_model(&b, CNK_TFL_CUSTOM, "TFLite_Detection_PostProcess");
+    if (cnk_tflite_parse(&ctx, "custom.tflite", b.buf, size, &g)) fail_msg("%s", cnk_error(&ctx));
+    assert_int_equal(cnk_tflite_check_ops(&ctx, "custom.tflite", &g, 0, g.n_ops), CNK_ERR_UNSUPPORTED);
+    assert_string_equal(cnk_error(&ctx),
+                        "custom.tflite: unsupported op CUSTOM(TFLite_Detection_PostProcess) in layer 0 (output 't3')");
+    cnk_tflite_release(&g);
+    /* Every truncation of the hand-built file fails cleanly. */
+    size = build_tiny_model(&b, CNK_TFL_CONV_2D, NULL);
+    for (size_t len = 0; len < size; len++) {
+        unsigned char *copy = malloc(len ? len : 1);
+        assert_non_null(copy);
+        memcpy(copy, b.buf, len);
+        int rc = cnk_tflite_parse(&ctx, "tiny.tflite", copy, len, &g);
+        free(copy);
+        if (rc == CNK_OK) fail_msg("a %zu-byte cut of a %zu-byte file parsed", len, size);
+        assert_null(strchr(cnk_error(&ctx), '\n'));
+    }
 }
 
 /* ---- damaged files ------------------------------------------------------------------------------------ */
@@ -352,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_yamnet_graph_and_per_channel_int8),
         cmocka_unit_test(test_mobilenet_v2_float_run_gives_readme_labels),
         cmocka_unit_test(test_mobilenet_v1_float_run_top5),
+        cmocka_unit_test(test_per_channel_int8_in_a_hand_built_model),
         cmocka_unit_test(test_truncated_files_fail_cleanly),
         cmocka_unit_test(test_flipped_bytes_never_crash),
         cmocka_unit_test(test_offsets_outside_the_buffer),
