@@ -1,11 +1,14 @@
 # A thin wrapper over CMake. `make demo` and `make test` are the two commands a new user needs.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 JOBS ?= $(shell nproc)
 CTEST_JOBS ?= $(JOBS)
 DATA ?=
 
-.PHONY: all deps deps-test build test test-release test-asan demo bench clean
+.PHONY: all deps deps-test build test test-release test-asan fuzz demo bench clean
 
 all: build
 
@@ -21,10 +24,12 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
-# The whole suite, then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite, then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer, then
+# every libFuzzer harness for 30 s.
 test: deps-test
 	$(MAKE) test-release
 	$(MAKE) test-asan
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(CTEST_JOBS)
@@ -35,6 +40,14 @@ test-asan: deps-test
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j$(CTEST_JOBS)
 
+# libFuzzer harnesses (fuzz/fuzz_*.c, clang + ASan/UBSan) in their own build dir, each run for FUZZ_SECONDS
+# (FUZZ_TARGETS="csv cfg" to pick some). Findings land in $(FUZZ_BUILD)/fuzz-artifacts/ and fail the target.
+fuzz: deps-test
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCNK_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug \
+		-DCMAKE_C_FLAGS_DEBUG="-O1 -g"
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target cnk_fuzzers
+	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 demo: build
 	./$(BUILD)/cnnkit demo $(if $(DATA),--data "$(DATA)")
 
@@ -43,4 +56,4 @@ bench: build
 	bash bench/run_all.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,15 @@
+/* fuzz_audio.c: libFuzzer harness for the audio decoder path (features/audio.h cnk_audio_load on a memfd).
+ * The work is in fuzz/targets.c, shared with tests/test_fuzz_regressions.c; a contract violation crashes. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "fuzz/targets.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (cnk_fuzz_audio(data, size) < 0) abort();
+    return 0;
+}

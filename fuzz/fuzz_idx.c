@@ -1,0 +1,15 @@
+/* fuzz_idx.c: libFuzzer harness for the IDX reader (pipeline/idx.h on a memfd, plain or gzip).
+ * The work is in fuzz/targets.c, shared with tests/test_fuzz_regressions.c; a contract violation crashes. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "fuzz/targets.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (cnk_fuzz_idx(data, size) < 0) abort();
+    return 0;
+}

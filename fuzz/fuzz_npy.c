@@ -1,0 +1,15 @@
+/* fuzz_npy.c: libFuzzer harness for the .npy parser (core/npy.h cnk_npy_parse).
+ * The work is in fuzz/targets.c, shared with tests/test_fuzz_regressions.c; a contract violation crashes. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "fuzz/targets.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (cnk_fuzz_npy(data, size) < 0) abort();
+    return 0;
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# test_bad_inputs.sh: `cnnkit` ($CNK_BIN) over the bad-input corpus (tests/fixtures/bad_inputs, made by
+# tests/ref/gen_bad_inputs.py; MANIFEST.tsv says what each file must give). For every run: no exit by signal,
+# no sanitizer report, the exit code CLI.md gives (0 ok, 1 some inputs skipped, 3 fatal input), a fatal error
+# is ONE stderr line naming the file, no output file and no temporary file left behind. Folder runs must
+# process the rest of the folder and name each skipped file. Things git cannot store (a directory named .wav,
+# an unreadable file, a FIFO) are made here.
+set -u
+bin=${CNK_BIN:?CNK_BIN must name the cnnkit binary}
+corpus=${CNK_FIXTURES:-$(dirname "$0")/fixtures}/bad_inputs
+[ -f "$corpus/MANIFEST.tsv" ] || { echo "missing $corpus/MANIFEST.tsv (run tests/ref/gen_bad_inputs.py)"; exit 1; }
+tmp=$(mktemp -d "${CNK_BUILD_DIR:-/tmp}/tmp-bad-inputs-XXXXXX")
+trap 'chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+export OPENBLAS_NUM_THREADS=1
+failures=0
+checks=0
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# run LABEL CMD...: runs with stdout/stderr captured in $tmp/out, $tmp/err; sets $code.
+run() {
+  local label=$1
+  shift
+  timeout 300 "$@" >"$tmp/out" 2>"$tmp/err"
+  code=$?
+  checks=$((checks + 1))
+  if [ $code -eq 124 ]; then fail "$label: hung (killed after 300 s)"; fi
+  if [ $code -gt 128 ]; then fail "$label: killed by signal $((code - 128)) ($(tail -n 3 "$tmp/err" | tr '\n' ' '))"; fi
+  if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer" "$tmp/err"; then
+    fail "$label: sanitizer report: $(grep -m1 -E "ERROR|runtime error" "$tmp/err")"
+  fi
+}
+
+# allowed CODE "0|3": 0 if CODE is one of the alternatives.
+allowed() {
+  local IFS='|'
+  for c in $2; do [ "$1" = "$c" ] && return 0; done
+  return 1
+}
+
+# check_fatal LABEL FILE WORD: stderr is exactly one line that names FILE (and WORD, "a|b" = either).
+check_fatal() {
+  local label=$1 file=$2 word=$3 lines
+  lines=$(grep -c . "$tmp/err")
+  if [ "$lines" -ne 1 ]; then
+    fail "$label: expected one error line, got $lines: $(head -c 400 "$tmp/err" | tr '\n' '|')"
+  elif ! grep -qF -- "$file" "$tmp/err"; then
+    fail "$label: the error does not name the file: $(cat "$tmp/err")"
+  elif [ -n "$word" ] && ! grep -qiE -- "$word" "$tmp/err"; then
+    fail "$label: the error does not say '$word': $(cat "$tmp/err")"
+  fi
+}
+
+# no_leftovers DIR: no temporary file of an atomic write remains.
+no_leftovers() {
+  local left
+  left=$(find "$1" -name '*.tmp.*' 2>/dev/null | head -3)
+  [ -z "$left" ] || fail "temporary files left behind: $left"
+}
+
+# The command that reads one corpus file of a kind, writing under $tmp/o.
+command_for() {
+  local kind=$1 file=$2
+  case $kind in
+    audio) echo "$bin features $file $tmp/o/features.npy --jobs 1" ;;
+    cfg | model) echo "$bin summary $file" ;;
+    tflite) echo "$bin import $file -o $tmp/o/imported.cnk" ;;
+    csv) echo "$bin train $file --epochs 1 --threads 1 --no-cache -o $tmp/o/model.cnk" ;;
+    image) [ -n "${image_model:-}" ] && echo "$bin predict $image_model $file" ;;
+  esac
+}
+
+# ---- an image model for `predict` (built by training on a folder that mixes good and broken images) ------
+image_model=""
+imgs=$tmp/images
+mkdir -p "$imgs/cat" "$imgs/dog"
+for i in 1 2 3 4 5 6; do
+  cp "$corpus/image/good.png" "$imgs/cat/c$i.png"
+  cp "$corpus/image/grey.png" "$imgs/dog/d$i.png"
+done
+cp "$corpus/image/good.jpg" "$imgs/cat/c7.jpg"
+cp "$corpus/image/truncated.png" "$corpus/image/text.png" "$corpus/image/huge_100000x100000.png" "$imgs/cat/"
+cp "$corpus/image/empty.jpg" "$corpus/image/huge_100000x100000.bmp" "$imgs/dog/"
+run "train on an image folder with broken files" "$bin" train "$imgs" --input image --image-size 16x16 --epochs 1 \
+  --threads 1 --no-cache -o "$tmp/img.cnk"
+if grep -q "not available in this build" "$tmp/err"; then
+  echo "NOTE: image input is not available in this cnnkit build: image checks skipped"
+else
+  [ $code -eq 1 ] || fail "image folder train: exit $code, expected 1 (broken files skipped): $(tail -n 2 "$tmp/err")"
+  [ -f "$tmp/img.cnk" ] || fail "image folder train: no model written"
+  for bad in cat/truncated.png cat/text.png cat/huge_100000x100000.png dog/empty.jpg dog/huge_100000x100000.bmp; do
+    grep -qF "$imgs/$bad" "$tmp/err" || fail "image folder train: $bad not reported as skipped"
+  done
+  [ -f "$tmp/img.cnk" ] && image_model=$tmp/img.cnk
+fi
+no_leftovers "$tmp"
+
+# ---- every corpus file through the command that reads its kind -----------------------------------------
+while IFS=$'\t' read -r kind rel expect word; do
+  case $kind in '#'* | '') continue ;; esac
+  file=$corpus/$rel
+  cmd=$(command_for "$kind" "$file") || true
+  [ -n "$cmd" ] || continue
+  rm -rf "$tmp/o"
+  mkdir -p "$tmp/o"
+  # predict reports a file it cannot read as skipped (exit 1) rather than fatal.
+  [ "$kind" = image ] && expect=${expect//3/1|3}
+  # shellcheck disable=SC2086
+  run "$rel" $cmd
+  if ! allowed "$code" "$expect"; then
+    fail "$rel: exit $code, expected $expect: $(head -c 300 "$tmp/err" | tr '\n' '|')"
+  elif [ "$code" = 3 ]; then
+    check_fatal "$rel" "$rel" "$word"
+    [ -z "$(ls -A "$tmp/o")" ] || fail "$rel: failed but left output: $(ls "$tmp/o")"
+  elif [ "$code" = 1 ]; then
+    grep -qF -- "$rel" "$tmp/err" || fail "$rel: skipped without naming the file: $(cat "$tmp/err")"
+  fi
+  no_leftovers "$tmp/o"
+done <"$corpus/MANIFEST.tsv"
+
+# ---- inputs git cannot store ----------------------------------------------------------------------------
+mkdir -p "$tmp/odd/dir.wav" "$tmp/o2"
+run "a directory named .wav" "$bin" features "$tmp/odd/dir.wav" "$tmp/o2/dir.npy" --jobs 1
+allowed "$code" "1|2|3" || fail "a directory named .wav: exit $code, expected an error: $(cat "$tmp/err")"
+[ ! -e "$tmp/o2/dir.npy" ] || fail "a directory named .wav: wrote an output file"
+
+cp "$corpus/audio/good_tone.wav" "$tmp/odd/locked.wav"
+chmod 000 "$tmp/odd/locked.wav"
+if [ "$(id -u)" != 0 ]; then # root reads anything: the check means nothing there
+  run "an unreadable file" "$bin" features "$tmp/odd/locked.wav" "$tmp/o2/locked.npy" --jobs 1
+  [ $code -eq 3 ] || fail "an unreadable file: exit $code, expected 3"
+  check_fatal "an unreadable file" "$tmp/odd/locked.wav" ""
+fi
+ln -s "$tmp/nowhere.wav" "$tmp/odd/dangling.wav"
+run "a dangling symlink" "$bin" features "$tmp/odd/dangling.wav" "$tmp/o2/dangling.npy" --jobs 1
+[ $code -eq 3 ] || fail "a dangling symlink: exit $code, expected 3"
+check_fatal "a dangling symlink" "$tmp/odd/dangling.wav" ""
+run "a missing file" "$bin" summary "$tmp/odd/missing.cnk"
+[ $code -eq 3 ] || fail "a missing model: exit $code, expected 3"
+check_fatal "a missing model" "$tmp/odd/missing.cnk" ""
+
+# ---- a folder run processes the rest of the folder -------------------------------------------------------
+# The GTZAN layout with its known corrupt jazz.00054.wav, plus every broken audio file of the corpus.
+genres=$tmp/genres
+mkdir -p "$genres/jazz" "$genres/blues" "$genres/blues/dir.wav" "$tmp/feat"
+cp "$corpus/audio/good_tone.wav" "$genres/jazz/jazz.00053.wav"
+cp "$corpus/audio/good_tone.flac" "$genres/jazz/jazz.00055.flac"
+cp "$corpus/audio/good_tone.au" "$genres/blues/blues.00001.au"
+cp "$corpus/audio/truncated.wav" "$genres/jazz/jazz.00054.wav"
+n_bad=0
+while IFS=$'\t' read -r kind rel expect word; do
+  [ "$kind" = audio ] && [ "$expect" = 3 ] || continue
+  base=$(basename "$rel") # keep the extension in the stem: a.wav and a.au would both become a.npy
+  cp "$corpus/$rel" "$genres/blues/bad_${base%.*}_${base##*.}.${base##*.}"
+  n_bad=$((n_bad + 1))
+done <"$corpus/MANIFEST.tsv"
+mkfifo "$genres/blues/fifo.wav" # a reader that opened it would block forever
+chmod 000 "$genres/blues/bad_text_wav.wav"
+run "features over a folder with broken files" "$bin" features "$genres" "$tmp/feat" --jobs 2
+[ $code -eq 1 ] || fail "folder run: exit $code, expected 1: $(tail -n 3 "$tmp/err" | tr '\n' '|')"
+for good in jazz/jazz.00053 jazz/jazz.00055 blues/blues.00001; do
+  [ -s "$tmp/feat/$good.npy" ] || fail "folder run: $good.npy was not written (the rest of the folder must be processed)"
+done
+grep -qF "$genres/jazz/jazz.00054.wav" "$tmp/err" || fail "folder run: the corrupt jazz.00054.wav was not named"
+named=0
+for f in "$genres"/blues/bad_*; do
+  if grep -qF "$f" "$tmp/err"; then named=$((named + 1)); else fail "folder run: $(basename "$f") not named"; fi
+  [ ! -e "$tmp/feat/blues/$(basename "${f%.*}").npy" ] || fail "folder run: output written for broken $f"
+done
+[ $named -eq $n_bad ] || fail "folder run: $named of $n_bad broken files named"
+no_leftovers "$tmp/feat"
+
+echo "bad inputs: $checks runs, $failures failures"
+[ $failures -eq 0 ]
