@@ -233,6 +233,49 @@ static void test_frames_plan_reuse_and_bad_params(void **state)
     assert_int_equal(cnk_spec_create(&ctx, &p, &spec), CNK_ERR_ARG);
 }
 
+/* Plans created and used from several threads at once (FFTW's planner is serialised inside) give the
+ * same bytes as one plan used alone. */
+static void test_plans_from_several_threads_agree(void **state)
+{
+    (void)state;
+    enum { N_THREADS = 4 };
+    size_t n = 22050;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(sin(i * 0.05) + 0.3 * sin(i * 0.71));
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_spec_params p;
+    cnk_spec_params_default(&p, 22050);
+    cnk_spec *spec;
+    assert_int_equal(cnk_spec_create(&ctx, &p, &spec), CNK_OK);
+    size_t count = 128 * cnk_spec_n_frames(spec, n);
+    float *expected = malloc(count * sizeof *expected), *got = malloc(N_THREADS * count * sizeof *got);
+    assert_true(expected && got);
+    assert_int_equal(cnk_spec_compute(spec, x, n, expected), CNK_OK);
+    cnk_spec_free(spec);
+    int failures = 0;
+#pragma omp parallel for num_threads(N_THREADS) reduction(+ : failures)
+    for (int t = 0; t < N_THREADS; t++) {
+        cnk_ctx local;
+        tu_ctx(&local);
+        cnk_spec *mine;
+        for (int round = 0; round < 3; round++) { /* create, use and free repeatedly to interleave planner calls */
+            if (cnk_spec_create(&local, &p, &mine) != CNK_OK) {
+                failures++;
+                continue;
+            }
+            if (cnk_spec_compute(mine, x, n, got + (size_t)t * count) != CNK_OK) failures++;
+            cnk_spec_free(mine);
+        }
+    }
+    assert_int_equal(failures, 0);
+    for (int t = 0; t < N_THREADS; t++) assert_memory_equal(got + (size_t)t * count, expected, count * sizeof *got);
+    free(expected);
+    free(got);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_power_to_db_as_librosa),
         cmocka_unit_test(test_mel_scale_round_trip_and_known_values),
         cmocka_unit_test(test_frames_plan_reuse_and_bad_params),
+        cmocka_unit_test(test_plans_from_several_threads_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
