@@ -8,7 +8,7 @@
 
 /* More samples or classes than this is a corrupt input, not an evaluation. */
 #define MAX_SAMPLES ((size_t)1 << 31)
-#define MAX_CLASSES ((size_t)1 << 16)
+#define MAX_CLASSES ((size_t)4096) /* the confusion matrices hold MAX_CLASSES^2 entries */
 
 /* numpy's block size for pairwise summation (PW_BLOCKSIZE in loops_utils.h). */
 #define PAIRWISE_BLOCK 128

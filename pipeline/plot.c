@@ -32,7 +32,8 @@ const char *__lsan_default_options(void) { return "print_suppressions=0"; }
 #define DPI 96.0
 
 static void plot_text(const char *name, size_t max_chars, char *out, size_t cap);
-#define MAX_LABEL_CHARS 28 /* longer class names are shortened on charts (the HTML shows them whole) */
+#define MAX_LABEL_CHARS 28
+#define MAX_CHART_CLASSES 4096 /* the metrics' own limit */ /* longer class names are shortened on charts (the HTML shows them whole) */
 
 /* cmap0 indices. */
 enum { COLOR_BG = 0, COLOR_TEXT = 1, COLOR_GRID = 2, COLOR_WHITE = 3, COLOR_MUTED = 4, COLOR_SERIES = 5 };
@@ -224,6 +225,7 @@ typedef struct confusion_args {
     const double *row_norm;
     double cell, name_px, count_px;
     int vertical_columns;
+    int show_counts, show_names; /* off when cells get too small to hold them (hundreds of classes) */
     int left, right, top, bottom;
 } confusion_args;
 
@@ -241,30 +243,38 @@ static void draw_confusion(const void *p, const canvas *cv)
            1.0 - (double)a->top / cv->height);
     plwind(0, k, 0, k);
     char label[256], count[32];
+    if (!a->show_counts) { /* many classes: one background fill, then only the non-empty cells */
+        plcol1(0);
+        fill_cell(0, 0, k, k);
+    }
     font_px(a->count_px);
     for (size_t i = 0; i < a->k; i++)
         for (size_t j = 0; j < a->k; j++) {
             double share = a->row_norm[i * a->k + j];
             double y_top = k - (double)i;
+            if (!a->show_counts && a->counts[i * a->k + j] == 0) continue;
             plcol1(clamp(share, 0, 1));
             fill_cell((double)j, y_top - 1, (double)j + 1, y_top);
+            if (!a->show_counts) continue;
             plcol0(share > 0.55 ? COLOR_WHITE : a->counts[i * a->k + j] ? COLOR_TEXT : COLOR_MUTED);
             snprintf(count, sizeof count, "%zu", a->counts[i * a->k + j]);
             /* plptex's reference point is the text's vertical middle. */
             plptex((double)j + 0.5, y_top - 0.5, 1, 0, 0.5, count);
         }
-    plcol0(COLOR_WHITE);
-    plwidth(a->cell > 30 ? 2.0 : 1.0);
-    for (size_t j = 1; j < a->k; j++) {
-        pljoin((double)j, 0, (double)j, k);
-        pljoin(0, (double)j, k, (double)j);
+    if (a->show_counts) {
+        plcol0(COLOR_WHITE);
+        plwidth(a->cell > 30 ? 2.0 : 1.0);
+        for (size_t j = 1; j < a->k; j++) {
+            pljoin((double)j, 0, (double)j, k);
+            pljoin(0, (double)j, k, (double)j);
+        }
+        plwidth(1.0);
     }
-    plwidth(1.0);
     plcol0(COLOR_MUTED);
     plbox("bc", 0, 0, "bc", 0, 0);
     plcol0(COLOR_TEXT);
     font_px(a->name_px);
-    for (size_t i = 0; i < a->k; i++) {
+    for (size_t i = 0; i < a->k && a->show_names; i++) {
         plot_label(a->names[i], label, sizeof label);
         double pos = ((double)i + 0.5) / k;
         plmtex("lv", 0.6, 1.0 - pos, 1.0, label);
@@ -284,10 +294,15 @@ static void draw_confusion(const void *p, const canvas *cv)
 int cnk_plot_confusion(cnk_ctx *ctx, const char *path, const char *title, size_t n_classes,
                        const char *const *class_names, const size_t *counts, const double *row_norm)
 {
-    if (n_classes == 0 || n_classes > 1000)
-        return cnk_fail(ctx, CNK_ERR_ARG, "%s: cannot draw a confusion matrix of %zu classes", path, n_classes);
-    confusion_args a = {title ? title : "Confusion matrix", n_classes, class_names, counts, row_norm, 0, 0, 0, 0, 0, 0, 0, 0};
-    a.cell = clamp(640.0 / (double)n_classes, 20, 110);
+    if (n_classes == 0 || n_classes > MAX_CHART_CLASSES)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: cannot draw a confusion matrix of %zu classes (at most %d)", path,
+                        n_classes, MAX_CHART_CLASSES);
+    confusion_args a = {title ? title : "Confusion matrix", n_classes, class_names, counts, row_norm, 0, 0, 0, 0, 1, 1,
+                        0, 0, 0, 0};
+    /* Up to 100 classes every cell holds its count (>= 20 px); beyond, the grid stays about 2400 px wide. */
+    a.cell = n_classes <= 100 ? clamp(640.0 / (double)n_classes, 20, 110) : 2400.0 / (double)n_classes;
+    a.show_counts = a.cell >= 16;
+    a.show_names = a.cell >= 8;
     a.name_px = clamp(a.cell * 0.55, 10, 15);
     size_t longest = 1, widest_count = 1;
     for (size_t c = 0; c < n_classes; c++)
@@ -298,7 +313,7 @@ int cnk_plot_confusion(cnk_ctx *ctx, const char *path, const char *title, size_t
         if (len > widest_count) widest_count = len;
     }
     a.count_px = clamp(fmin(a.cell * 0.42, a.cell * 0.85 / (0.62 * (double)widest_count)), 7, 22);
-    double label_px = (double)longest * a.name_px * 0.62 + 8;
+    double label_px = a.show_names ? (double)longest * a.name_px * 0.62 + 8 : 0;
     a.vertical_columns = label_px > a.cell * 0.95;
     a.left = (int)(label_px + 40);
     a.bottom = (int)((a.vertical_columns ? label_px : a.name_px * 1.5) + 48);
@@ -323,6 +338,7 @@ typedef struct bars_args {
     const char *const *model_names;
     const double *values;
     double row, bar, name_px;
+    int show_names;
     int left, right, top, bottom;
 } bars_args;
 
@@ -352,6 +368,7 @@ static void draw_bars(const void *p, const canvas *cv)
                 plptex(clamp(v, 0, 1) + 0.01, (y0 + y1) / 2, 1, 0, 0, value);
             }
         }
+        if (!a->show_names) continue;
         font_px(a->name_px);
         plcol0(COLOR_TEXT);
         plot_label(a->names[c], label, sizeof label);
@@ -371,18 +388,23 @@ int cnk_plot_class_bars(cnk_ctx *ctx, const char *path, const char *title, const
                         const char *const *class_names, size_t n_models, const char *const *model_names,
                         const double *values)
 {
-    if (n_classes == 0 || n_classes > 1000 || n_models == 0 || n_models > 64)
-        return cnk_fail(ctx, CNK_ERR_ARG, "%s: cannot draw bars for %zu classes of %zu models", path, n_classes,
+    if (n_classes == 0 || n_classes > MAX_CHART_CLASSES || n_models == 0 || n_models > 64)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: cannot draw bars for %zu classes of %zu models", path, n_classes,
                         n_models);
-    bars_args a = {title, value_name, n_classes, n_models, class_names, model_names, values, 0, 0, 0, 0, 0, 0, 0};
+    bars_args a = {title, value_name, n_classes, n_models, class_names, model_names, values, 0, 0, 0, 0, 0, 0, 0, 0};
     a.bar = clamp(22.0 / (double)n_models, 5, 18);
     if (n_classes > 30) a.bar = clamp(a.bar * 0.7, 4, 14);
     a.row = a.bar * (double)n_models + (n_classes > 30 ? 5 : 10);
+    if (n_classes > 150) { /* keep the chart about 3000 px tall: thin bars, no names or values */
+        a.row = 3000.0 / (double)n_classes;
+        a.bar = a.row / (double)n_models;
+    }
+    a.show_names = a.row >= 9;
     a.name_px = clamp(a.row * 0.6, 10, 14);
     size_t longest = 1;
     for (size_t c = 0; c < n_classes; c++)
         if (label_chars(class_names[c]) > longest) longest = label_chars(class_names[c]);
-    a.left = (int)((double)longest * a.name_px * 0.62 + 24);
+    a.left = a.show_names ? (int)((double)longest * a.name_px * 0.62 + 24) : 40;
     a.right = 56;
     a.top = n_models > 1 ? 76 : 48;
     a.bottom = 58;

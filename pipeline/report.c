@@ -400,8 +400,9 @@ static int build_all(report_state *st)
         cnk_metrics_input in;
         cnk_report_model_metrics_input(&input->models[m], &in);
         rc = cnk_metrics_compute(st->ctx, &in, &st->metrics[m]);
-        if (rc == CNK_OK) st->n_metrics++;
-        else if (input->n_models > 1) /* say which model was wrong */
+        if (rc == CNK_OK)
+            st->n_metrics++;
+        else /* say which model was wrong */
             rc = cnk_fail(st->ctx, rc, "%s: %s", model_name(&input->models[m]), cnk_error(st->ctx));
     }
     if (rc == CNK_OK) rc = write_report_txt(st, NULL);

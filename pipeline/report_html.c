@@ -128,6 +128,10 @@ static void class_table(cnk_rbuf *b, const cnk_metrics *m)
 static void confusion_table(cnk_rbuf *b, const cnk_metrics *m)
 {
     size_t k = m->n_classes;
+    if (k > 100) { /* a million cells would swamp the page */
+        cnk_rbuf_puts(b, "<p class=\"note\">The confusion matrix counts are in confusion.csv.</p>\n");
+        return;
+    }
     cnk_rbuf_puts(b, "<details><summary>Confusion matrix as a table (rows: true class, columns: predicted)</summary>"
                      "\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">true \\ predicted</th>");
     for (size_t j = 0; j < k; j++) {
