@@ -340,7 +340,7 @@ static int dequantise(const fb_reader *r, cnk_tfl_tensor *t, const unsigned char
     if (!t->data) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "%s: out of memory for tensor '%s'", r->name, t->name);
     for (size_t i = 0; i < t->count; i++) {
         double v = raw_value(bytes, t->type, i);
-        if (t->quantized) {
+        if (t->quantized && t->type != CNK_TFL_FLOAT32 && t->type != CNK_TFL_FLOAT16) {
             size_t c = per_channel ? (i / inner) % channels : 0;
             double scale = rd_f32(r->buf + q->scale_data + 4 * c);
             double zero = 0;

@@ -8,7 +8,7 @@
 #include "core/context.h"
 
 #define CNK_TFL_MAX_DIMS 8
-#define CNK_TFL_MAX_OP_IO 8
+#define CNK_TFL_MAX_OP_IO 32 /* LSTMs take 24 inputs */
 
 /* TensorType values of schema.fbs. */
 enum cnk_tfl_type {
