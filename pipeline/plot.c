@@ -143,7 +143,7 @@ static void page_legend(const canvas *cv, size_t n, const char *const *names, do
     char label[256];
     page_coordinates(cv);
     font_px(13);
-    double slot = fmin(220.0, (cv->width - 40.0) / (double)n), x = (cv->width - slot * (double)n) / 2.0;
+    double slot = fmin(150.0, (cv->width - 40.0) / (double)n), x = (cv->width - slot * (double)n) / 2.0;
     for (size_t m = 0; m < n; m++, x += slot) {
         plcol0(COLOR_SERIES + (PLINT)(m % N_SERIES_COLORS));
         PLFLT xs[4] = {x, x + 14, x + 14, x}, ys[4] = {y - 7, y - 7, y + 7, y + 7};
@@ -392,7 +392,7 @@ int cnk_plot_class_bars(cnk_ctx *ctx, const char *path, const char *title, const
         return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: cannot draw bars for %zu classes of %zu models", path, n_classes,
                         n_models);
     bars_args a = {title, value_name, n_classes, n_models, class_names, model_names, values, 0, 0, 0, 0, 0, 0, 0, 0};
-    a.bar = clamp(22.0 / (double)n_models, 5, 18);
+    a.bar = clamp((n_classes <= 10 ? 36.0 : 22.0) / (double)n_models, 5, 18);
     if (n_classes > 30) a.bar = clamp(a.bar * 0.7, 4, 14);
     a.row = a.bar * (double)n_models + (n_classes > 30 ? 5 : 10);
     if (n_classes > 150) { /* keep the chart about 3000 px tall: thin bars, no names or values */
