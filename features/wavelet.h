@@ -31,8 +31,8 @@ size_t cnk_wavelet_n_frames(const cnk_wavelet *w, size_t n_samples);
 /* Centre (Fourier) frequency of a row in Hz: sr * (omega0 + sqrt(2 + omega0^2)) / (4 pi scale). */
 double cnk_wavelet_centre_hz(const cnk_wavelet *w, size_t row);
 /* Writes rows x frames of wavelet power |W|^2 (T&C normalisation: white noise of variance v gives v),
- * each the mean over the frame's hop, weighted by a triangle of half-width hop centred on it (mel frame t
- * is centred on sample t*hop, so this frame is too). FFT plans for a clip length are made on first
+ * each a mean over the frame's hop: weighted by a triangle of half-width hop centred where the mel frame's
+ * window is (sample t*hop when centred, t*hop + n_fft/2 otherwise). FFT plans for a clip length are made on first
  * use and kept for clips of similar length. One object serves one thread at a time. */
 int cnk_wavelet_compute(cnk_ctx *ctx, cnk_wavelet *w, const float *samples, size_t n_samples, float *out);
 

@@ -79,7 +79,7 @@ static void test_click_is_localised(void **state)
     cnk_wavelet_params_default(&p, sr);
     size_t rows, frames;
     float *s = scalogram(&p, x, n, &rows, &frames);
-    size_t click_frame = (at + 256) / 512; /* frame t averages samples [t*512 - 256, t*512 + 256) */
+    size_t click_frame = (at + 256) / 512; /* the frame whose centre t*512 is nearest the click */
     /* Rows above ~500 Hz (wavelets shorter than a hop) put their maximum on the click's frame, and far
      * frames hold almost nothing. */
     for (size_t r = 32; r < rows; r++) {
@@ -135,8 +135,7 @@ static void test_white_noise_power_equals_variance(void **state)
 
 /* The decimated frequency-domain transform against the textbook time-domain sum
  * W_n(s) = sum_n' x_n' psi*((n' - n) / s) / sqrt(s), psi(eta) = pi^-1/4 exp(i w0 eta) exp(-eta^2 / 2),
- * then |W|^2 averaged with triangle weights 1 - |n - c| / hop around c = t*hop - 1/2 (the centre of the hop
- * [t*hop - hop/2, t*hop + hop/2)). */
+ * then |W|^2 averaged with triangle weights 1 - |n - c| / hop around the frame centre c = t*hop. */
 static void test_matches_time_domain_definition(void **state)
 {
     (void)state;
@@ -164,7 +163,7 @@ static void test_matches_time_domain_definition(void **state)
         double row_max = 0;
         for (size_t t = 0; t < frames; t++) row_max = fmax(row_max, fast[r * frames + t]);
         for (size_t t = 0; t < frames; t++) {
-            double mean = 0, total = 0, centre = (double)t * hop - 0.5;
+            double mean = 0, total = 0, centre = (double)t * hop;
             for (long c = (long)t * hop - 3 * hop / 2; c <= (long)t * hop + 3 * hop / 2; c++) {
                 double weight = 1.0 - fabs(c - centre) / hop;
                 if (weight <= 0) continue;
@@ -181,7 +180,10 @@ static void test_matches_time_domain_definition(void **state)
             mean /= total;
             double d = fabs(fast[r * frames + t] - mean);
             worst = fmax(worst, d / (mean + 0.2 * row_max));
-            if (!(d <= 1.5e-2 * mean + 2e-3 * row_max))
+            /* Decimation (K samples per hop, chosen per row for speed) leaves ~1% scatter, a few % (0.1-0.2 dB)
+             * in deep dips; an offset, normalisation or alignment bug is off by far more. */
+            assert_true(worst < 0.03);
+            if (!(d <= 5e-2 * mean + 5e-3 * row_max))
                 fail_msg("row %zu frame %zu: cnnkit %g, time-domain sum %g (row max %g)", r, t, fast[r * frames + t], mean,
                          row_max);
         }
