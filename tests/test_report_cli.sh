@@ -27,38 +27,49 @@ head -c "$(stat -c %s "$FIX/random_3.report.txt")" "$WORK/stdout" | cmp -s - "$F
     fail "stdout does not start with scikit-learn's classification_report"
 
 # metrics.json against scikit-learn computed here from the CSVs (quoted and unicode names too).
-check_sklearn() { # csv dir
-    $PY - "$1" "$2/metrics.json" <<'EOF'
+check_sklearn() { # csv dir [csv dir ...], all in one Python start (scikit-learn takes a while to import)
+    $PY - "$@" <<'EOF'
 import csv, json, math, sys
 from sklearn.metrics import classification_report, confusion_matrix, log_loss
-rows = list(csv.DictReader(open(sys.argv[1], encoding="utf-8", newline="")))
-y = [r["label"] for r in rows]; p = [r["predicted"] for r in rows]
-m = json.load(open(sys.argv[2], encoding="utf-8"))
-classes = sorted(set(y) | set(p))
-assert m["classes"] == classes, (m["classes"], classes)
-rep = classification_report(y, p, output_dict=True, zero_division=0)
-close = lambda a, b: abs(a - b) <= 1e-12
-assert close(m["accuracy"], rep["accuracy"])
-for c in classes:
-    for k, j in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
-        assert close(m["per_class"][c][k], rep[c][j]), (c, k)
-    assert m["per_class"][c]["support"] == rep[c]["support"]
-for k, j in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
-    for a, b in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
-        assert close(m[k][a], rep[j][b]), (k, a)
-assert m["confusion_matrix"] == confusion_matrix(y, p, labels=classes).tolist()
-pcols = [c for c in rows[0] if c.startswith("p_")]
-if len(pcols) >= 2:
-    order = sorted(pcols)
-    probs = [[float(r[c]) for c in order] for r in rows]
-    assert close(m["log_loss"], log_loss(y, probs, labels=[c[2:] for c in order]))
+def check(csv_path, json_path):
+    rows = list(csv.DictReader(open(csv_path, encoding="utf-8", newline="")))
+    y = [r["label"] for r in rows]; p = [r["predicted"] for r in rows]
+    m = json.load(open(json_path, encoding="utf-8"))
+    classes = sorted(set(y) | set(p))
+    assert m["classes"] == classes, (m["classes"], classes)
+    rep = classification_report(y, p, output_dict=True, zero_division=0)
+    close = lambda a, b: abs(a - b) <= 1e-12
+    assert close(m["accuracy"], rep["accuracy"])
+    for c in classes:
+        for k, j in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+            assert close(m["per_class"][c][k], rep[c][j]), (c, k)
+        assert m["per_class"][c]["support"] == rep[c]["support"]
+    for k, j in (("macro_avg", "macro avg"), ("weighted_avg", "weighted avg")):
+        for a, b in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+            assert close(m[k][a], rep[j][b]), (k, a)
+    assert m["confusion_matrix"] == confusion_matrix(y, p, labels=classes).tolist()
+    pcols = [c for c in rows[0] if c.startswith("p_")]
+    if len(pcols) >= 2:
+        order = sorted(pcols)
+        probs = [[float(r[c]) for c in order] for r in rows]
+        assert close(m["log_loss"], log_loss(y, probs, labels=[c[2:] for c in order]))
+args = sys.argv[1:]
+bad = 0
+for i in range(0, len(args), 2):
+    try:
+        check(args[i], args[i + 1] + "/metrics.json")
+    except AssertionError as e:
+        print("metrics.json differs from scikit-learn for %s: %r" % (args[i], e), file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
 EOF
 }
-check_sklearn "$FIX/random_3.csv" "$out" || fail "metrics.json differs from scikit-learn (random_3)"
-for case in quoted unicode never_predicted only_predicted classes_50; do
+pairs=("$FIX/random_3.csv" "$out")
+for case in quoted unicode never_predicted only_predicted classes_50 ties; do
     "$BIN" report "$FIX/$case.csv" -o "$WORK/$case" -q 2>"$WORK/stderr" || fail "report on $case.csv failed: $(cat "$WORK/stderr")"
-    check_sklearn "$FIX/$case.csv" "$WORK/$case" || fail "metrics.json differs from scikit-learn ($case)"
+    pairs+=("$FIX/$case.csv" "$WORK/$case")
 done
+check_sklearn "${pairs[@]}" || fail "metrics.json differs from scikit-learn"
 grep -q '"a,b"' "$WORK/quoted/metrics.json" || fail "class name with a comma lost"
 grep -q 'say &quot;hi&quot;' "$WORK/quoted/report.html" || fail "class name with quotes not HTML-escaped"
 
