@@ -79,7 +79,7 @@ static int parse_hz_option(const char *name, const char *value, double *out)
 /* Handles one "--name value" option; returns CLI_OK, CLI_USAGE, or -1 if arg is not one of these. */
 static int parse_valued_option(features_args *a, int argc, char **argv, int *i)
 {
-    static const char *const names[] = {"--kind", "--sr",   "--n-fft",  "--hop",      "--n-mels", "--fmin",
+    static const char *const names[] = {"--kind", "--sr",     "--n-fft",  "--hop",      "--n-mels", "--fmin",
                                         "--fmax", "--scales", "--format", "--colormap", "--jobs"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         int missing;
@@ -89,7 +89,8 @@ static int parse_valued_option(features_args *a, int argc, char **argv, int *i)
         cnk_extract_params *p = &a->params;
         switch (k) {
         case 0:
-            if (cnk_feature_kind_parse(v, &p->kind) != 0) return cli_usage_error(CMD, "--kind is mel, stft or wavelet, not '%s'", v);
+            if (cnk_feature_kind_parse(v, &p->kind) != 0)
+                return cli_usage_error(CMD, "--kind is mel, stft or wavelet, not '%s'", v);
             return CLI_OK;
         case 1: return parse_number_option("--sr", v, 0, CNK_AUDIO_MAX_RATE, &p->sample_rate);
         case 2: return parse_number_option("--n-fft", v, 2, 65536, &p->n_fft);
@@ -100,9 +101,12 @@ static int parse_valued_option(features_args *a, int argc, char **argv, int *i)
         case 7: return parse_number_option("--scales", v, 1, 1024, &p->n_scales);
         case 8:
             a->format_given = 1;
-            if (strcmp(v, "npy") == 0) a->output.format = CNK_OUTPUT_NPY;
-            else if (strcmp(v, "png") == 0) a->output.format = CNK_OUTPUT_PNG;
-            else return cli_usage_error(CMD, "--format is npy or png, not '%s'", v);
+            if (strcmp(v, "npy") == 0)
+                a->output.format = CNK_OUTPUT_NPY;
+            else if (strcmp(v, "png") == 0)
+                a->output.format = CNK_OUTPUT_PNG;
+            else
+                return cli_usage_error(CMD, "--format is npy or png, not '%s'", v);
             return CLI_OK;
         case 9:
             if (cnk_colormap_parse(v, &a->output.colormap) != 0)
@@ -124,8 +128,10 @@ static int parse_args(features_args *a, int argc, char **argv)
             print_help();
             return -2;
         }
-        if (strcmp(arg, "--db") == 0) a->params.db = 1;
-        else if (strcmp(arg, "--power") == 0) a->params.db = 0;
+        if (strcmp(arg, "--db") == 0)
+            a->params.db = 1;
+        else if (strcmp(arg, "--power") == 0)
+            a->params.db = 0;
         else if (arg[0] == '-' && arg[1] != '\0') {
             int rc = parse_valued_option(a, argc, argv, &i);
             if (rc == -1) return cli_usage_error(CMD, "unknown option '%s'", arg);
@@ -167,7 +173,8 @@ static int run_file(cnk_ctx *ctx, features_args *a)
 static int run_tree(cnk_ctx *ctx, features_args *a)
 {
     if (cnk_is_file(a->output_path)) {
-        fprintf(stderr, "cnnkit %s: %s: INPUT is a folder, so OUTPUT must be a folder, not a file\n", CMD, a->output_path);
+        fprintf(stderr, "cnnkit %s: %s: INPUT is a folder, so OUTPUT must be a folder, not a file\n", CMD,
+                a->output_path);
         return CLI_USAGE;
     }
     size_t written;

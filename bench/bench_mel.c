@@ -93,8 +93,10 @@ int main(int argc, char **argv)
     const char *dir = "../shared/datasets/gtzan-mini/wav";
     int repeat = 3;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) repeat = atoi(argv[++i]);
-        else dir = argv[i];
+        if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else
+            dir = argv[i];
     }
     if (repeat < 1) repeat = 1;
     cnk_ctx ctx;

@@ -47,10 +47,13 @@ static int data_chunk_truncated(SNDFILE *sf, long long *declared, long long *pre
     char log[8192];
     sf_command(sf, SFC_GET_LOG_INFO, log, sizeof log);
     for (char *line = log; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        while (*line == ' ') line++;
+        while (*line == ' ')
+            line++;
         const char *rest = NULL;
-        if (strncmp(line, "data :", 6) == 0 || strncmp(line, "SSND :", 6) == 0) rest = line + 6;
-        else if (strncmp(line, "Data Size :", 11) == 0) rest = line + 11;
+        if (strncmp(line, "data :", 6) == 0 || strncmp(line, "SSND :", 6) == 0)
+            rest = line + 6;
+        else if (strncmp(line, "Data Size :", 11) == 0)
+            rest = line + 11;
         if (!rest) continue;
         long long n, m;
         if (sscanf(rest, " %lld (should be %lld)", &n, &m) == 2 && n > 0 && n != 0xFFFFFFFFLL && m < n - 8) {
@@ -76,7 +79,8 @@ static int decode_mono(cnk_ctx *ctx, const char *path, SNDFILE *sf, const SF_INF
     }
     for (size_t i = 0; i < frames; i++) {
         double sum = 0;
-        for (size_t c = 0; c < channels; c++) sum += buf[i * channels + c];
+        for (size_t c = 0; c < channels; c++)
+            sum += buf[i * channels + c];
         float v = (float)(sum / (double)channels);
         if (!isfinite(v)) {
             free(buf);
@@ -161,7 +165,8 @@ int cnk_audio_resample(cnk_ctx *ctx, const float *in, size_t n, int from_sr, int
             return cnk_fail(ctx, CNK_ERR_INTERNAL, "resample %d -> %d Hz: libsoxr: %s", from_sr, to_sr, err);
         }
         /* soxr may stop a sample short of the rounded length; the missing tail is silence. */
-        for (size_t i = produced; i < want; i++) buf[i] = 0.0f;
+        for (size_t i = produced; i < want; i++)
+            buf[i] = 0.0f;
     }
     *out = buf;
     *n_out = want;

@@ -10,8 +10,8 @@
 
 struct cnk_extractor {
     cnk_extract_params params;
-    int plan_rate;          /* sample rate the current plan was made for, 0 = none */
-    cnk_spec *spec;         /* mel or STFT */
+    int plan_rate;  /* sample rate the current plan was made for, 0 = none */
+    cnk_spec *spec; /* mel or STFT */
     cnk_wavelet *wavelet;
 };
 
@@ -31,10 +31,14 @@ void cnk_extract_params_default(cnk_extract_params *p)
 
 int cnk_feature_kind_parse(const char *name, cnk_feature_kind *out)
 {
-    if (strcmp(name, "mel") == 0) *out = CNK_FEATURE_MEL;
-    else if (strcmp(name, "stft") == 0) *out = CNK_FEATURE_STFT;
-    else if (strcmp(name, "wavelet") == 0) *out = CNK_FEATURE_WAVELET;
-    else return -1;
+    if (strcmp(name, "mel") == 0)
+        *out = CNK_FEATURE_MEL;
+    else if (strcmp(name, "stft") == 0)
+        *out = CNK_FEATURE_STFT;
+    else if (strcmp(name, "wavelet") == 0)
+        *out = CNK_FEATURE_WAVELET;
+    else
+        return -1;
     return 0;
 }
 
@@ -113,15 +117,16 @@ int cnk_extract_samples(cnk_ctx *ctx, cnk_extractor *ex, const float *samples, s
     if (rc != CNK_OK) return rc;
     size_t rows = ex->wavelet ? cnk_wavelet_n_rows(ex->wavelet) : cnk_spec_n_rows(ex->spec);
     size_t frames = ex->wavelet ? cnk_wavelet_n_frames(ex->wavelet, n_samples) : cnk_spec_n_frames(ex->spec, n_samples);
-    if (frames == 0)
-        return cnk_fail(ctx, CNK_ERR_INPUT, "features: %zu samples is shorter than one frame", n_samples);
+    if (frames == 0) return cnk_fail(ctx, CNK_ERR_INPUT, "features: %zu samples is shorter than one frame", n_samples);
     out->data = malloc(rows * frames * sizeof *out->data);
     if (!out->data) return cnk_fail(ctx, CNK_ERR_NOMEM, "features: out of memory for %zu x %zu", rows, frames);
     out->ndim = 2;
     out->shape[0] = rows;
     out->shape[1] = frames;
-    if (ex->wavelet) rc = cnk_wavelet_compute(ctx, ex->wavelet, samples, n_samples, out->data);
-    else rc = cnk_spec_compute(ex->spec, samples, n_samples, out->data);
+    if (ex->wavelet)
+        rc = cnk_wavelet_compute(ctx, ex->wavelet, samples, n_samples, out->data);
+    else
+        rc = cnk_spec_compute(ex->spec, samples, n_samples, out->data);
     if (rc != CNK_OK) {
         cnk_array_release(out);
         return ctx->status == rc ? rc : cnk_fail(ctx, rc, "features: computation failed");

@@ -32,7 +32,8 @@ static int mirror_path(cnk_ctx *ctx, const char *in_dir, const char *path, const
                        char *out, size_t cap)
 {
     const char *rel = path + strlen(in_dir);
-    while (*rel == '/') rel++;
+    while (*rel == '/')
+        rel++;
     const char *dot = cnk_path_ext(rel);
     size_t stem = *dot ? (size_t)(dot - 1 - rel) : strlen(rel);
     int len = snprintf(out, cap, "%s/%.*s.%s", out_dir, (int)stem, rel, ext);
@@ -82,7 +83,8 @@ static void run_one(tree_run *run, cnk_ctx *local, cnk_extractor *ex, const char
     memset(&a, 0, sizeof a);
     int fatal_rc = CNK_OK, skipped = 0;
     int rc = cnk_extract_file(local, ex, path, &a);
-    if (rc != CNK_OK) skipped = 1;
+    if (rc != CNK_OK)
+        skipped = 1;
     else if ((rc = mirror_path(local, in_dir, path, out_dir, ext, out_path, sizeof out_path)) != CNK_OK ||
              (rc = write_array(local, out_path, &a, output)) != CNK_OK)
         fatal_rc = rc;

@@ -158,7 +158,8 @@ static int build_taps(int n_in, int n_out, axis_taps *t)
             w[j - lo] = (float)(tent > 0 ? tent : 0);
             total += w[j - lo];
         }
-        for (int j = lo; j < hi; j++) w[j - lo] = total > 0 ? (float)(w[j - lo] / total) : 0.0f;
+        for (int j = lo; j < hi; j++)
+            w[j - lo] = total > 0 ? (float)(w[j - lo] / total) : 0.0f;
         t->first[i] = lo;
         t->count[i] = hi - lo;
     }
@@ -189,17 +190,20 @@ static int resize_float(const float *in, int in_w, int in_h, size_t in_stride, i
             const float *src = in + (size_t)y * in_stride + (size_t)tx.first[x] * (size_t)channels;
             for (int c = 0; c < channels; c++) {
                 double acc = 0;
-                for (int k = 0; k < tx.count[x]; k++) acc += w[k] * src[(size_t)k * (size_t)channels + (size_t)c];
+                for (int k = 0; k < tx.count[x]; k++)
+                    acc += w[k] * src[(size_t)k * (size_t)channels + (size_t)c];
                 tmp[(size_t)y * row + (size_t)x * (size_t)channels + (size_t)c] = (float)acc;
             }
         }
     for (int y = 0; y < out_h; y++) {
         const float *w = ty.weights + (size_t)y * (size_t)ty.max_taps;
         float *dst = out + (size_t)y * row;
-        for (size_t i = 0; i < row; i++) dst[i] = 0;
+        for (size_t i = 0; i < row; i++)
+            dst[i] = 0;
         for (int k = 0; k < ty.count[y]; k++) {
             const float *src = tmp + (size_t)(ty.first[y] + k) * row;
-            for (size_t i = 0; i < row; i++) dst[i] += w[k] * src[i];
+            for (size_t i = 0; i < row; i++)
+                dst[i] += w[k] * src[i];
         }
     }
     free(tmp);
@@ -217,12 +221,14 @@ int cnk_image_resize(cnk_ctx *ctx, const cnk_image *img, int width, int height, 
     float *in = malloc(n_in * sizeof *in), *res = malloc(n_out * sizeof *res);
     int ok = in && res;
     if (ok) {
-        for (size_t i = 0; i < n_in; i++) in[i] = img->pixels[i];
+        for (size_t i = 0; i < n_in; i++)
+            in[i] = img->pixels[i];
         ok = resize_float(in, img->width, img->height, (size_t)img->width * (size_t)img->channels, img->channels, res,
                           width, height) == 0;
     }
     if (ok)
-        for (size_t i = 0; i < n_out; i++) out->pixels[i] = (unsigned char)lrintf(fminf(255.0f, fmaxf(0.0f, res[i])));
+        for (size_t i = 0; i < n_out; i++)
+            out->pixels[i] = (unsigned char)lrintf(fminf(255.0f, fmaxf(0.0f, res[i])));
     free(in);
     free(res);
     if (!ok) {
@@ -249,7 +255,8 @@ void cnk_image_to_chw(const cnk_image *img, cnk_norm_mode norm, float *out)
     size_t plane = (size_t)img->width * (size_t)img->height;
     for (int c = 0; c < img->channels; c++)
         for (size_t i = 0; i < plane; i++)
-            out[(size_t)c * plane + i] = normalise(img->pixels[i * (size_t)img->channels + (size_t)c], c, img->channels, norm);
+            out[(size_t)c * plane + i] =
+                normalise(img->pixels[i * (size_t)img->channels + (size_t)c], c, img->channels, norm);
 }
 
 int cnk_image_load_tensor(cnk_ctx *ctx, const char *path, int channels, int width, int height, cnk_crop_mode crop,

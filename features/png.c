@@ -51,7 +51,8 @@ int cnk_png_write_array(cnk_ctx *ctx, const char *path, const float *data, size_
             int level = (int)lround(v < 0 ? 0 : v > 255 ? 255 : v);
             unsigned char rgb[3];
             cnk_colormap_rgb(map, level, rgb);
-            for (int ch = 0; ch < channels; ch++) pixels[(r * cols + c) * (size_t)channels + (size_t)ch] = rgb[ch];
+            for (int ch = 0; ch < channels; ch++)
+                pixels[(r * cols + c) * (size_t)channels + (size_t)ch] = rgb[ch];
         }
     }
     int rc = cnk_png_write_pixels(ctx, path, pixels, (int)cols, (int)rows, channels);

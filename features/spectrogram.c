@@ -18,15 +18,15 @@ typedef struct mel_filter {
 
 struct cnk_spec {
     cnk_spec_params params;
-    int n_bins;           /* n_fft/2 + 1 */
-    int window_offset;    /* where the window starts inside the n_fft buffer */
+    int n_bins;        /* n_fft/2 + 1 */
+    int window_offset; /* where the window starts inside the n_fft buffer */
     int win_length;
-    float *window;        /* win_length values */
-    float *frame;         /* n_fft, FFTW-aligned */
+    float *window; /* win_length values */
+    float *frame;  /* n_fft, FFTW-aligned */
     fftwf_complex *spectrum;
-    float *bin_values;    /* |X|^power of one frame */
+    float *bin_values; /* |X|^power of one frame */
     fftwf_plan plan;
-    mel_filter *filters;  /* n_mels, mel only */
+    mel_filter *filters; /* n_mels, mel only */
     float *weights;
 };
 
@@ -95,7 +95,8 @@ static int check_params(cnk_ctx *ctx, const cnk_spec_params *p)
     if (p->power != 1 && p->power != 2) return cnk_fail(ctx, CNK_ERR_ARG, "spectrogram: power must be 1 or 2");
     if (p->kind == CNK_SPEC_STFT) return CNK_OK;
     double f_max = p->fmax > 0 ? p->fmax : p->sample_rate / 2.0;
-    if (p->n_mels < 1 || p->n_mels > 4096) return cnk_fail(ctx, CNK_ERR_ARG, "spectrogram: n_mels %d outside 1..4096", p->n_mels);
+    if (p->n_mels < 1 || p->n_mels > 4096)
+        return cnk_fail(ctx, CNK_ERR_ARG, "spectrogram: n_mels %d outside 1..4096", p->n_mels);
     if (!(p->fmin >= 0) || !(f_max > p->fmin) || f_max > p->sample_rate / 2.0 + 1e-9)
         return cnk_fail(ctx, CNK_ERR_ARG, "spectrogram: need 0 <= fmin (%g) < fmax (%g) <= sample_rate/2 (%g)", p->fmin,
                         f_max, p->sample_rate / 2.0);
@@ -153,7 +154,8 @@ static int build_mel_filters(cnk_ctx *ctx, cnk_spec *s)
         flt->offset = used;
         flt->first = first < 0 ? 0 : first;
         flt->count = first < 0 ? 0 : last - first + 1;
-        for (int k = 0; k < flt->count; k++) s->weights[used++] = (float)dense[flt->first + k];
+        for (int k = 0; k < flt->count; k++)
+            s->weights[used++] = (float)dense[flt->first + k];
     }
     free(edges);
     free(dense);
@@ -258,9 +260,11 @@ static void load_frame(cnk_spec *s, const float *x, size_t n, size_t t)
     float *dst = s->frame + s->window_offset;
     if (start >= 0 && start + w <= (long long)n) {
         const float *src = x + start;
-        for (int j = 0; j < w; j++) dst[j] = src[j] * s->window[j];
+        for (int j = 0; j < w; j++)
+            dst[j] = src[j] * s->window[j];
     } else {
-        for (int j = 0; j < w; j++) dst[j] = padded_sample(s, x, n, start + j) * s->window[j];
+        for (int j = 0; j < w; j++)
+            dst[j] = padded_sample(s, x, n, start + j) * s->window[j];
     }
 }
 
@@ -283,14 +287,16 @@ int cnk_spec_compute(cnk_spec *s, const float *samples, size_t n_samples, float 
         fftwf_execute(s->plan);
         frame_bin_values(s);
         if (!mel) {
-            for (int k = 0; k < s->n_bins; k++) out[(size_t)k * n_frames + t] = s->bin_values[k];
+            for (int k = 0; k < s->n_bins; k++)
+                out[(size_t)k * n_frames + t] = s->bin_values[k];
             continue;
         }
         for (int m = 0; m < s->params.n_mels; m++) {
             const mel_filter *f = &s->filters[m];
             const float *w = s->weights + f->offset, *v = s->bin_values + f->first;
             double acc = 0;
-            for (int k = 0; k < f->count; k++) acc += (double)w[k] * v[k];
+            for (int k = 0; k < f->count; k++)
+                acc += (double)w[k] * v[k];
             out[(size_t)m * n_frames + t] = (float)acc;
         }
     }
@@ -315,5 +321,6 @@ void cnk_power_to_db(float *x, size_t n, float ref, float amin, float top_db)
 
 void cnk_log_offset(float *x, size_t n, float offset)
 {
-    for (size_t i = 0; i < n; i++) x[i] = logf(x[i] + offset);
+    for (size_t i = 0; i < n; i++)
+        x[i] = logf(x[i] + offset);
 }

@@ -24,18 +24,18 @@ typedef struct size_plan {
 
 struct cnk_wavelet {
     cnk_wavelet_params params;
-    double *scales;       /* in samples, row order */
+    double *scales; /* in samples, row order */
     /* Per clip length: */
-    size_t n_padded;      /* N = hop * blocks */
-    size_t blocks;        /* N / hop */
-    float *signal;        /* N real */
+    size_t n_padded;         /* N = hop * blocks */
+    size_t blocks;           /* N / hop */
+    float *signal;           /* N real */
     fftwf_complex *spectrum; /* N/2 + 1 */
-    fftwf_complex *work;  /* N, in-place inverse FFTs */
+    fftwf_complex *work;     /* N, in-place inverse FFTs */
     fftwf_plan forward;
-    size_plan *inverse;   /* one per divisor of hop, created lazily */
+    size_plan *inverse; /* one per divisor of hop, created lazily */
     int *divisors;
     int n_divisors;
-    double *triangle;     /* 3 * hop averaging weights, scratch */
+    double *triangle; /* 3 * hop averaging weights, scratch */
 };
 
 void cnk_wavelet_params_default(cnk_wavelet_params *p, int sample_rate)
@@ -61,8 +61,10 @@ static int check_params(cnk_ctx *ctx, const cnk_wavelet_params *p)
     if (!(p->fmin > 0) || !(fmax >= p->fmin) || fmax > p->sample_rate / 2.0 + 1e-9)
         return cnk_fail(ctx, CNK_ERR_ARG, "wavelet: need 0 < fmin (%g) <= fmax (%g) <= sample_rate/2 (%g)", p->fmin,
                         fmax, p->sample_rate / 2.0);
-    if (!(p->omega0 >= 3 && p->omega0 <= 20)) return cnk_fail(ctx, CNK_ERR_ARG, "wavelet: omega0 %g outside 3..20", p->omega0);
-    if (p->hop_length < 1 || p->hop_length > 65536) return cnk_fail(ctx, CNK_ERR_ARG, "wavelet: bad hop %d", p->hop_length);
+    if (!(p->omega0 >= 3 && p->omega0 <= 20))
+        return cnk_fail(ctx, CNK_ERR_ARG, "wavelet: omega0 %g outside 3..20", p->omega0);
+    if (p->hop_length < 1 || p->hop_length > 65536)
+        return cnk_fail(ctx, CNK_ERR_ARG, "wavelet: bad hop %d", p->hop_length);
     if (p->n_fft < 2 || p->n_fft > 65536) return cnk_fail(ctx, CNK_ERR_ARG, "wavelet: bad n_fft %d", p->n_fft);
     return CNK_OK;
 }
@@ -148,7 +150,8 @@ static size_t smooth_ceil(size_t n)
         size_t r = m;
         static const size_t primes[] = {2, 3, 5, 7};
         for (int i = 0; i < 4; i++)
-            while (r % primes[i] == 0) r /= primes[i];
+            while (r % primes[i] == 0)
+                r /= primes[i];
         if (r == 1) return m;
     }
 }
@@ -174,7 +177,8 @@ static int prepare_length(cnk_ctx *ctx, cnk_wavelet *w, size_t n_samples)
     /* Reuse the plans when this clip fits the current size without needing much less. */
     if (w->n_padded && n_padded <= w->n_padded && n_padded * 5 >= w->n_padded * 4) return CNK_OK;
     release_length(w);
-    if (n_padded > ((size_t)1 << 31)) return cnk_fail(ctx, CNK_ERR_NOMEM, "wavelet: clip of %zu samples too long", n_samples);
+    if (n_padded > ((size_t)1 << 31))
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "wavelet: clip of %zu samples too long", n_samples);
     w->signal = fftwf_alloc_real(n_padded);
     w->spectrum = fftwf_alloc_complex(n_padded / 2 + 1);
     w->work = fftwf_alloc_complex(n_padded);
@@ -253,7 +257,8 @@ static void triangle_means(cnk_wavelet *w, const float *power, size_t m, size_t 
                 s2 += weights[i + 2] * v[i + 2];
                 s3 += weights[i + 3] * v[i + 3];
             }
-            for (; i < span; i++) s0 += weights[i] * v[i];
+            for (; i < span; i++)
+                s0 += weights[i] * v[i];
             sum = (s0 + s1) + (s2 + s3);
         } else { /* the first frame reaches before sample 0: the circular buffer's end holds that time */
             for (long i = 0; i < span; i++) {
@@ -270,7 +275,8 @@ static void triangle_means(cnk_wavelet *w, const float *power, size_t m, size_t 
  * and take triangle-weighted means of |W|^2 per frame. The spectrum of |W|^2 is about a Gaussian of
  * standard deviation sqrt(2) * sigma bins (sigma = N / (2 pi s), W's own width), so M >= 6 sigma plus the
  * frame-rate band keeps what aliases onto the frame means small (test_wavelet: within ~2% of the
- * time-domain definition; 10 sigma + 2 blocks gives 0.6% for twice the transform work). K = M / blocks must divide hop so frames fall on whole decimated samples. */
+ * time-domain definition; 10 sigma + 2 blocks gives 0.6% for twice the transform work).
+ * K = M / blocks must divide hop so frames fall on whole decimated samples. */
 static int compute_row(cnk_ctx *ctx, cnk_wavelet *w, double scale, size_t n_frames, float *row_out)
 {
     size_t n = w->n_padded, n_bins = n / 2 + 1;
@@ -306,7 +312,8 @@ int cnk_wavelet_compute(cnk_ctx *ctx, cnk_wavelet *w, const float *samples, size
     if (rc != CNK_OK) return rc;
     size_t n = w->n_padded, offset = sample_offset(w, n);
     memset(w->signal, 0, n * sizeof *w->signal);
-    for (size_t i = 0; i < n_samples; i++) w->signal[(i + offset) % n] = samples[i];
+    for (size_t i = 0; i < n_samples; i++)
+        w->signal[(i + offset) % n] = samples[i];
     fftwf_execute(w->forward);
     for (int s = 0; s < w->params.n_scales; s++)
         if ((rc = compute_row(ctx, w, w->scales[s], n_frames, out + (size_t)s * n_frames)) != CNK_OK) return rc;

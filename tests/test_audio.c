@@ -12,7 +12,7 @@
 #include "core/fsutil.h"
 #include "features/audio.h"
 
-static const char *const genres[] = {"blues", "classical", "country", "disco", "hiphop",
+static const char *const genres[] = {"blues", "classical", "country", "disco",  "hiphop",
                                      "jazz",  "metal",     "pop",     "reggae", "rock"};
 
 static void test_gtzan_au_and_wav_decode_identically(void **state)
@@ -68,7 +68,8 @@ static void test_resample_keeps_frequency_and_amplitude(void **state)
     size_t n = 22050 * 2;
     float *x = malloc(n * sizeof *x);
     assert_non_null(x);
-    for (size_t i = 0; i < n; i++) x[i] = (float)(0.5 * sin(2 * M_PI * 440.0 * i / 22050.0));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(0.5 * sin(2 * M_PI * 440.0 * i / 22050.0));
     float *y;
     size_t m;
     assert_int_equal(cnk_audio_resample(&ctx, x, n, 22050, 16000, &y, &m), CNK_OK);
@@ -78,14 +79,17 @@ static void test_resample_keeps_frequency_and_amplitude(void **state)
     assert_true(sine_amplitude(y, m, 452.0, 16000) < 0.01);
     /* Sample-by-sample: the resampled signal is the same sine (allowing libsoxr's group delay of 0). */
     double worst = 0;
-    for (size_t i = m / 10; i < m - m / 10; i++) worst = fmax(worst, fabs(y[i] - 0.5 * sin(2 * M_PI * 440.0 * i / 16000.0)));
+    for (size_t i = m / 10; i < m - m / 10; i++)
+        worst = fmax(worst, fabs(y[i] - 0.5 * sin(2 * M_PI * 440.0 * i / 16000.0)));
     assert_true(worst < 5e-3);
     free(y);
     /* A tone above the new Nyquist is removed. */
-    for (size_t i = 0; i < n; i++) x[i] = (float)(0.5 * sin(2 * M_PI * 9000.0 * i / 22050.0));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(0.5 * sin(2 * M_PI * 9000.0 * i / 22050.0));
     assert_int_equal(cnk_audio_resample(&ctx, x, n, 22050, 16000, &y, &m), CNK_OK);
     double rms = 0;
-    for (size_t i = m / 10; i < m - m / 10; i++) rms += y[i] * y[i];
+    for (size_t i = m / 10; i < m - m / 10; i++)
+        rms += y[i] * y[i];
     assert_true(sqrt(rms / (m * 0.8)) < 1e-3);
     free(y);
     assert_int_equal(cnk_audio_resample(&ctx, x, n, 0, 16000, &y, &m), CNK_ERR_ARG);
@@ -139,7 +143,8 @@ static void test_stereo_becomes_mean(void **state)
     assert_int_equal(cnk_audio_load(&ctx, path, 0, &a), CNK_OK);
     assert_int_equal(a.n_samples, 1000);
     assert_int_equal(a.sample_rate, 44100);
-    for (int i = 0; i < 1000; i++) assert_float_equal(a.samples[i], (0.25f + 0.5f * (float)sin(i * 0.01)) / 2, 1e-6);
+    for (int i = 0; i < 1000; i++)
+        assert_float_equal(a.samples[i], (0.25f + 0.5f * (float)sin(i * 0.01)) / 2, 1e-6);
     cnk_audio_release(&a);
     tu_rmtree(dir);
 }

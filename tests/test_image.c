@@ -19,7 +19,8 @@ static void test_loads_animals_jpegs_and_bmps(void **state)
     cnk_ctx ctx;
     tu_ctx(&ctx);
     char path[4096];
-    static const char *const files[] = {"datasets/animals3/cats/cats_00010.jpg", "datasets/animals3/dogs/dogs_00003.jpg",
+    static const char *const files[] = {"datasets/animals3/cats/cats_00010.jpg",
+                                        "datasets/animals3/dogs/dogs_00003.jpg",
                                         "datasets/animals3/panda/panda_00003.jpg"};
     for (int i = 0; i < 3; i++) {
         cnk_image img;
@@ -30,8 +31,8 @@ static void test_loads_animals_jpegs_and_bmps(void **state)
         cnk_image_release(&img);
     }
     cnk_image img;
-    assert_int_equal(cnk_image_load(&ctx, tu_shared(path, sizeof path, "weights/imagenet-test-photos/cat.bmp"), 3, &img),
-                     CNK_OK);
+    assert_int_equal(
+        cnk_image_load(&ctx, tu_shared(path, sizeof path, "weights/imagenet-test-photos/cat.bmp"), 3, &img), CNK_OK);
     assert_int_equal(img.width, 512);
     assert_int_equal(img.height, 341);
     /* Pixels read independently (numpy BMP parser in gen_features.py). */
@@ -40,7 +41,8 @@ static void test_loads_animals_jpegs_and_bmps(void **state)
     for (size_t k = 0; k < px.shape[0]; k++) {
         const float *row = px.data + k * 5;
         const unsigned char *p = img.pixels + ((size_t)row[0] * 512 + (size_t)row[1]) * 3;
-        for (int c = 0; c < 3; c++) assert_int_equal(p[c], (int)row[2 + c]);
+        for (int c = 0; c < 3; c++)
+            assert_int_equal(p[c], (int)row[2 + c]);
     }
     cnk_array_release(&px);
     /* Grey is stb's luma of the same pixels. */
@@ -70,14 +72,16 @@ static void test_rgba_and_grey_png_conversion(void **state)
     assert_int_equal(cnk_image_load(&ctx, path, 3, &img), CNK_OK);
     assert_int_equal(img.channels, 3);
     for (int i = 0; i < 4; i++)
-        for (int c = 0; c < 3; c++) assert_int_equal(img.pixels[i * 3 + c], rgba[i * 4 + c]); /* alpha dropped */
+        for (int c = 0; c < 3; c++)
+            assert_int_equal(img.pixels[i * 3 + c], rgba[i * 4 + c]); /* alpha dropped */
     cnk_image_release(&img);
     snprintf(path, sizeof path, "%s/grey.png", dir);
     unsigned char g[3] = {0, 128, 255};
     assert_true(stbi_write_png(path, 3, 1, 1, g, 3));
     assert_int_equal(cnk_image_load(&ctx, path, 3, &img), CNK_OK);
     for (int i = 0; i < 3; i++)
-        for (int c = 0; c < 3; c++) assert_int_equal(img.pixels[i * 3 + c], g[i]); /* grey replicated */
+        for (int c = 0; c < 3; c++)
+            assert_int_equal(img.pixels[i * 3 + c], g[i]); /* grey replicated */
     cnk_image_release(&img);
     tu_rmtree(dir);
 }
@@ -144,7 +148,8 @@ static void test_crop_and_resize_shapes(void **state)
     cnk_image strip = {.width = 2000, .height = 3, .channels = 1}, narrow;
     strip.pixels = malloc(2000 * 3);
     assert_non_null(strip.pixels);
-    for (int i = 0; i < 6000; i++) strip.pixels[i] = (unsigned char)lrint((i % 2000) * 255.0 / 1999);
+    for (int i = 0; i < 6000; i++)
+        strip.pixels[i] = (unsigned char)lrint((i % 2000) * 255.0 / 1999);
     assert_int_equal(cnk_image_resize(&ctx, &strip, 1304, 3, &narrow), CNK_OK);
     /* A linear ramp stays the same ramp, sampled at the output pixel centres (away from the clamped edges). */
     for (int x = 2; x < 1302; x++) {
@@ -220,7 +225,8 @@ static void test_normalisations(void **state)
     tu_shared(path, sizeof path, "weights/imagenet-test-photos/parrot.jpg");
     assert_int_equal(cnk_image_load_tensor(&ctx, path, 3, 224, 224, CNK_CROP_CENTER, CNK_NORM_SIGNED, t), CNK_OK);
     float lo = 1e9f, hi = -1e9f;
-    for (size_t i = 0; i < 3 * 224 * 224; i++) lo = fminf(lo, t[i]), hi = fmaxf(hi, t[i]);
+    for (size_t i = 0; i < 3 * 224 * 224; i++)
+        lo = fminf(lo, t[i]), hi = fmaxf(hi, t[i]);
     assert_true(lo >= -1.0f - 1e-6f && hi <= 1.0f + 1e-6f && hi - lo > 1.0f);
     free(t);
     assert_true(cnk_image_is_image_path("a/b.JPG"));

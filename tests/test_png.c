@@ -30,17 +30,18 @@ static void test_grey_png_maps_range_and_flips_rows(void **state)
     assert_int_equal(w, 4);
     assert_int_equal(h, 3);
     assert_int_equal(n, 1);
-    assert_int_equal(px[0], 255);         /* top line = last row (0 dB = max) */
-    assert_int_equal(px[3], 0);           /* NaN -> 0 */
-    assert_int_equal(px[4], 128);         /* -40 dB is halfway: 127.5 rounds to 128 */
-    assert_int_equal(px[8], 0);           /* bottom line = row 0 (min) */
+    assert_int_equal(px[0], 255); /* top line = last row (0 dB = max) */
+    assert_int_equal(px[3], 0);   /* NaN -> 0 */
+    assert_int_equal(px[4], 128); /* -40 dB is halfway: 127.5 rounds to 128 */
+    assert_int_equal(px[8], 0);   /* bottom line = row 0 (min) */
     stbi_image_free(px);
     /* A constant array is all zeros, not a division by zero. */
     float flat[4] = {3, 3, 3, 3};
     assert_int_equal(cnk_png_write_array(&ctx, path, flat, 2, 2, CNK_COLORMAP_GREY), CNK_OK);
     px = stbi_load(path, &w, &h, &n, 0);
     assert_non_null(px);
-    for (int i = 0; i < 4; i++) assert_int_equal(px[i], 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(px[i], 0);
     stbi_image_free(px);
     tu_rmtree(dir);
 }

@@ -44,7 +44,8 @@ static void check_db_parity(cnk_spec_params *p, const cnk_audio *a, const char *
     assert_int_equal(cnk_spec_compute(spec, a->samples, a->n_samples, out), CNK_OK);
     cnk_power_to_db(out, rows * frames, 1.0f, 1e-10f, 80.0f);
     float ref_max = -INFINITY;
-    for (size_t i = 0; i < rows * frames; i++) ref_max = fmaxf(ref_max, ref.data[i]);
+    for (size_t i = 0; i < rows * frames; i++)
+        ref_max = fmaxf(ref_max, ref.data[i]);
     double worst = 0;
     size_t worst_at = 0, n_above = 0;
     for (size_t i = 0; i < rows * frames; i++) {
@@ -59,7 +60,8 @@ static void check_db_parity(cnk_spec_params *p, const cnk_audio *a, const char *
     if (worst > tol_db) fail_msg("%s: max |cnnkit - reference| %.3g dB > %.3g dB", fixture, worst, tol_db);
     /* The floor itself (max - 80 dB) must match too. */
     float out_max = -INFINITY;
-    for (size_t i = 0; i < rows * frames; i++) out_max = fmaxf(out_max, out[i]);
+    for (size_t i = 0; i < rows * frames; i++)
+        out_max = fmaxf(out_max, out[i]);
     assert_float_equal(out_max, ref_max, tol_db);
     free(out);
     cnk_array_release(&ref);
@@ -178,7 +180,8 @@ static void test_mel_scale_round_trip_and_known_values(void **state)
     assert_float_equal(cnk_hz_to_mel(500.0, CNK_MEL_SCALE_SLANEY), 7.5, 1e-12);
     assert_float_equal(cnk_hz_to_mel(1000.0, CNK_MEL_SCALE_HTK), 999.9855, 1e-3);
     for (double hz = 0; hz < 20000; hz += 777)
-        for (int s = 0; s < 2; s++) assert_float_equal(cnk_mel_to_hz(cnk_hz_to_mel(hz, s), s), hz, 1e-6);
+        for (int s = 0; s < 2; s++)
+            assert_float_equal(cnk_mel_to_hz(cnk_hz_to_mel(hz, s), s), hz, 1e-6);
 }
 
 static void test_frames_plan_reuse_and_bad_params(void **state)
@@ -242,7 +245,8 @@ static void test_plans_from_several_threads_agree(void **state)
     size_t n = 22050;
     float *x = malloc(n * sizeof *x);
     assert_non_null(x);
-    for (size_t i = 0; i < n; i++) x[i] = (float)(sin(i * 0.05) + 0.3 * sin(i * 0.71));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(sin(i * 0.05) + 0.3 * sin(i * 0.71));
     cnk_ctx ctx;
     tu_ctx(&ctx);
     cnk_spec_params p;
@@ -270,7 +274,8 @@ static void test_plans_from_several_threads_agree(void **state)
         }
     }
     assert_int_equal(failures, 0);
-    for (int t = 0; t < N_THREADS; t++) assert_memory_equal(got + (size_t)t * count, expected, count * sizeof *got);
+    for (int t = 0; t < N_THREADS; t++)
+        assert_memory_equal(got + (size_t)t * count, expected, count * sizeof *got);
     free(expected);
     free(got);
     free(x);

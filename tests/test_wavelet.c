@@ -38,14 +38,16 @@ static void test_tone_peaks_in_nearest_row(void **state)
     assert_non_null(x);
     static const double tones[] = {55.0, 440.0, 1234.5, 5000.0};
     for (int k = 0; k < 4; k++) {
-        for (size_t i = 0; i < n; i++) x[i] = (float)sin(2 * M_PI * tones[k] * i / sr);
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)sin(2 * M_PI * tones[k] * i / sr);
         cnk_wavelet_params p;
         cnk_wavelet_params_default(&p, sr);
         cnk_wavelet *w;
         assert_int_equal(cnk_wavelet_create(&ctx, &p, &w), CNK_OK);
         size_t nearest = 0;
         for (size_t r = 0; r < 64; r++)
-            if (fabs(log(cnk_wavelet_centre_hz(w, r) / tones[k])) < fabs(log(cnk_wavelet_centre_hz(w, nearest) / tones[k])))
+            if (fabs(log(cnk_wavelet_centre_hz(w, r) / tones[k])) <
+                fabs(log(cnk_wavelet_centre_hz(w, nearest) / tones[k])))
                 nearest = r;
         cnk_wavelet_free(w);
         size_t rows, frames;
@@ -58,7 +60,8 @@ static void test_tone_peaks_in_nearest_row(void **state)
         assert_int_equal(best, nearest);
         /* T&C normalisation: a unit sine at the wavelet's own frequency gives |W|^2 = sqrt(pi) * s / 2 (s the scale
          * in samples), times exp(-(s w - w0)^2) for the small frequency mismatch of the nearest row. */
-        double scale = (6.0 + sqrt(38.0)) / (4 * M_PI) * sr / (32.0 * pow(11025.0 / 32.0, best / 63.0)) /* row centres are log-spaced */;
+        double scale = (6.0 + sqrt(38.0)) / (4 * M_PI) * sr /
+                       (32.0 * pow(11025.0 / 32.0, best / 63.0)) /* row centres are log-spaced */;
         double z = scale * 2 * M_PI * tones[k] / sr - 6.0;
         double expected = sqrt(M_PI) * scale / 2 * exp(-z * z);
         assert_float_equal(s[best * frames + mid] / expected, 1.0, 0.02);
@@ -112,7 +115,8 @@ static void test_white_noise_power_equals_variance(void **state)
     assert_non_null(x);
     cnk_rng rng;
     cnk_rng_seed(&rng, 7, 0);
-    for (size_t i = 0; i < n; i++) x[i] = (float)(0.1 * cnk_rng_normal(&rng));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(0.1 * cnk_rng_normal(&rng));
     cnk_wavelet_params p;
     cnk_wavelet_params_default(&p, sr);
     p.n_scales = 16;
@@ -124,7 +128,8 @@ static void test_white_noise_power_equals_variance(void **state)
     float *s = scalogram(&p, x, n, &rows, &frames);
     for (size_t r = 0; r < rows; r++) {
         double mean = 0;
-        for (size_t t = frames / 8; t < frames - frames / 8; t++) mean += s[r * frames + t];
+        for (size_t t = frames / 8; t < frames - frames / 8; t++)
+            mean += s[r * frames + t];
         mean /= (double)(frames - 2 * (frames / 8));
         /* T&C: E|W|^2 = variance for white noise (0.01), within the estimate's scatter. */
         assert_true(mean > 0.008 && mean < 0.012);
@@ -161,7 +166,8 @@ static void test_matches_time_domain_definition(void **state)
         double hz = 100.0 * pow(20.0, r / 7.0), scale = (6.0 + sqrt(38.0)) / (4 * M_PI) * sr / hz;
         long reach = (long)ceil(6 * scale);
         double row_max = 0;
-        for (size_t t = 0; t < frames; t++) row_max = fmax(row_max, fast[r * frames + t]);
+        for (size_t t = 0; t < frames; t++)
+            row_max = fmax(row_max, fast[r * frames + t]);
         for (size_t t = 0; t < frames; t++) {
             double mean = 0, total = 0, centre = (double)t * hop;
             for (long c = (long)t * hop - 3 * hop / 2; c <= (long)t * hop + 3 * hop / 2; c++) {
@@ -184,8 +190,8 @@ static void test_matches_time_domain_definition(void **state)
              * in deep dips; an offset, normalisation or alignment bug is off by far more. */
             assert_true(worst < 0.03);
             if (!(d <= 5e-2 * mean + 5e-3 * row_max))
-                fail_msg("row %zu frame %zu: cnnkit %g, time-domain sum %g (row max %g)", r, t, fast[r * frames + t], mean,
-                         row_max);
+                fail_msg("row %zu frame %zu: cnnkit %g, time-domain sum %g (row max %g)", r, t, fast[r * frames + t],
+                         mean, row_max);
         }
     }
     print_message("wavelet vs time-domain definition: worst |diff| / (value + row max / 5) %.2e\n", worst);
