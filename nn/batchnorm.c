@@ -74,11 +74,19 @@ void cnk_bn_forward_infer(float *out, const float *in, const float *gamma, const
 }
 
 /* With batch statistics: dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma. */
-void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+/* dout masked where the clamped output sits on a clip bound (derivative 0 there, as relu/relu6). */
+static inline float masked(const float *dout, const float *out, size_t i, float lo, float hi)
+{
+    if (!out) return dout[i];
+    return out[i] > lo && out[i] < hi ? dout[i] : 0.0f;
+}
+
+void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *out,
                      const float *gamma, const float *save_mean, const float *save_rstd, int batch_stats,
                      const cnk_bn_shape *s)
 {
     size_t plane = (size_t)s->spatial, count = (size_t)s->batch * plane;
+    float lo = s->clip_min, hi = s->clip_max;
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (count * s->channels > 32768)
     for (int c = 0; c < s->channels; c++) {
         float mean = save_mean[c], rstd = save_rstd[c];
@@ -88,7 +96,7 @@ void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout
             float a = 0.0f, b = 0.0f;
 #pragma omp simd reduction(+ : a, b)
             for (size_t p = 0; p < plane; p++) {
-                float dy = dout[base + p];
+                float dy = masked(dout, out, base + p, lo, hi);
                 a += dy;
                 b += dy * (in[base + p] - mean) * rstd;
             }
@@ -105,7 +113,7 @@ void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout
             size_t base = ((size_t)n * s->channels + c) * plane;
             for (size_t p = 0; p < plane; p++) {
                 float xhat = (in[base + p] - mean) * rstd;
-                dinp[base + p] += g * (dout[base + p] - mean_dy - xhat * mean_dy_xhat);
+                dinp[base + p] += g * (masked(dout, out, base + p, lo, hi) - mean_dy - xhat * mean_dy_xhat);
             }
         }
     }

@@ -9,8 +9,7 @@ typedef struct cnk_bn_shape {
     float momentum; /* running = (1 - momentum) * running + momentum * batch (unbiased variance), PyTorch's */
     int threads;
     float clip_min, clip_max; /* forward output clamped to [clip_min, clip_max]: a fused relu (0, INFINITY) or
-                               * relu6 (0, 6); -INFINITY, INFINITY for none. Backward takes the gradient
-                               * w.r.t. the clamped output already masked by the caller. */
+                               * relu6 (0, 6); -INFINITY, INFINITY for none */
 } cnk_bn_shape;
 
 /* Train mode: normalises with the batch mean/variance (biased), saves mean and 1/sqrt(var + eps) per channel
@@ -23,8 +22,10 @@ void cnk_bn_forward_infer(float *out, const float *in, const float *gamma, const
                           const float *running_mean, const float *running_var, float *save_mean, float *save_rstd,
                           const cnk_bn_shape *s);
 /* Accumulates dinp (NULL = not needed), dgamma and dbeta (NULL = frozen). batch_stats = 1 after a train
- * forward (the statistics depend on the input), 0 after an infer/frozen forward (they are constants). */
-void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in,
+ * forward (the statistics depend on the input), 0 after an infer/frozen forward (they are constants).
+ * out (may be NULL) is the forward's clamped output: where it sits on s->clip_min/clip_max the gradient is
+ * taken as zero (the fused relu/relu6 backward), so dout is the gradient w.r.t. the clamped output. */
+void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *out,
                      const float *gamma, const float *save_mean, const float *save_rstd, int batch_stats,
                      const cnk_bn_shape *s);
 

@@ -483,6 +483,13 @@ static float *grad_target(cnk_model *m, int l)
     return st->dout;
 }
 
+/* 1 if layer l needs a gradient buffer that nobody has written yet in this backward pass. */
+static int grad_is_fresh(const cnk_model *m, int l)
+{
+    const layer_state *st = &m->layers[l];
+    return st->below_trainable && !m->layers[st->grad_owner].dout_ready;
+}
+
 static void backward_layer(cnk_model *m, int l, int threads)
 {
     const cnk_layer *layer = &m->arch.layers[l];
@@ -496,7 +503,7 @@ static void backward_layer(cnk_model *m, int l, int threads)
     if (layer->kind == CNK_LAYER_SOFTMAX)
         cnk_act_backward(dout, st->out, CNK_ACT_SOFTMAX, 0.0f, batch, layer->out.c, layer->out.h * layer->out.w,
                          threads);
-    else if (layer->kind != CNK_LAYER_FLATTEN && layer->activation.kind != CNK_ACT_LINEAR)
+    else if (layer->kind != CNK_LAYER_FLATTEN && layer->activation.kind != CNK_ACT_LINEAR && !bn_fuses(layer))
         cnk_act_backward(dout, st->out, layer->activation.kind, layer->activation.alpha, batch, layer->out.c,
                          layer->out.h * layer->out.w, threads);
     switch (layer->kind) {
@@ -516,8 +523,11 @@ static void backward_layer(cnk_model *m, int l, int threads)
     }
     case CNK_LAYER_MAXPOOL: {
         cnk_pool_shape s = pool_shape(m, l, batch, threads);
-        float *dinp = grad_target(m, layer->inputs[0]);
-        if (dinp) cnk_maxpool_backward(dinp, dout, in, &s);
+        /* an exact 2x2 tiling writes every input cell: no need to zero the buffer first */
+        int fresh = cnk_maxpool_backward_overwrites(&s) && grad_is_fresh(m, layer->inputs[0]);
+        float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
+        if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
+        if (dinp) cnk_maxpool_backward(dinp, dout, in, &s, fresh);
         break;
     }
     case CNK_LAYER_AVGPOOL: {
@@ -535,9 +545,13 @@ static void backward_layer(cnk_model *m, int l, int threads)
     case CNK_LAYER_BATCHNORM: {
         cnk_bn_shape s = {batch, layer->out.c, layer->out.h * layer->out.w, layer->eps, layer->momentum, threads,
                           -INFINITY, INFINITY};
+        if (bn_fuses(layer)) {
+            s.clip_min = 0.0f;
+            s.clip_max = layer->activation.kind == CNK_ACT_RELU6 ? 6.0f : INFINITY;
+        }
         float *dinp = grad_target(m, layer->inputs[0]);
-        cnk_bn_backward(dinp, dw, dw ? dw + layer->out.c : NULL, dout, in, w, st->save_mean, st->save_rstd,
-                        st->batch_stats, &s);
+        cnk_bn_backward(dinp, dw, dw ? dw + layer->out.c : NULL, dout, in, bn_fuses(layer) ? st->out : NULL, w,
+                        st->save_mean, st->save_rstd, st->batch_stats, &s);
         break;
     }
     case CNK_LAYER_DENSE: {

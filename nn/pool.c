@@ -31,6 +31,8 @@ static long window_argmax(const float *plane, const cnk_pool_shape *s, int oh, i
     return best;
 }
 
+static float fmaxf_branchless(float a, float b) { return a > b ? a : b; }
+
 static int is_simple2(const cnk_pool_shape *s)
 {
     return s->kernel_h == 2 && s->kernel_w == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_top == 0 &&
@@ -65,8 +67,11 @@ void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s)
     }
 }
 
-/* 2x2 stride 2: the gradient goes to the first maximum of each quad, in row-major order as window_argmax. */
-static void maxpool2_backward_plane(float *dst, const float *grad, const float *plane, const cnk_pool_shape *s)
+/* 2x2 stride 2: the gradient goes to the first maximum of each quad, in row-major order as window_argmax;
+ * branch-free (the argmax of random data is unpredictable). overwrite = store instead of add, legal when the
+ * quads tile the whole plane. */
+static void maxpool2_backward_plane(float *dst, const float *grad, const float *plane, const cnk_pool_shape *s,
+                                    int overwrite)
 {
     for (int oh = 0; oh < s->out_h; oh++) {
         const float *r0 = plane + (size_t)(2 * oh) * s->in_w, *r1 = r0 + s->in_w;
@@ -74,17 +79,24 @@ static void maxpool2_backward_plane(float *dst, const float *grad, const float *
         const float *g = grad + (size_t)oh * s->out_w;
         for (int ow = 0; ow < s->out_w; ow++) {
             float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-            float *target = &d0[2 * ow];
-            float best = a;
-            if (b > best) best = b, target = &d0[2 * ow + 1];
-            if (c > best) best = c, target = &d1[2 * ow];
-            if (d > best) target = &d1[2 * ow + 1];
-            *target += g[ow];
+            float m = fmaxf_branchless(fmaxf_branchless(a, b), fmaxf_branchless(c, d)), gv = g[ow];
+            int ta = a == m, tb = !ta && b == m, tc = !ta && !tb && c == m, td = !ta && !tb && !tc;
+            float ga = ta ? gv : 0.0f, gb = tb ? gv : 0.0f, gc = tc ? gv : 0.0f, gd = td ? gv : 0.0f;
+            if (overwrite) {
+                d0[2 * ow] = ga, d0[2 * ow + 1] = gb, d1[2 * ow] = gc, d1[2 * ow + 1] = gd;
+            } else {
+                d0[2 * ow] += ga, d0[2 * ow + 1] += gb, d1[2 * ow] += gc, d1[2 * ow + 1] += gd;
+            }
         }
     }
 }
 
-void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s)
+int cnk_maxpool_backward_overwrites(const cnk_pool_shape *s)
+{
+    return is_simple2(s) && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
+}
+
+void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s, int overwrite)
 {
     size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
     int tasks = s->batch * s->channels;
@@ -92,7 +104,7 @@ void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
         for (int t = 0; t < tasks; t++)
             maxpool2_backward_plane(dinp + (size_t)t * in_plane, dout + (size_t)t * out_plane, in + (size_t)t * in_plane,
-                                    s);
+                                    s, overwrite && cnk_maxpool_backward_overwrites(s));
         return;
     }
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)

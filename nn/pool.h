@@ -12,8 +12,11 @@ typedef struct cnk_pool_shape {
 
 void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s);
 /* Accumulates dout into dinp at each window's maximum (the first one in row-major order on ties),
- * found again from in. */
-void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s);
+ * found again from in. With overwrite = 1 and cnk_maxpool_backward_overwrites(s), dinp is written instead
+ * (its old contents are ignored), which saves zeroing it first. */
+void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s, int overwrite);
+/* 1 if the windows tile the input exactly (2x2, stride 2, even sizes), so backward can overwrite. */
+int cnk_maxpool_backward_overwrites(const cnk_pool_shape *s);
 
 void cnk_avgpool_forward(float *out, const float *in, const cnk_pool_shape *s);
 void cnk_avgpool_backward(float *dinp, const float *dout, const cnk_pool_shape *s);
