@@ -71,14 +71,18 @@ static int compare_on_input(const cnk_tfl_graph *g, const cnk_import_info *info,
     cnk_ctx ctx;
     tu_ctx(&ctx);
     const float *inputs[] = {nchw};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (cnk_model_forward(&ctx, m, inputs, 1, CNK_MODE_INFER)) fail_msg("%s", cnk_error(&ctx));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = 1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec);
     int units;
     const float *logits = cnk_model_output(m, 0, &units);
     assert_int_equal(units, info->n_classes);
     size_t where;
     double diff = tu_max_abs_diff(logits, expected, (size_t)units, &where);
-    print_message("%s: max |cnnkit - interpreter| logit difference %.2e (at %zu, logit %.3f)\n", what, diff, where,
-                  expected[where]);
+    print_message("%s: max |cnnkit - interpreter| logit difference %.2e (at %zu, logit %.3f); cnnkit forward %.1f ms "
+                  "(1 thread)\n", what, diff, where, expected[where], ms);
     tu_assert_close(logits, expected, (size_t)units, 1e-3, 1e-4, what);
     int top = tp_argmax(logits, units);
     assert_int_equal(top, tp_argmax(expected, units));
