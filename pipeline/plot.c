@@ -187,31 +187,32 @@ typedef void (*draw_fn)(const void *args, const canvas *cv);
 
 static int render(cnk_ctx *ctx, const char *path, int width, int height, draw_fn draw, const void *args)
 {
+    /* The canvas lives on the heap: locals changed between setjmp and longjmp would be indeterminate. */
+    canvas *cv = calloc(1, sizeof *cv);
+    if (!cv) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
     pthread_mutex_lock(&plplot_lock);
-    canvas cv;
-    memset(&cv, 0, sizeof cv);
     jmp_buf escape;
-    int rc;
-    /* volatile: read after a longjmp back here. */
     volatile int begun = 0;
     if (setjmp(escape) != 0) {
         plplot_escape = NULL;
         if (begun) {
-            plsstrm(cv.previous_stream);
-            cnk_afile_abort(&cv.file);
+            plsstrm(cv->previous_stream);
+            cnk_afile_abort(&cv->file);
         }
         pthread_mutex_unlock(&plplot_lock);
+        free(cv);
         return cnk_fail(ctx, CNK_ERR_INTERNAL, "%s: PLplot failed: %s", path, plplot_message);
     }
     plplot_escape = &escape;
-    rc = canvas_begin(ctx, &cv, path, width, height);
+    int rc = canvas_begin(ctx, cv, path, width, height);
     if (rc == CNK_OK) {
         begun = 1;
-        draw(args, &cv);
-        rc = canvas_end(ctx, &cv);
+        draw(args, cv);
+        rc = canvas_end(ctx, cv);
     }
     plplot_escape = NULL;
     pthread_mutex_unlock(&plplot_lock);
+    free(cv);
     return rc;
 }
 

@@ -106,6 +106,7 @@ bad missing_column 3 "$WORK/missing_column.csv:1: no column 'predicted'" 'label,
 bad empty 3 "empty.csv: empty file" ''
 bad header_only 3 "header_only.csv:1: no predictions" 'label,predicted\n'
 bad ragged 3 "ragged.csv:3: 3 fields, but the header has 2" 'label,predicted\ncat,dog\ncat,dog,extra\n'
+bad unquoted_comma 3 "unquoted_comma.csv:3: 4 fields, but the header has 2" 'label,predicted\n"a,b","a,b"\na,b,a,b\n'
 bad open_quote 3 "open_quote.csv:3: quoted field never closed" 'label,predicted\ncat,dog\n"cat,dog\n'
 bad stray_quote 3 "stray_quote.csv:2:" 'label,predicted\nca"t,dog\n'
 bad unknown_class 3 "unknown_class.csv:3: predicted 'cow' has no 'p_cow' column" \
