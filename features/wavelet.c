@@ -30,7 +30,8 @@ struct cnk_wavelet {
     size_t blocks;           /* N / hop */
     float *signal;           /* N real */
     fftwf_complex *spectrum; /* N/2 + 1 */
-    fftwf_complex *work;     /* N, in-place inverse FFTs */
+    fftwf_complex *work;     /* N, the folded weighted spectrum (inverse FFT input) */
+    fftwf_complex *series;   /* N, W sampled every D samples (inverse FFT output; out of place is faster) */
     fftwf_plan forward;
     size_plan *inverse; /* one per divisor of hop, created lazily */
     int *divisors;
@@ -112,9 +113,11 @@ static void release_length(cnk_wavelet *w)
     fftwf_free(w->signal);
     fftwf_free(w->spectrum);
     fftwf_free(w->work);
+    fftwf_free(w->series);
     w->signal = NULL;
     w->spectrum = NULL;
     w->work = NULL;
+    w->series = NULL;
     w->n_padded = 0;
 }
 
@@ -182,8 +185,9 @@ static int prepare_length(cnk_ctx *ctx, cnk_wavelet *w, size_t n_samples)
     w->signal = fftwf_alloc_real(n_padded);
     w->spectrum = fftwf_alloc_complex(n_padded / 2 + 1);
     w->work = fftwf_alloc_complex(n_padded);
+    w->series = fftwf_alloc_complex(n_padded);
     w->inverse = calloc((size_t)w->n_divisors, sizeof *w->inverse);
-    if (!w->signal || !w->spectrum || !w->work || !w->inverse) {
+    if (!w->signal || !w->spectrum || !w->work || !w->series || !w->inverse) {
         release_length(w);
         return cnk_fail(ctx, CNK_ERR_NOMEM, "wavelet: out of memory for %zu-point transforms", n_padded);
     }
@@ -205,7 +209,7 @@ static fftwf_plan inverse_plan(cnk_wavelet *w, int divisor_index)
     if (!sp->plan) {
         sp->length = w->blocks * (size_t)w->divisors[divisor_index];
         cnk_fftw_planner_lock();
-        sp->plan = fftwf_plan_dft_1d((int)sp->length, w->work, w->work, FFTW_BACKWARD, WAVELET_PLANNER);
+        sp->plan = fftwf_plan_dft_1d((int)sp->length, w->work, w->series, FFTW_BACKWARD, WAVELET_PLANNER);
         cnk_fftw_planner_unlock();
     }
     return sp->plan;
@@ -295,9 +299,9 @@ static int compute_row(cnk_ctx *ctx, cnk_wavelet *w, double scale, size_t n_fram
     if (k_hi >= k_lo) fold_weighted_spectrum(w, scale * bin_omega, norm, k_lo, k_hi, m);
     fftwf_execute(plan);
     /* |W|^2 packed into the front of the same buffer (float j overwrites nothing not yet read). */
-    float *power = (float *)w->work;
+    float *power = (float *)w->series;
     for (size_t j = 0; j < m; j++) {
-        float re = w->work[j][0], im = w->work[j][1];
+        float re = w->series[j][0], im = w->series[j][1];
         power[j] = re * re + im * im;
     }
     triangle_means(w, power, m, per_hop, n_frames, row_out);
