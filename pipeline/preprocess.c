@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "features/audio.h"
+#include "features/image.h"
 #include "features/spectrogram.h"
 #include "features/wavelet.h"
 #include "pipeline/segment.h"
@@ -483,6 +484,25 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
     return CNK_OK;
 }
 
+/* An image centre-cropped to the model's aspect ratio, resized, in [0, 1] (normalised later). */
+static int image_of_file(cnk_ctx *ctx, const cnk_preprocess *p, const char *path, cnk_array *out)
+{
+    size_t n = (size_t)p->channels * p->height * p->width;
+    out->data = malloc(n * sizeof *out->data);
+    if (!out->data) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
+    int rc = cnk_image_load_tensor(ctx, path, p->channels, p->width, p->height, CNK_CROP_CENTER, CNK_NORM_UNIT,
+                                   out->data);
+    if (rc) {
+        cnk_array_release(out);
+        return rc;
+    }
+    out->ndim = 3;
+    out->shape[0] = (size_t)p->channels;
+    out->shape[1] = (size_t)p->height;
+    out->shape[2] = (size_t)p->width;
+    return CNK_OK;
+}
+
 int cnk_preprocess_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_array *features)
 {
     memset(features, 0, sizeof *features);
@@ -491,6 +511,8 @@ int cnk_preprocess_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_
         return spectrogram_of_file(ctx, w, path, 0, features);
     case CNK_PREP_WAVELET:
         return spectrogram_of_file(ctx, w, path, 1, features);
+    case CNK_PREP_IMAGE:
+        return image_of_file(ctx, &w->params, path, features);
     case CNK_PREP_NPY:
         return cnk_npy_read(ctx, path, features);
     default:

@@ -44,7 +44,7 @@ typedef struct cnk_preprocess {
      * clip's minimum (its silence level, top_db below its peak). */
     int n_norm;
     float mean[CNK_PREP_MAX_NORM], std[CNK_PREP_MAX_NORM];
-    char csv_drop[256];     /* CSV: comma-separated identifier columns that are not features */
+    char csv_drop[512];     /* CSV: comma-separated identifier columns that are not features */
 } cnk_preprocess;
 
 const char *cnk_prep_kind_name(cnk_prep_kind kind);

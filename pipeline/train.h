@@ -53,7 +53,7 @@ void cnk_train_options_init(cnk_train_options *opts);
 
 typedef struct cnk_train_result {
     char input[32];          /* the input kind used */
-    char arch[64];           /* the architecture used (name or file) */
+    char arch[256];          /* the architecture used (name or file) */
     size_t n_train, n_val, n_test;       /* clips/files/rows per split (after skipped ones) */
     size_t n_train_segments;
     int epochs_run;          /* in total, including resumed ones */

@@ -1,0 +1,255 @@
+/* Tests for pipeline/preprocess: the model-file text round trip (what makes predict apply exactly what
+ * training used), strict parsing, segments with silence padding, normalisation fits, and features of real
+ * files (audio through features/ gives the same mel as calling features/ directly; a real JPEG).
+ * test-libs: core features nn pipeline */
+#include "testutil.h"
+
+#include <math.h>
+#include <sndfile.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "features/audio.h"
+#include "features/spectrogram.h"
+#include "pipeline/demo_data.h"
+#include "pipeline/preprocess.h"
+
+static void test_text_round_trip(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    for (int kind = 0; kind < CNK_PREP_KIND_COUNT; kind++) {
+        cnk_preprocess a, b;
+        cnk_preprocess_defaults(&a, (cnk_prep_kind)kind);
+        a.sample_rate = 8000;
+        a.fmin = 12.5f;
+        cnk_preprocess_set_segment_seconds(&a, 1.0);
+        a.n_norm = kind == CNK_PREP_CSV ? 57 : 1;
+        for (int i = 0; i < a.n_norm; i++) {
+            a.mean[i] = -42.123456789f + (float)i / 3;
+            a.std[i] = 17.0f / (float)(i + 1);
+        }
+        char *text = NULL;
+        assert_int_equal(cnk_preprocess_to_text(&ctx, &a, &text), CNK_OK);
+        assert_int_equal(cnk_preprocess_from_text(&ctx, text, "m.cnk", &b), CNK_OK);
+        assert_memory_equal(&a, &b, sizeof a); /* every field, floats bit for bit */
+        free(text);
+    }
+}
+
+static void test_text_errors(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_preprocess a, b;
+    cnk_preprocess_defaults(&a, CNK_PREP_MEL);
+    a.n_norm = 1;
+    a.mean[0] = -50;
+    a.std[0] = 20;
+    char *text = NULL;
+    assert_int_equal(cnk_preprocess_to_text(&ctx, &a, &text), CNK_OK);
+    /* a missing key */
+    char *cut = strdup(text);
+    char *line = strstr(cut, "hop_length=");
+    memmove(line, strchr(line, '\n') + 1, strlen(strchr(line, '\n') + 1) + 1);
+    assert_int_equal(cnk_preprocess_from_text(&ctx, cut, "m.cnk", &b), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "m.cnk: preprocessing lacks 'hop_length'");
+    free(cut);
+    /* a bad value, a zero std, an unknown kind */
+    const char *edits[][2] = {{"n_mels=128", "n_mels=12x"}, {"std=20", "std=0"}, {"input=mel", "input=smell"}};
+    for (int e = 0; e < 3; e++) {
+        char *bad = malloc(strlen(text) + 16);
+        char *at = strstr(text, edits[e][0]);
+        assert_non_null(at);
+        sprintf(bad, "%.*s%s%s", (int)(at - text), text, edits[e][1], at + strlen(edits[e][0]));
+        assert_int_equal(cnk_preprocess_from_text(&ctx, bad, "m.cnk", &b), CNK_ERR_INPUT);
+        assert_non_null(strstr(cnk_error(&ctx), "m.cnk"));
+        free(bad);
+    }
+    free(text);
+}
+
+static void test_segments_pad_with_silence_and_normalise(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_preprocess p;
+    cnk_preprocess_defaults(&p, CNK_PREP_MEL);
+    p.n_mels = 2;
+    p.segment_frames = 4;
+    p.segment_hop = 3;
+    p.train_hop = 2;
+    p.min_fill = 1;
+    p.n_norm = 1;
+    p.mean[0] = 1;
+    p.std[0] = 2;
+    float data[2 * 7] = {0, 1, 2, 3, 4, 5, 6, /* row 1: */ -8, 11, 12, 13, 14, 15, 16};
+    cnk_array f = {data, 2, {2, 7}};
+    assert_int_equal(cnk_preprocess_n_segments(&p, &f, 0), 2); /* starts 0, 3 */
+    assert_int_equal(cnk_preprocess_n_segments(&p, &f, 1), 3); /* starts 0, 2, 4 */
+    int c, h, w;
+    cnk_preprocess_input_shape(&p, &c, &h, &w);
+    assert_true(c == 1 && h == 2 && w == 4);
+    float out[8];
+    assert_int_equal(cnk_preprocess_segment(&ctx, &p, &f, 1, 0, out), CNK_OK);
+    /* frames 3..6 of each row; frame 7 is padding = the clip's minimum (-8); then (x - 1) / 2 */
+    float want[8] = {1, 1.5f, 2, 2.5f, 6, 6.5f, 7, 7.5f};
+    assert_memory_equal(out, want, sizeof want);
+    assert_int_equal(cnk_preprocess_segment(&ctx, &p, &f, 2, 1, out), CNK_OK); /* train hop: frames 4..7 */
+    float want_train[8] = {1.5f, 2, 2.5f, -4.5f, 6.5f, 7, 7.5f, -4.5f};
+    assert_memory_equal(out, want_train, sizeof want_train);
+    /* a feature array of the wrong height is refused */
+    cnk_array wrong = {data, 2, {1, 14}};
+    assert_int_equal(cnk_preprocess_segment(&ctx, &p, &wrong, 0, 0, out), CNK_ERR_INPUT);
+}
+
+static void test_fit(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_preprocess p;
+    cnk_preprocess_defaults(&p, CNK_PREP_IMAGE);
+    p.channels = 2;
+    float a[4] = {1, 3, 10, 10}, b[4] = {5, 7, 20, 20}; /* channel 0: 1,3,5,7; channel 1: 10,10,20,20 */
+    cnk_array fa = {a, 3, {2, 1, 2}}, fb = {b, 3, {2, 1, 2}};
+    const cnk_array *arrays[3] = {&fa, NULL, &fb};
+    assert_int_equal(cnk_preprocess_fit(&ctx, &p, arrays, 3), CNK_OK);
+    assert_int_equal(p.n_norm, 2);
+    assert_float_equal(p.mean[0], 4, 1e-6);
+    assert_float_equal(p.std[0], sqrt(5.0), 1e-6);
+    assert_float_equal(p.mean[1], 15, 1e-6);
+    assert_float_equal(p.std[1], 5, 1e-6);
+    /* CSV rows: per feature, population std (as StandardScaler); a constant column gets std 1 */
+    cnk_preprocess q;
+    cnk_preprocess_defaults(&q, CNK_PREP_CSV);
+    float rows[6] = {1, 7, 2, 7, 3, 7};
+    assert_int_equal(cnk_preprocess_fit_rows(&ctx, &q, rows, 3, 2), CNK_OK);
+    assert_float_equal(q.mean[0], 2, 1e-6);
+    assert_float_equal(q.std[0], sqrt(2.0 / 3.0), 1e-6);
+    assert_float_equal(q.std[1], 1, 0);
+    float raw[2] = {3, 7}, norm[2];
+    cnk_preprocess_normalise(&q, raw, 2, norm);
+    assert_float_equal(norm[0], 1 / sqrt(2.0 / 3.0), 1e-5);
+    assert_float_equal(norm[1], 0, 0);
+}
+
+static void write_demo_wav(const char *path, const cnk_demo_params *dp)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    size_t n = cnk_demo_clip_length(dp);
+    float *x = malloc(n * sizeof *x);
+    assert_int_equal(cnk_demo_render(&ctx, dp, 3, 0, x), CNK_OK);
+    SF_INFO info = {.samplerate = dp->sample_rate, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+    assert_non_null(sf);
+    assert_int_equal(sf_writef_float(sf, x, (sf_count_t)n), (sf_count_t)n);
+    sf_close(sf);
+    free(x);
+}
+
+static void test_mel_features_match_features_module(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char dir[4096], wav[4200];
+    tu_tmpdir(dir, sizeof dir, "prep");
+    snprintf(wav, sizeof wav, "%s/pluck.wav", dir);
+    cnk_demo_params dp;
+    cnk_demo_default_params(&dp);
+    dp.seconds = 1.5;
+    dp.sample_rate = 16000;
+    write_demo_wav(wav, &dp);
+
+    cnk_preprocess p;
+    cnk_preprocess_defaults(&p, CNK_PREP_MEL);
+    p.sample_rate = 8000; /* resampled on load */
+    p.n_fft = 512;
+    p.hop_length = 128;
+    p.n_mels = 64;
+    cnk_prep_worker *w;
+    assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w), CNK_OK);
+    cnk_array f;
+    assert_int_equal(cnk_preprocess_file(&ctx, w, wav, &f), CNK_OK);
+    cnk_prep_worker_free(w);
+    assert_int_equal(f.ndim, 2);
+    assert_int_equal(f.shape[0], 64);
+    assert_int_equal(f.shape[1], 12000 / 128 + 1); /* centred frames */
+
+    /* the same through features/ directly: decode at 8 kHz, librosa mel, power_to_db(ref 1, top_db 80) */
+    cnk_audio audio;
+    assert_int_equal(cnk_audio_load(&ctx, wav, 8000, &audio), CNK_OK);
+    cnk_spec_params sp;
+    cnk_spec_params_default(&sp, 8000);
+    sp.n_fft = 512;
+    sp.hop_length = 128;
+    sp.n_mels = 64;
+    cnk_spec *spec;
+    assert_int_equal(cnk_spec_create(&ctx, &sp, &spec), CNK_OK);
+    size_t frames = cnk_spec_n_frames(spec, audio.n_samples);
+    assert_int_equal(frames, f.shape[1]);
+    float *want = malloc(64 * frames * sizeof *want);
+    assert_int_equal(cnk_spec_compute(spec, audio.samples, audio.n_samples, want), CNK_OK);
+    cnk_power_to_db(want, 64 * frames, 1.0f, 1e-10f, 80.0f);
+    assert_memory_equal(f.data, want, 64 * frames * sizeof *want);
+    float peak = want[0], low = want[0];
+    for (size_t i = 0; i < 64 * frames; i++) peak = fmaxf(peak, want[i]), low = fminf(low, want[i]);
+    assert_true(peak - low <= 80.0f + 1e-3f && peak - low > 40.0f);
+    free(want);
+    cnk_spec_free(spec);
+    cnk_audio_release(&audio);
+    cnk_array_release(&f);
+
+    /* a file that is not audio fails with its name */
+    snprintf(wav, sizeof wav, "%s/bad.wav", dir);
+    FILE *fp = fopen(wav, "w");
+    fputs("not a wav", fp);
+    fclose(fp);
+    assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w), CNK_OK);
+    assert_int_not_equal(cnk_preprocess_file(&ctx, w, wav, &f), CNK_OK);
+    assert_non_null(strstr(cnk_error(&ctx), "bad.wav"));
+    assert_null(f.data);
+    cnk_prep_worker_free(w);
+    tu_rmtree(dir);
+}
+
+static void test_image_features(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char path[4096];
+    tu_shared(path, sizeof path, "datasets/animals3/panda/panda_00003.jpg");
+    cnk_preprocess p;
+    cnk_preprocess_defaults(&p, CNK_PREP_IMAGE);
+    assert_true(p.channels == 3 && p.width == 64 && p.height == 64);
+    cnk_prep_worker *w;
+    assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w), CNK_OK);
+    cnk_array f;
+    assert_int_equal(cnk_preprocess_file(&ctx, w, path, &f), CNK_OK);
+    assert_int_equal(f.ndim, 3);
+    assert_true(f.shape[0] == 3 && f.shape[1] == 64 && f.shape[2] == 64);
+    float lo = 1, hi = 0;
+    for (size_t i = 0; i < cnk_array_count(&f); i++) lo = fminf(lo, f.data[i]), hi = fmaxf(hi, f.data[i]);
+    assert_true(lo >= 0 && hi <= 1 && hi - lo > 0.3f);
+    cnk_array_release(&f);
+    cnk_prep_worker_free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_round_trip),
+        cmocka_unit_test(test_text_errors),
+        cmocka_unit_test(test_segments_pad_with_silence_and_normalise),
+        cmocka_unit_test(test_fit),
+        cmocka_unit_test(test_mel_features_match_features_module),
+        cmocka_unit_test(test_image_features),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
