@@ -130,7 +130,8 @@ typedef struct cnk_arch {
                                     * then clears the outputs again so the new last layer becomes it */
     /* Filled by cnk_arch_infer: */
     int inferred;                  /* 1 after a successful cnk_arch_infer; any edit should reset it */
-    int n_input_layers;            /* input layers, in arch order (the order inputs are passed to a model) */
+    int n_input_layers;            /* input layers (at most CNK_MAX_OUTPUTS), in arch order: the order in
+                                    * which inputs are passed to a model */
     int input_layers[CNK_MAX_OUTPUTS];
     size_t n_params;               /* all parameters, the length of the flat parameter array */
     size_t n_trainable_params;     /* those of layers with trainable = 1 */
