@@ -48,7 +48,7 @@ void cnk_preprocess_defaults(cnk_preprocess *p, cnk_prep_kind kind)
     p->wavelet_fmin = 32;
     cnk_preprocess_set_segment_seconds(p, 3.0);
     p->channels = kind == CNK_PREP_IMAGE ? 3 : 1;
-    p->height = p->width = 64;
+    p->height = p->width = kind == CNK_PREP_CSV ? 0 : 64; /* CSV rows stay vectors unless given an image size */
     snprintf(p->csv_drop, sizeof p->csv_drop, "filename,length");
 }
 
@@ -244,8 +244,8 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     rc = rc ? rc : get_int(ctx, text, source, "train_hop", 1, 1 << 20, &p->train_hop);
     rc = rc ? rc : get_int(ctx, text, source, "min_fill", 0, 1 << 20, &p->min_fill);
     rc = rc ? rc : get_int(ctx, text, source, "channels", 1, 4096, &p->channels);
-    rc = rc ? rc : get_int(ctx, text, source, "height", 1, 65536, &p->height);
-    rc = rc ? rc : get_int(ctx, text, source, "width", 1, 65536, &p->width);
+    rc = rc ? rc : get_int(ctx, text, source, "height", 0, 65536, &p->height);
+    rc = rc ? rc : get_int(ctx, text, source, "width", 0, 65536, &p->width);
     rc = rc ? rc : get_int(ctx, text, source, "n_features", 0, 1 << 24, &p->n_features);
     rc = rc ? rc : get_int(ctx, text, source, "n_norm", 0, CNK_PREP_MAX_NORM, &p->n_norm);
     rc = rc ? rc : get_floats(ctx, text, source, "mean", p->mean, CNK_PREP_MAX_NORM, &n_mean);
