@@ -74,11 +74,44 @@ void cnk_bn_forward_infer(float *out, const float *in, const float *gamma, const
 }
 
 /* With batch statistics: dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma. */
-/* dout masked where the clamped output sits on a clip bound (derivative 0 there, as relu/relu6). */
-static inline float masked(const float *dout, const float *out, size_t i, float lo, float hi)
+/* Sums of dy and dy * xhat over one (sample, channel) plane; dy is dout masked to zero where the clamped
+ * output sits on a clip bound (the fused relu/relu6 derivative). Two loops so each one vectorises. */
+static void plane_sums(const float *dout, const float *in, const float *out, size_t plane, float mean, float rstd,
+                       float lo, float hi, float *sum_dy, float *sum_dy_xhat)
 {
-    if (!out) return dout[i];
-    return out[i] > lo && out[i] < hi ? dout[i] : 0.0f;
+    float a = 0.0f, b = 0.0f;
+    if (out) {
+#pragma omp simd reduction(+ : a, b)
+        for (size_t p = 0; p < plane; p++) {
+            float dy = out[p] > lo && out[p] < hi ? dout[p] : 0.0f;
+            a += dy;
+            b += dy * (in[p] - mean) * rstd;
+        }
+    } else {
+#pragma omp simd reduction(+ : a, b)
+        for (size_t p = 0; p < plane; p++) {
+            a += dout[p];
+            b += dout[p] * (in[p] - mean) * rstd;
+        }
+    }
+    *sum_dy = a;
+    *sum_dy_xhat = b;
+}
+
+/* dinp += g * (dy - mean_dy - xhat * mean_dy_xhat) over one plane, dy masked as in plane_sums. */
+static void plane_dinp(float *dinp, const float *dout, const float *in, const float *out, size_t plane, float mean,
+                       float rstd, float lo, float hi, float g, float mean_dy, float mean_dy_xhat)
+{
+    if (out) {
+#pragma omp simd
+        for (size_t p = 0; p < plane; p++) {
+            float dy = out[p] > lo && out[p] < hi ? dout[p] : 0.0f;
+            dinp[p] += g * (dy - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
+        }
+    } else {
+#pragma omp simd
+        for (size_t p = 0; p < plane; p++) dinp[p] += g * (dout[p] - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
+    }
 }
 
 void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *out,
@@ -93,13 +126,8 @@ void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout
         double sum_dy = 0.0, sum_dy_xhat = 0.0;
         for (int n = 0; n < s->batch; n++) {
             size_t base = ((size_t)n * s->channels + c) * plane;
-            float a = 0.0f, b = 0.0f;
-#pragma omp simd reduction(+ : a, b)
-            for (size_t p = 0; p < plane; p++) {
-                float dy = masked(dout, out, base + p, lo, hi);
-                a += dy;
-                b += dy * (in[base + p] - mean) * rstd;
-            }
+            float a, b;
+            plane_sums(dout + base, in + base, out ? out + base : NULL, plane, mean, rstd, lo, hi, &a, &b);
             sum_dy += a;
             sum_dy_xhat += b;
         }
@@ -111,10 +139,8 @@ void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout
         float mean_dy_xhat = batch_stats ? (float)(sum_dy_xhat / (double)count) : 0.0f;
         for (int n = 0; n < s->batch; n++) {
             size_t base = ((size_t)n * s->channels + c) * plane;
-            for (size_t p = 0; p < plane; p++) {
-                float xhat = (in[base + p] - mean) * rstd;
-                dinp[base + p] += g * (masked(dout, out, base + p, lo, hi) - mean_dy - xhat * mean_dy_xhat);
-            }
+            plane_dinp(dinp + base, dout + base, in + base, out ? out + base : NULL, plane, mean, rstd, lo, hi, g,
+                       mean_dy, mean_dy_xhat);
         }
     }
 }
