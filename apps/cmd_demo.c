@@ -18,10 +18,15 @@ static const char *const usage_text =
     "chirp, kick, noise_burst, pluck; 40 clips of 3 s each) into DIR/data, or uses --data DIR (one subfolder\n"
     "per class, e.g. GTZAN's genres/), then trains the default model (`cnnkit train`), evaluates it on the\n"
     "held-out test split and writes DIR/report/report.html. DIR defaults to ./cnnkit-demo.\n"
-    "The last line printed is the report's path.\n";
+    "The last line printed is the report's path.\n"
+    "  --generate-only          only write the demo set (--clips N per class, --seconds S, --sr HZ change it)\n";
 
-enum { OPT_OUT = 256, OPT_DATA, OPT_EPOCHS, OPT_THREADS, OPT_HELP };
+enum { OPT_OUT = 256, OPT_DATA, OPT_EPOCHS, OPT_THREADS, OPT_CLIPS, OPT_SECONDS, OPT_SR, OPT_GENERATE_ONLY, OPT_HELP };
 static const struct option long_options[] = {{"out", required_argument, NULL, OPT_OUT},
+                                             {"clips", required_argument, NULL, OPT_CLIPS},
+                                             {"seconds", required_argument, NULL, OPT_SECONDS},
+                                             {"sr", required_argument, NULL, OPT_SR},
+                                             {"generate-only", no_argument, NULL, OPT_GENERATE_ONLY},
                                              {"data", required_argument, NULL, OPT_DATA},
                                              {"epochs", required_argument, NULL, OPT_EPOCHS},
                                              {"threads", required_argument, NULL, OPT_THREADS},
@@ -29,13 +34,11 @@ static const struct option long_options[] = {{"out", required_argument, NULL, OP
                                              {NULL, 0, NULL, 0}};
 
 /* The demo set in out/data: generated once, reused by later runs (it is deterministic). */
-static int ensure_demo_set(cnk_ctx *ctx, const char *data_dir)
+static int ensure_demo_set(cnk_ctx *ctx, const char *data_dir, const cnk_demo_params *params)
 {
     if (cnk_is_dir(data_dir)) return CNK_OK;
-    cnk_demo_params params;
-    cnk_demo_default_params(&params);
     fprintf(stderr, "cnnkit demo: generating the demo set in %s\n", data_dir);
-    return cnk_demo_write(ctx, data_dir, &params);
+    return cnk_demo_write(ctx, data_dir, params);
 }
 
 int cmd_demo(int argc, char **argv)
@@ -45,8 +48,11 @@ int cmd_demo(int argc, char **argv)
     const char *out = "cnnkit-demo", *data = NULL, *epochs = NULL, *threads = NULL;
     optind = 1;
     opterr = 0;
-    int c;
+    int c, generate_only = 0;
     long n;
+    double x;
+    cnk_demo_params params;
+    cnk_demo_default_params(&params);
     while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
         switch (c) {
         case 'h':
@@ -61,6 +67,19 @@ int cmd_demo(int argc, char **argv)
             if (cli_parse_int(optarg, 1, 1024, &n)) return cli_usage_error("demo", "bad --threads '%s'", optarg);
             threads = optarg;
             break;
+        case OPT_CLIPS:
+            if (cli_parse_int(optarg, 1, 10000, &n)) return cli_usage_error("demo", "bad --clips '%s'", optarg);
+            params.clips_per_class = (int)n;
+            break;
+        case OPT_SECONDS:
+            if (cli_parse_double(optarg, 0.2, 600, &x)) return cli_usage_error("demo", "bad --seconds '%s'", optarg);
+            params.seconds = x;
+            break;
+        case OPT_SR:
+            if (cli_parse_int(optarg, 4000, 192000, &n)) return cli_usage_error("demo", "bad --sr '%s'", optarg);
+            params.sample_rate = (int)n;
+            break;
+        case OPT_GENERATE_ONLY: generate_only = 1; break;
         default: return cli_usage_error("demo", "unknown option or missing value: %s", argv[optind - 1]);
         }
     }
@@ -73,8 +92,12 @@ int cmd_demo(int argc, char **argv)
     snprintf(model, sizeof model, "%s/model.cnk", out);
     snprintf(report, sizeof report, "%s/report", out);
     if (!data) {
-        rc = ensure_demo_set(&ctx, data_dir);
+        rc = ensure_demo_set(&ctx, data_dir, &params);
         if (rc) return cli_fail("demo", &ctx, rc);
+        if (generate_only) {
+            printf("%s\n", data_dir);
+            return CLI_OK;
+        }
         data = data_dir;
     }
     char *train_argv[16];
