@@ -61,6 +61,76 @@ static int find_cnn(cnk_ctx *ctx, const char *name, const cnk_tfl_graph *g, cnk_
     return CNK_OK;
 }
 
+/* TensorFlow SAME padding of one dimension: (before, after). */
+static void same_padding(int in, int kernel, int stride, int dilation, int *before, int *after)
+{
+    int out = (in + stride - 1) / stride, total = (out - 1) * stride + (kernel - 1) * dilation + 1 - in;
+    if (total < 0) total = 0;
+    *before = total / 2;
+    *after = total - *before;
+}
+
+/* The only consumer of tensor t after op `after`, or -1 if none or several. */
+static int sole_consumer(const cnk_tfl_graph *g, int t, int after)
+{
+    int found = -1;
+    for (int i = after + 1; i < g->n_ops; i++)
+        for (int k = 0; k < g->ops[i].n_inputs; k++)
+            if (g->ops[i].inputs[k] == t) {
+                if (found >= 0 && found != i) return -1;
+                found = i;
+            }
+    return found;
+}
+
+/* Keras-made files pad explicitly and then run a VALID conv; cnnkit's layers pad themselves, so a PAD is
+ * accepted only where it equals the SAME padding of the one conv that reads it (which then counts as SAME). */
+static int check_pad(cnk_ctx *ctx, const char *name, const cnk_tfl_graph *g, int i)
+{
+    const cnk_tfl_op *pad = &g->ops[i];
+    const cnk_tfl_tensor *in = &g->tensors[pad->inputs[0]];
+    const cnk_tfl_tensor *amounts = pad->n_inputs > 1 && pad->inputs[1] >= 0 ? &g->tensors[pad->inputs[1]] : NULL;
+    int c = sole_consumer(g, pad->outputs[0], i);
+    const cnk_tfl_op *conv = c >= 0 ? &g->ops[c] : NULL;
+    int ok = in->ndim == 4 && amounts && amounts->data && amounts->count == 8 && conv &&
+             (conv->code == CNK_TFL_CONV_2D || conv->code == CNK_TFL_DEPTHWISE_CONV_2D) &&
+             conv->padding == CNK_TFL_PAD_VALID && conv->inputs[0] == pad->outputs[0] && conv->n_inputs > 1 &&
+             conv->inputs[1] >= 0 && g->tensors[conv->inputs[1]].ndim == 4;
+    if (ok) {
+        const float *p = amounts->data;
+        const cnk_tfl_tensor *w = &g->tensors[conv->inputs[1]];
+        int top, bottom, left, right;
+        same_padding(in->shape[1], w->shape[1], conv->stride_h, conv->dilation_h, &top, &bottom);
+        same_padding(in->shape[2], w->shape[2], conv->stride_w, conv->dilation_w, &left, &right);
+        ok = p[0] == 0 && p[1] == 0 && p[2] == top && p[3] == bottom && p[4] == left && p[5] == right && p[6] == 0 &&
+             p[7] == 0;
+    }
+    if (!ok)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: layer %d (PAD) is not the SAME padding of the convolution "
+                                                  "after it (cnnkit imports no other padding)", name, i);
+    return CNK_OK;
+}
+
+/* Average pools and means must reduce the whole map to one value per channel (the built-in's gap). */
+static int check_global_pool(cnk_ctx *ctx, const char *name, const cnk_tfl_graph *g, int i)
+{
+    const cnk_tfl_op *op = &g->ops[i];
+    const cnk_tfl_tensor *in = &g->tensors[op->inputs[0]];
+    int ok = in->ndim == 4;
+    if (ok && op->code == CNK_TFL_AVERAGE_POOL_2D) {
+        const cnk_tfl_tensor *out = &g->tensors[op->outputs[0]];
+        ok = op->filter_h == in->shape[1] && op->filter_w == in->shape[2] && out->ndim == 4 && out->shape[1] == 1 &&
+             out->shape[2] == 1 && op->activation == CNK_TFL_ACT_NONE;
+    } else if (ok) {
+        const cnk_tfl_tensor *axes = op->n_inputs > 1 && op->inputs[1] >= 0 ? &g->tensors[op->inputs[1]] : NULL;
+        ok = axes && axes->data && axes->count == 2 && axes->data[0] == 1 && axes->data[1] == 2;
+    }
+    if (!ok)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: layer %d (%s) is not a global average over height and width",
+                        name, i, op->name);
+    return CNK_OK;
+}
+
 /* The weighted ops of the CNN in order, the classifier's size and output, and the kind of network. */
 static int survey(cnk_ctx *ctx, const char *name, const cnk_tfl_graph *g, cnk_import_info *info, int *weighted,
                   int *n_weighted, int *n_adds)
@@ -72,6 +142,9 @@ static int survey(cnk_ctx *ctx, const char *name, const cnk_tfl_graph *g, cnk_im
         const cnk_tfl_op *op = &g->ops[i];
         if (op->n_inputs < 1 || op->n_outputs < 1 || op->inputs[0] < 0 || op->outputs[0] < 0)
             return cnk_fail(ctx, CNK_ERR_INPUT, "%s: layer %d (%s) has no input or output", name, i, op->name);
+        if (op->code == CNK_TFL_PAD && (rc = check_pad(ctx, name, g, i))) return rc;
+        if ((op->code == CNK_TFL_AVERAGE_POOL_2D || op->code == CNK_TFL_MEAN) && (rc = check_global_pool(ctx, name, g, i)))
+            return rc;
         if (op->code == CNK_TFL_ADD) ++*n_adds;
         if (op->code == CNK_TFL_LOGISTIC) info->sigmoid_output = 1;
         if (!is_weighted_op(op->code)) continue;
@@ -99,11 +172,14 @@ static int mismatch(cnk_ctx *ctx, const char *name, int op_index, const cnk_tfl_
                     op->name, layer->name, what);
 }
 
-/* 1 if the file's window (strides, dilation, padding) is the built-in layer's. */
-static int same_window(const cnk_tfl_op *op, const cnk_layer *layer)
+/* 1 if the file's window (strides, dilation, padding) is the built-in layer's. A VALID conv after a PAD
+ * that check_pad accepted is a SAME conv. */
+static int same_window(const cnk_tfl_graph *g, const cnk_tfl_op *op, const cnk_layer *layer)
 {
     const cnk_window *w = &layer->window;
-    int padding_ok = op->padding == CNK_TFL_PAD_SAME || (w->kernel_h == 1 && w->kernel_w == 1);
+    int producer = cnk_tflite_producer(g, op->inputs[0]);
+    int padded = producer >= 0 && g->ops[producer].code == CNK_TFL_PAD;
+    int padding_ok = op->padding == CNK_TFL_PAD_SAME || padded || (w->kernel_h == 1 && w->kernel_w == 1);
     return op->stride_h == w->stride_h && op->stride_w == w->stride_w && op->dilation_h == w->dilation_h &&
            op->dilation_w == w->dilation_w && padding_ok && w->padding == CNK_PAD_SAME;
 }
@@ -150,7 +226,7 @@ static int fill_layer(cnk_ctx *ctx, const char *name, const cnk_tfl_graph *g, in
                   (op->code == CNK_TFL_DEPTHWISE_CONV_2D && layer->kind == CNK_LAYER_DEPTHWISE_CONV2D) ||
                   (op->code == CNK_TFL_FULLY_CONNECTED && layer->kind == CNK_LAYER_DENSE);
     if (!kind_ok) return mismatch(ctx, name, op_index, op, layer, "different layer kinds");
-    if (layer->kind != CNK_LAYER_DENSE && !same_window(op, layer))
+    if (layer->kind != CNK_LAYER_DENSE && !same_window(g, op, layer))
         return mismatch(ctx, name, op_index, op, layer, "different stride, dilation or padding");
     cnk_act_kind act;
     if (map_activation(op->activation, &act) != 0)

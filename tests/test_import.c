@@ -269,6 +269,93 @@ static void test_labels_must_match_the_class_count(void **state)
     assert_null(mf.params);
 }
 
+/* A copy of src (sharing its tensors' names and data) with a PAD op inserted before op `before`, which then
+ * reads the padded tensor with VALID padding: how Keras-converted files pad. Free with free_surgery. */
+static void insert_pad(const cnk_tfl_graph *src, int before, float *amounts, cnk_tfl_graph *dst)
+{
+    *dst = *src;
+    dst->tensors = malloc(((size_t)src->n_tensors + 2) * sizeof *dst->tensors);
+    dst->ops = malloc(((size_t)src->n_ops + 1) * sizeof *dst->ops);
+    assert_true(dst->tensors && dst->ops);
+    memcpy(dst->tensors, src->tensors, (size_t)src->n_tensors * sizeof *dst->tensors);
+    int padded = src->n_tensors, amounts_tensor = src->n_tensors + 1;
+    cnk_tfl_tensor *p = &dst->tensors[padded], *a = &dst->tensors[amounts_tensor];
+    *p = src->tensors[src->ops[before].inputs[0]];
+    p->name = (char *)"padded";
+    p->shape[1] += (int)(amounts[2] + amounts[3]);
+    p->shape[2] += (int)(amounts[4] + amounts[5]);
+    p->count = (size_t)p->shape[0] * p->shape[1] * p->shape[2] * p->shape[3];
+    memset(a, 0, sizeof *a);
+    a->name = (char *)"amounts";
+    a->type = CNK_TFL_INT32;
+    a->ndim = 2;
+    a->shape[0] = 4;
+    a->shape[1] = 2;
+    a->count = 8;
+    a->data = amounts;
+    dst->n_tensors += 2;
+    memcpy(dst->ops, src->ops, (size_t)before * sizeof *dst->ops);
+    cnk_tfl_op *pad = &dst->ops[before];
+    memset(pad, 0, sizeof *pad);
+    pad->code = CNK_TFL_PAD;
+    snprintf(pad->name, sizeof pad->name, "PAD");
+    pad->n_inputs = 2;
+    pad->inputs[0] = src->ops[before].inputs[0];
+    pad->inputs[1] = amounts_tensor;
+    pad->n_outputs = 1;
+    pad->outputs[0] = padded;
+    memcpy(dst->ops + before + 1, src->ops + before, (size_t)(src->n_ops - before) * sizeof *dst->ops);
+    dst->ops[before + 1].inputs[0] = padded;
+    dst->ops[before + 1].padding = CNK_TFL_PAD_VALID;
+    dst->n_ops++;
+}
+
+static void free_surgery(cnk_tfl_graph *g)
+{
+    free(g->tensors);
+    free(g->ops);
+}
+
+static void test_explicit_pad_before_a_valid_conv(void **state)
+{
+    (void)state;
+    cnk_tfl_graph g, padded;
+    read_graph(V1_PATH, &g);
+    /* Op 3 is a 3x3 stride-2 SAME depthwise conv on 64x64: SAME pads 0 before and 1 after. */
+    assert_int_equal(g.ops[3].code, CNK_TFL_DEPTHWISE_CONV_2D);
+    assert_int_equal(g.ops[3].stride_h, 2);
+    float same_amounts[8] = {0, 0, 0, 1, 0, 1, 0, 0};
+    insert_pad(&g, 3, same_amounts, &padded);
+    cnk_arch arch;
+    float *params;
+    cnk_import_info info;
+    import_graph(&padded, &arch, &params, &info);
+    cnk_model *m = make_model(&arch, params);
+    char path[4096];
+    float *nhwc = tp_load(tu_shared(path, sizeof path, "weights/imagenet-test-photos/cat.bmp"), 128, 0);
+    assert_non_null(nhwc);
+    /* The interpreter runs the PAD and the VALID conv literally; cnnkit its SAME conv. */
+    compare_on_input(&padded, &info, m, nhwc, "v1 with an explicit PAD");
+    free(nhwc);
+    cnk_model_free(m);
+    free(params);
+    cnk_arch_release(&arch);
+    free_surgery(&padded);
+    /* Symmetric padding is not what the built-in network does: refused, naming the PAD. */
+    float symmetric[8] = {0, 0, 1, 1, 1, 1, 0, 0};
+    insert_pad(&g, 3, symmetric, &padded);
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    assert_int_equal(cnk_import_graph(&ctx, "pad.tflite", &padded, &arch, &params, &info), CNK_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cnk_error(&ctx), "pad.tflite: layer 3 (PAD) is not the SAME padding"));
+    free_surgery(&padded);
+    /* A pool that is not global. */
+    g.ops[27].filter_h = 2;
+    assert_int_equal(cnk_import_graph(&ctx, "pool.tflite", &g, &arch, &params, &info), CNK_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cnk_error(&ctx), "layer 27 (AVERAGE_POOL_2D) is not a global average"));
+    cnk_tflite_release(&g);
+}
+
 static void test_graphs_that_do_not_fit_fail_clearly(void **state)
 {
     (void)state;
@@ -307,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_yamnet_cnn_import),
         cmocka_unit_test(test_import_writes_a_cnk_with_class_names),
         cmocka_unit_test(test_labels_must_match_the_class_count),
+        cmocka_unit_test(test_explicit_pad_before_a_valid_conv),
         cmocka_unit_test(test_graphs_that_do_not_fit_fail_clearly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
