@@ -11,6 +11,7 @@
 #include <plplot/plplot.h>
 
 #include "core/atomic_file.h"
+#include "pipeline/report_buf.h"
 
 /* PLplot keeps its streams in process-wide state and reports fatal errors through a handler without a
  * user pointer, so chart drawing is serialised and the handler finds its way back through this jump
@@ -61,6 +62,8 @@ typedef struct canvas {
     cnk_afile file;
     PLINT previous_stream;
     int width, height;
+    PLINT plplot_errcode;
+    char plplot_errmsg[8192]; /* PLplot strcat's its messages here instead of printing them (our texts are short) */
 } canvas;
 
 static void set_palette(void)
@@ -99,6 +102,7 @@ static int canvas_begin(cnk_ctx *ctx, canvas *cv, const char *path, int width, i
     plmkstrm(&stream);
     plsexit(on_plplot_exit);
     plsabort(on_plplot_abort);
+    plsError(&cv->plplot_errcode, cv->plplot_errmsg);
     plsdev("pngcairo");
     plsfile(plot_fp);
     plspage(DPI, DPI, width, height, 0, 0);
@@ -154,19 +158,30 @@ static void page_legend(const canvas *cv, size_t n, const char *const *names, do
     }
 }
 
-/* Text as PLplot draws it literally: '#' is PLplot's escape character; longer than max_chars is shortened. */
+/* Text as PLplot draws it literally: '#' is PLplot's escape character, control characters are dropped,
+ * malformed UTF-8 becomes '?', and text longer than max_chars is shortened. */
 static void plot_text(const char *name, size_t max_chars, char *out, size_t cap)
 {
     size_t o = 0, chars = 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p && o + 8 < cap; p++) {
-        int starts_char = (*p & 0xC0) != 0x80;
-        if (starts_char && ++chars > max_chars) {
+    const unsigned char *p = (const unsigned char *)name;
+    while (*p && o + 8 < cap) {
+        if (++chars > max_chars) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;
         }
+        size_t len = cnk_utf8_sequence(p);
+        if (len == 0) {
+            out[o++] = '?';
+            p++;
+            continue;
+        }
         if (*p == '#') out[o++] = '#';
-        if (*p >= 0x20 || *p >= 0x80) out[o++] = (char)*p;
+        if (len > 1 || *p >= 0x20) {
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
     }
     out[o] = '\0';
 }

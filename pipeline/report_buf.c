@@ -83,6 +83,18 @@ void cnk_rbuf_repeat(cnk_rbuf *b, char c, size_t n)
     b->data[b->len] = '\0';
 }
 
+size_t cnk_utf8_sequence(const unsigned char *p)
+{
+    if (p[0] < 0x80) return 1;
+    size_t len = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if (len > 1 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] > 0x9F) || (p[0] == 0xF0 && p[1] < 0x90) ||
+                    (p[0] == 0xF4 && p[1] > 0x8F)))
+        return 0;
+    return len;
+}
+
 size_t cnk_utf8_length(const char *text)
 {
     size_t n = 0;
@@ -99,30 +111,42 @@ void cnk_rbuf_pad_left(cnk_rbuf *b, const char *text, size_t width)
 
 void cnk_rbuf_html(cnk_rbuf *b, const char *text)
 {
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        size_t len = cnk_utf8_sequence(p);
+        switch (len ? *p : 0) {
+        case 0: cnk_rbuf_puts(b, "&#xFFFD;"); break;
         case '&': cnk_rbuf_puts(b, "&amp;"); break;
         case '<': cnk_rbuf_puts(b, "&lt;"); break;
         case '>': cnk_rbuf_puts(b, "&gt;"); break;
         case '"': cnk_rbuf_puts(b, "&quot;"); break;
         case '\'': cnk_rbuf_puts(b, "&#39;"); break;
-        default: cnk_rbuf_append(b, p, 1);
+        default: cnk_rbuf_append(b, (const char *)p, len);
         }
+        p += len ? len : 1;
     }
 }
 
 void cnk_rbuf_json_string(cnk_rbuf *b, const char *text)
 {
     cnk_rbuf_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        size_t len = cnk_utf8_sequence(p);
+        if (len == 0) {
+            cnk_rbuf_puts(b, "\\ufffd");
+            p++;
+            continue;
+        }
         if (*p == '"' || *p == '\\') {
             char esc[2] = {'\\', (char)*p};
             cnk_rbuf_append(b, esc, 2);
         } else if (*p < 0x20) {
             cnk_rbuf_printf(b, "\\u%04x", *p);
         } else {
-            cnk_rbuf_append(b, (const char *)p, 1);
+            cnk_rbuf_append(b, (const char *)p, len);
         }
+        p += len;
     }
     cnk_rbuf_puts(b, "\"");
 }

@@ -30,14 +30,19 @@ void cnk_rbuf_repeat(cnk_rbuf *b, char c, size_t n);
 /* Appends text right-aligned in width characters (Unicode code points, as Python's format counts). */
 void cnk_rbuf_pad_left(cnk_rbuf *b, const char *text, size_t width);
 
-/* Escapes &, <, >, " and ' for HTML text and attribute values. */
+/* Escapes &, <, >, " and ' for HTML text and attribute values; malformed UTF-8 becomes U+FFFD. */
 void cnk_rbuf_html(cnk_rbuf *b, const char *text);
-/* Appends a JSON string literal (quotes included; control characters as \u00XX). */
+/* Appends a JSON string literal (quotes included; control characters as \u00XX; malformed UTF-8 as
+ * \ufffd, so the file stays valid JSON whatever bytes a class name holds). */
 void cnk_rbuf_json_string(cnk_rbuf *b, const char *text);
 /* Appends a JSON number with round-trip precision, or null when not finite. */
 void cnk_rbuf_json_number(cnk_rbuf *b, double value);
 /* Appends base64 (RFC 4648, with padding) of n bytes. */
 void cnk_rbuf_base64(cnk_rbuf *b, const unsigned char *data, size_t n);
+
+/* Length of the well-formed UTF-8 sequence starting at p (1 to 4), or 0 if it is malformed (a stray
+ * continuation byte, a truncated sequence, an overlong form, a surrogate, beyond U+10FFFF). */
+size_t cnk_utf8_sequence(const unsigned char *p);
 
 /* Number of Unicode code points in UTF-8 text (bytes that are not continuation bytes). */
 size_t cnk_utf8_length(const char *text);

@@ -73,6 +73,13 @@ check_sklearn "${pairs[@]}" || fail "metrics.json differs from scikit-learn"
 grep -q '"a,b"' "$WORK/quoted/metrics.json" || fail "class name with a comma lost"
 grep -q 'say &quot;hi&quot;' "$WORK/quoted/report.html" || fail "class name with quotes not HTML-escaped"
 
+# Class names that are not valid UTF-8 or hold control characters or PLplot's '#': still a clean report,
+# valid JSON, and nothing printed by PLplot.
+printf 'label,predicted\n"a\001b#c",x\340\200\257y\nx\340\200\257y,"a\001b#c"\ncat\377,cat\377\n' >"$WORK/odd.csv"
+"$BIN" report "$WORK/odd.csv" -o "$WORK/odd" -q 2>"$WORK/stderr" || fail "odd class names: report failed: $(cat "$WORK/stderr")"
+[ -s "$WORK/stderr" ] && fail "odd class names: stderr output: $(cat "$WORK/stderr")"
+$PY -m json.tool "$WORK/odd/metrics.json" >/dev/null || fail "odd class names: metrics.json is not valid JSON"
+
 # ---- several models side by side ----
 cmp_out="$WORK/compare"
 "$BIN" report "$FIX/unicode.csv" "$FIX/random_3.csv" "$FIX/quoted.csv" --names 'fusion,audio,image' -o "$cmp_out" -q \
