@@ -74,7 +74,7 @@ static void comparison_text(cnk_rbuf *b, const report_state *st)
     }
 }
 
-static int write_report_txt(report_state *st, char **text_out)
+static int write_report_txt(report_state *st)
 {
     cnk_rbuf b;
     cnk_rbuf_init(&b);
@@ -97,10 +97,7 @@ static int write_report_txt(report_state *st, char **text_out)
     char *all = cnk_rbuf_take(&b);
     if (!all) return cnk_fail(st->ctx, CNK_ERR_NOMEM, "report.txt: out of memory");
     int rc = write_text(st, "report.txt", all);
-    if (rc == CNK_OK && text_out)
-        *text_out = all;
-    else
-        free(all);
+    free(all);
     return rc;
 }
 
@@ -405,7 +402,7 @@ static int build_all(report_state *st)
         else /* say which model was wrong */
             rc = cnk_fail(st->ctx, rc, "%s: %s", model_name(&input->models[m]), cnk_error(st->ctx));
     }
-    if (rc == CNK_OK) rc = write_report_txt(st, NULL);
+    if (rc == CNK_OK) rc = write_report_txt(st);
     char *json = NULL;
     if (rc == CNK_OK) rc = cnk_report_build_json(st->ctx, input, st->metrics, &json);
     if (rc == CNK_OK) rc = write_text(st, "metrics.json", json);
