@@ -117,6 +117,7 @@ while IFS=$'\t' read -r kind rel expect word; do
     [ -z "$(ls -A "$tmp/o")" ] || fail "$rel: failed but left output: $(ls "$tmp/o")"
   elif [ "$code" = 1 ]; then
     grep -qF -- "$rel" "$tmp/err" || fail "$rel: skipped without naming the file: $(cat "$tmp/err")"
+    [ -z "$word" ] || grep -qiE -- "$word" "$tmp/err" || fail "$rel: the message does not say '$word': $(cat "$tmp/err")"
   fi
   no_leftovers "$tmp/o"
 done <"$corpus/MANIFEST.tsv"

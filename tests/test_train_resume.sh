@@ -99,9 +99,11 @@ train "$tmp/s/m.cnk" --resume "$tmp/s/m.cnk.ckpt" --stop-after 1 ||
 for f in "$tmp/s/"*optim*; do cp -p "$f" "$tmp/t/"; done
 train "$tmp/s/m.cnk" --resume "$tmp/s/m.cnk.ckpt" || fail "clean stop + resume failed: $(tail -n 2 "$tmp/s/m.cnk.stderr")"
 cmp -s "$tmp/a/m.cnk" "$tmp/s/m.cnk" || fail "stopped + resumed model differs from the uninterrupted one"
-train "$tmp/t/m.cnk" --resume "$tmp/t/m.cnk.ckpt" ||
+if train "$tmp/t/m.cnk" --resume "$tmp/t/m.cnk.ckpt"; then
+  cmp -s "$tmp/a/m.cnk" "$tmp/t/m.cnk" || fail "torn checkpoint + resume differs from the uninterrupted run"
+else
   fail "a torn checkpoint (optimiser state of epoch 3, model of epoch 2) cannot be resumed: $(tail -n 1 "$tmp/t/m.cnk.stderr")"
-[ -f "$tmp/t/m.cnk" ] && { cmp -s "$tmp/a/m.cnk" "$tmp/t/m.cnk" || fail "torn checkpoint + resume differs from the uninterrupted run"; }
+fi
 
 [ $failures -eq 0 ] && echo "train resume: all checks passed"
 [ $failures -eq 0 ]
