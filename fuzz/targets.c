@@ -93,6 +93,15 @@ int cnk_fuzz_audio(const unsigned char *data, size_t size)
         for (size_t i = 0; rc == CNK_OK && i < audio.n_samples; i++)
             if (!isfinite(audio.samples[i])) rc = violation("audio", "success with a non-finite sample", &ctx);
     }
+    /* The CLI resamples to 22050 Hz by default: take short clips at ordinary rates through libsoxr too. */
+    if (rc == CNK_OK && audio.n_samples <= ((size_t)1 << 15) && audio.sample_rate >= 4000 &&
+        audio.sample_rate <= 96000 && audio.sample_rate != 22050) {
+        cnk_audio resampled;
+        rc = check_status("audio", &ctx, cnk_audio_load(&ctx, path, 22050, &resampled), path);
+        if (rc == CNK_OK && (resampled.sample_rate != 22050 || resampled.n_samples == 0))
+            rc = violation("audio", "resampled to the wrong rate or to nothing", &ctx);
+        cnk_audio_release(&resampled);
+    }
     cnk_audio_release(&audio);
     return rc;
 }

@@ -123,6 +123,8 @@ def gen_audio():
     put("audio", "rate_0.wav", wav_bytes(pcm, sr=0), "3", "")
     put("audio", "rate_absurd.wav", wav_bytes(pcm, sr=0xFFFFFFFF), "3", "")
     put("audio", "rate_absurd.au", au_bytes(pcm, sr=2_000_000_000), "3", "")
+    # 1 Hz: resampling 50000 frames to 22050 Hz would need 1.1 G samples, refused; the error must name the file.
+    put("audio", "rate_1hz.wav", wav_bytes(bytes(128 + i % 50 for i in range(50000)), sr=1, bits=8), "3", "")
     put("audio", "channels_1000.au", au_bytes(pcm, channels=1000), "3", "")
     bad = tone(200, sr)
     bad[50], bad[120], bad[121] = np.nan, np.inf, -np.inf
