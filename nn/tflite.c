@@ -552,8 +552,15 @@ static int read_operator(const fb_reader *r, const fb_table *ot, const tfl_opcod
     fb_table opts;
     int present;
     if ((rc = fb_table_field(r, ot, OP_OPTIONS, &opts, &present, "operator options"))) return rc;
-    if (present) rc = read_options(r, &opts, (int)(uint8_t)options_type, op);
-    return rc;
+    if (present && (rc = read_options(r, &opts, (int)(uint8_t)options_type, op))) return rc;
+    /* Some converters leave depth_multiplier 0 (the runtime derives it from the shapes, which the import
+     * checks); windows below 1 would divide by zero in any shape arithmetic downstream. */
+    if (op->depth_multiplier < 1) op->depth_multiplier = 1;
+    if (op->stride_w < 1 || op->stride_h < 1 || op->dilation_w < 1 || op->dilation_h < 1 || op->filter_w < 1 ||
+        op->filter_h < 1)
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: operator %s has a stride, dilation or filter size below 1",
+                        r->name, op->name);
+    return CNK_OK;
 }
 
 /* ---- the model ---------------------------------------------------------------------------------------- */

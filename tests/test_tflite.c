@@ -279,7 +279,7 @@ static size_t fbw_string(fbw *b, const char *text)
 /* Builds: input [1,1,1,2] float -> CONV_2D (1x1, VALID, RELU) with int8 weights [3,1,1,2] quantised per
  * output channel (scales 0.5, 0.25, 2) and an int32 bias (scales 0.1, 0.2, 0.3) -> output [1,1,1,3]; plus an
  * unused int8 tensor [1,1,2,3] quantised along dimension 3. builtin = 32 makes the op CUSTOM(custom). */
-static size_t build_tiny_model(fbw *b, int builtin, const char *custom)
+static size_t build_tiny_model(fbw *b, int builtin, const char *custom, uint32_t stride)
 {
     memset(b, 0, sizeof *b);
     size_t at[8], root_at = fbw_u32(b, 0);
@@ -350,7 +350,7 @@ static size_t build_tiny_model(fbw *b, int builtin, const char *custom)
     fbw_link(b, op_fields[1], fbw_vector(b, (int32_t[]){0, 1, 2}, 3, 4));
     fbw_link(b, op_fields[2], fbw_vector(b, (int32_t[]){3}, 1, 4));
     /* Conv2DOptions: padding VALID, stride_w 1, stride_h 1, fused_activation_function RELU */
-    size_t options = fbw_table(b, 4, (int[]){1, 1, 1, 1}, (uint32_t[]){1, 1, 1, 1}, at);
+    size_t options = fbw_table(b, 4, (int[]){1, 1, 1, 1}, (uint32_t[]){1, stride, stride, 1}, at);
     fbw_link(b, op_fields[4], options);
     return b->len;
 }
@@ -359,7 +359,7 @@ static void test_per_channel_int8_in_a_hand_built_model(void **state)
 {
     (void)state;
     fbw b;
-    size_t size = build_tiny_model(&b, CNK_TFL_CONV_2D, NULL);
+    size_t size = build_tiny_model(&b, CNK_TFL_CONV_2D, NULL, 1);
     cnk_ctx ctx;
     tu_ctx(&ctx);
     cnk_tfl_graph g;
@@ -389,14 +389,18 @@ static void test_per_channel_int8_in_a_hand_built_model(void **state)
     cnk_tflite_release(&g);
 
     /* The same model with a custom op: parsed, then refused by name and layer. */
-    size = build_tiny_model(&b, CNK_TFL_CUSTOM, "TFLite_Detection_PostProcess");
+    size = build_tiny_model(&b, CNK_TFL_CUSTOM, "TFLite_Detection_PostProcess", 1);
     if (cnk_tflite_parse(&ctx, "custom.tflite", b.buf, size, &g)) fail_msg("%s", cnk_error(&ctx));
     assert_int_equal(cnk_tflite_check_ops(&ctx, "custom.tflite", &g, 0, g.n_ops), CNK_ERR_UNSUPPORTED);
     assert_string_equal(cnk_error(&ctx),
                         "custom.tflite: unsupported op CUSTOM(TFLite_Detection_PostProcess) in layer 0 (output 't3')");
     cnk_tflite_release(&g);
+    /* A zero stride is refused at parse time (it would divide by zero in any shape arithmetic). */
+    size = build_tiny_model(&b, CNK_TFL_CONV_2D, NULL, 0);
+    assert_int_equal(cnk_tflite_parse(&ctx, "stride0.tflite", b.buf, size, &g), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "stride0.tflite: operator CONV_2D has a stride, dilation or filter size below 1");
     /* Every truncation of the hand-built file fails cleanly. */
-    size = build_tiny_model(&b, CNK_TFL_CONV_2D, NULL);
+    size = build_tiny_model(&b, CNK_TFL_CONV_2D, NULL, 1);
     for (size_t len = 0; len < size; len++) {
         unsigned char *copy = malloc(len ? len : 1);
         assert_non_null(copy);
