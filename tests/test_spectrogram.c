@@ -166,6 +166,22 @@ static void test_power_to_db_as_librosa(void **state)
     assert_float_equal(x[2], -60.0f, 1e-5); /* amin = 1e-10 gives -100 dB, clipped to max - 80 */
     assert_float_equal(x[3], -60.0f, 1e-5);
     assert_float_equal(x[4], -30.0f, 1e-5);
+    /* Every order of magnitude the dB of a power can have: within 1e-4 dB of the double-precision answer. */
+    enum { N_SWEEP = 4001 };
+    static float sweep[N_SWEEP];
+    for (int i = 0; i < N_SWEEP; i++)
+        sweep[i] = (float)pow(10.0, -12.0 + 24.0 * i / (N_SWEEP - 1));
+    cnk_power_to_db(sweep, N_SWEEP, 1.0f, 1e-10f, -1.0f);
+    for (int i = 0; i < N_SWEEP; i++) {
+        double v = fmax(1e-10, (double)(float)pow(10.0, -12.0 + 24.0 * i / (N_SWEEP - 1)));
+        if (fabs(sweep[i] - 10.0 * log10(v)) > 1e-4)
+            fail_msg("power_to_db(%g) = %.7f, want %.7f", v, sweep[i], 10 * log10(v));
+    }
+    /* amin 0: zero power is -inf dB, as numpy's log10(0). */
+    float z[2] = {0.0f, 1.0f};
+    cnk_power_to_db(z, 2, 1.0f, 0.0f, -1.0f);
+    assert_true(isinf(z[0]) && z[0] < 0);
+    assert_float_equal(z[1], 0.0f, 1e-6);
     float y[3] = {4.0f, 2.0f, 1e-20f};
     cnk_power_to_db(y, 3, 2.0f, 1e-10f, -1.0f); /* ref 2, no top_db */
     assert_float_equal(y[0], 10.0 * log10(2.0), 1e-5);
