@@ -167,6 +167,7 @@ static void add_bias(float *out, const float *bias, int batch, int channels, siz
 static int team_size(const cnk_conv2d_shape *s, int n_chunks)
 {
     int threads = s->threads > 0 ? s->threads : 1;
+    if (n_chunks < 1) return 1;
     return threads < n_chunks ? threads : n_chunks;
 }
 
