@@ -29,7 +29,8 @@ typedef enum cnk_mode {
 typedef struct cnk_model cnk_model;
 
 /* Builds a model for arch (copied; inferred here if it was not) able to run batches of up to max_batch
- * samples. Parameters start at zero: call cnk_model_init_params or copy weights in. */
+ * samples with up to ctx->threads threads. Parameters are initialised with cnk_model_init_params(ctx->seed);
+ * copy weights in to load a trained model. */
 int cnk_model_create(cnk_ctx *ctx, const cnk_arch *arch, int max_batch, cnk_model **out);
 void cnk_model_free(cnk_model *model);
 
@@ -51,8 +52,11 @@ void cnk_model_init_params(cnk_model *model, uint64_t seed);
 void cnk_model_set_seed(cnk_model *model, uint64_t seed);
 
 /* Runs the network on batch samples (1 <= batch <= max_batch). inputs[i] is the data of the i-th input
- * layer (arch->input_layers order), batch x C x H x W floats, NCHW. ctx->threads governs OpenBLAS and our
- * loops. */
+ * layer (arch->input_layers order), batch x C x H x W floats, NCHW. ctx->threads (capped at the value it had
+ * when the model was created, which sized the per-thread workspace) is the size of the one OpenMP team all
+ * kernels run on; each thread calls sgemm single-threaded, so forward and backward set
+ * openblas_set_num_threads(1) (two spinning thread pools on the same cores made 2 threads 4x slower than 1).
+ * Results are deterministic for a given thread count. */
 int cnk_model_forward(cnk_ctx *ctx, cnk_model *model, const float *const *inputs, int batch, cnk_mode mode);
 /* Same, but stops after layer last_layer (its output and those before it are valid) — for feature
  * extraction; a backward pass is not allowed after a partial forward. */
