@@ -1,0 +1,278 @@
+/* classify.c: cnnkit/classify.h over pipeline/classify.h: a loaded model plus the preprocessing worker that
+ * turns files and buffers into the features the model was trained on. */
+#include "core/context.h"
+#include "core/npy.h"
+#include "features/audio.h"
+#include "features/extract.h"
+#include "features/image.h"
+#include "pipeline/classify.h"
+#include "pipeline/dataset.h"
+#include "pipeline/preprocess.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnkit/classify.h"
+
+struct cnk_predictor {
+    cnk_classifier *classifier;
+    cnk_prep_worker *worker;  /* made on the first file (FFT plans), kept */
+    cnk_extractor *extractor; /* made on the first sample buffer, kept */
+};
+
+int cnk_predictor_load(cnk_ctx *ctx, const char *model_path, cnk_predictor **out)
+{
+    if (!out) return cnk_fail(ctx, CNK_ERR_ARG, "predictor: NULL output pointer");
+    *out = NULL;
+    if (!model_path) return cnk_fail(ctx, CNK_ERR_ARG, "predictor: NULL model path");
+    cnk_predictor *p = calloc(1, sizeof *p);
+    if (!p) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", model_path);
+    int rc = cnk_classifier_load(ctx, model_path, &p->classifier);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return CNK_OK;
+}
+
+void cnk_predictor_free(cnk_predictor *p)
+{
+    if (!p) return;
+    cnk_extractor_free(p->extractor);
+    cnk_prep_worker_free(p->worker);
+    cnk_classifier_free(p->classifier);
+    free(p);
+}
+
+int cnk_predictor_n_classes(const cnk_predictor *p) { return cnk_classifier_n_classes(p->classifier); }
+
+const char *cnk_predictor_class_name(const cnk_predictor *p, int index)
+{
+    if (index < 0 || index >= cnk_classifier_n_classes(p->classifier)) return NULL;
+    return cnk_classifier_class_names(p->classifier)[index];
+}
+
+static const cnk_preprocess *prep_of(const cnk_predictor *p) { return cnk_classifier_preprocess(p->classifier); }
+
+static int is_audio_kind(cnk_prep_kind kind)
+{
+    return kind == CNK_PREP_MEL || kind == CNK_PREP_WAVELET || kind == CNK_PREP_MEL_WAVELET;
+}
+
+const char *cnk_predictor_input_kind(const cnk_predictor *p) { return cnk_prep_kind_name(prep_of(p)->kind); }
+
+int cnk_predictor_sample_rate(const cnk_predictor *p)
+{
+    return is_audio_kind(prep_of(p)->kind) ? prep_of(p)->sample_rate : 0;
+}
+
+void cnk_predictor_image_size(const cnk_predictor *p, int *width, int *height, int *channels)
+{
+    const cnk_preprocess *prep = prep_of(p);
+    int image = prep->kind == CNK_PREP_IMAGE;
+    if (width) *width = image ? prep->width : 0;
+    if (height) *height = image ? prep->height : 0;
+    if (channels) *channels = image ? prep->channels : 0;
+}
+
+int cnk_top_class(const double *proba, int n)
+{
+    if (!proba || n < 1) return -1;
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (proba[i] > proba[best]) best = i;
+    return best;
+}
+
+/* Runs the network on un-normalised features and releases them. */
+static int predict_and_release(cnk_ctx *ctx, cnk_predictor *p, cnk_array *features, double *proba)
+{
+    int rc = cnk_classifier_predict_features(ctx, p->classifier, features, proba);
+    cnk_array_release(features);
+    return rc;
+}
+
+int cnk_predictor_classify_file(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
+{
+    if (!p || !path || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    if (!p->worker) {
+        int rc = cnk_prep_worker_create(ctx, prep_of(p), &p->worker);
+        if (rc) return rc;
+    }
+    cnk_array features;
+    int rc = cnk_preprocess_file(ctx, p->worker, path, &features);
+    if (rc) return rc;
+    return predict_and_release(ctx, p, &features, proba);
+}
+
+/* The model's spectrogram as features/extract.h computes it: the same plan parameters and dB conversion as
+ * the preprocessing worker uses for files. */
+static int make_extractor(cnk_ctx *ctx, cnk_predictor *p)
+{
+    const cnk_preprocess *prep = prep_of(p);
+    cnk_extract_params ep;
+    cnk_extract_params_default(&ep);
+    ep.kind = prep->kind == CNK_PREP_WAVELET ? CNK_FEATURE_WAVELET : CNK_FEATURE_MEL;
+    ep.sample_rate = prep->sample_rate;
+    ep.n_fft = prep->n_fft;
+    ep.hop_length = prep->hop_length;
+    ep.n_mels = prep->n_mels;
+    ep.n_scales = prep->n_scales;
+    ep.fmin = prep->kind == CNK_PREP_WAVELET ? prep->wavelet_fmin : prep->fmin;
+    ep.fmax = prep->fmax;
+    ep.db = 1;
+    return cnk_extractor_create(ctx, &ep, &p->extractor);
+}
+
+int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *samples, size_t n_samples,
+                                   int sample_rate, double *proba)
+{
+    if (!p || (!samples && n_samples) || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    const cnk_preprocess *prep = prep_of(p);
+    if (prep->kind != CNK_PREP_MEL && prep->kind != CNK_PREP_WAVELET)
+        return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not audio samples",
+                        cnk_prep_kind_name(prep->kind));
+    if (sample_rate < 1 || sample_rate > CNK_AUDIO_MAX_RATE)
+        return cnk_fail(ctx, CNK_ERR_ARG, "classify: bad sample rate %d", sample_rate);
+    if (!p->extractor) {
+        int rc = make_extractor(ctx, p);
+        if (rc) return rc;
+    }
+    float *resampled = NULL;
+    size_t n = n_samples;
+    if (sample_rate != prep->sample_rate) {
+        int rc = cnk_audio_resample(ctx, samples, n_samples, sample_rate, prep->sample_rate, &resampled, &n);
+        if (rc) return rc;
+        samples = resampled;
+    }
+    cnk_array features;
+    int rc = cnk_extract_samples(ctx, p->extractor, samples, n, prep->sample_rate, &features);
+    free(resampled);
+    if (rc) return rc;
+    return predict_and_release(ctx, p, &features, proba);
+}
+
+/* Interleaved 8-bit pixels with in_ch channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) to out_ch (1 or 3), as
+ * stb_image converts when a file is loaded with a requested channel count. */
+static void convert_channels(const unsigned char *in, int in_ch, unsigned char *out, int out_ch, size_t n_pixels)
+{
+    for (size_t i = 0; i < n_pixels; i++) {
+        const unsigned char *s = in + i * (size_t)in_ch;
+        unsigned char *d = out + i * (size_t)out_ch;
+        int colour = in_ch >= 3;
+        if (out_ch == 1)
+            d[0] = colour ? (unsigned char)((s[0] * 77 + s[1] * 150 + s[2] * 29) >> 8) : s[0];
+        else
+            for (int c = 0; c < 3; c++) d[c] = colour ? s[c] : s[0];
+    }
+}
+
+/* Pixels -> the model's C x H x W input in [0, 1]: centre crop to its aspect, resize (as image files). */
+static int pixels_to_features(cnk_ctx *ctx, const cnk_preprocess *prep, const cnk_image *src, cnk_array *features)
+{
+    memset(features, 0, sizeof *features);
+    cnk_image cropped = {0}, resized = {0};
+    int rc = cnk_image_center_crop(ctx, src, prep->width, prep->height, &cropped);
+    if (!rc) rc = cnk_image_resize(ctx, &cropped, prep->width, prep->height, &resized);
+    cnk_image_release(&cropped);
+    if (rc) return rc;
+    size_t n = (size_t)prep->channels * prep->height * prep->width;
+    features->data = malloc(n * sizeof *features->data);
+    if (!features->data) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "classify: out of memory");
+    if (!rc) {
+        cnk_image_to_chw(&resized, CNK_NORM_UNIT, features->data);
+        features->ndim = 3;
+        features->shape[0] = (size_t)prep->channels;
+        features->shape[1] = (size_t)prep->height;
+        features->shape[2] = (size_t)prep->width;
+    }
+    cnk_image_release(&resized);
+    return rc;
+}
+
+int cnk_predictor_classify_pixels(cnk_ctx *ctx, cnk_predictor *p, const unsigned char *pixels, int width, int height,
+                                  int channels, double *proba)
+{
+    if (!p || !pixels || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    const cnk_preprocess *prep = prep_of(p);
+    if (prep->kind != CNK_PREP_IMAGE)
+        return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not images",
+                        cnk_prep_kind_name(prep->kind));
+    if (channels < 1 || channels > 4) return cnk_fail(ctx, CNK_ERR_ARG, "classify: %d channels (1 to 4)", channels);
+    if (width < 1 || height < 1 || (size_t)width * (size_t)height > CNK_IMAGE_MAX_PIXELS)
+        return cnk_fail(ctx, CNK_ERR_ARG, "classify: bad image size %d x %d", width, height);
+    size_t n_pixels = (size_t)width * (size_t)height;
+    cnk_image img = {.width = width, .height = height, .channels = prep->channels};
+    img.pixels = malloc(n_pixels * (size_t)prep->channels);
+    if (!img.pixels) return cnk_fail(ctx, CNK_ERR_NOMEM, "classify: out of memory for a %d x %d image", width, height);
+    convert_channels(pixels, channels, img.pixels, prep->channels, n_pixels);
+    cnk_array features;
+    int rc = pixels_to_features(ctx, prep, &img, &features);
+    cnk_image_release(&img);
+    if (rc) return rc;
+    return predict_and_release(ctx, p, &features, proba);
+}
+
+int cnk_predictor_classify_row(cnk_ctx *ctx, cnk_predictor *p, const float *values, size_t n_values, double *proba)
+{
+    if (!p || !values || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    const cnk_preprocess *prep = prep_of(p);
+    if (prep->kind != CNK_PREP_CSV)
+        return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not feature rows",
+                        cnk_prep_kind_name(prep->kind));
+    if (n_values != (size_t)prep->n_features)
+        return cnk_fail(ctx, CNK_ERR_ARG, "classify: %zu values, the model expects %d features", n_values,
+                        prep->n_features);
+    /* Borrowed, never written: the classifier only reads its features. */
+    cnk_array row = {.data = (float *)values, .ndim = 1, .shape = {n_values}};
+    return cnk_classifier_predict_features(ctx, p->classifier, &row, proba);
+}
+
+/* Copies the classified items into an evaluation over the model's classes. */
+static int evaluation_of(cnk_ctx *ctx, cnk_predictor *p, const cnk_dataset *ds, const cnk_classified *res,
+                         cnk_evaluation **out)
+{
+    int n_classes = cnk_classifier_n_classes(p->classifier);
+    int rc = cnk_evaluation_create(ctx, n_classes, cnk_classifier_class_names(p->classifier), out);
+    for (size_t i = 0; !rc && i < res->n; i++) {
+        const cnk_item *item = &ds->items[res->items[i]];
+        rc = cnk_evaluation_add(ctx, *out, res->y_true[i], res->y_pred[i], res->proba + i * (size_t)n_classes,
+                                item->path ? item->path : item->name);
+    }
+    if (rc) {
+        cnk_evaluation_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int cnk_predictor_evaluate(cnk_ctx *ctx, cnk_predictor *p, const char *data, const char *cache_dir,
+                           cnk_evaluation **out)
+{
+    if (!out) return cnk_fail(ctx, CNK_ERR_ARG, "evaluate: NULL output pointer");
+    *out = NULL;
+    if (!p || !data) return cnk_fail(ctx, CNK_ERR_ARG, "evaluate: NULL argument");
+    cnk_dataset_options dopts;
+    cnk_dataset_options_init(&dopts);
+    const cnk_preprocess *prep = prep_of(p);
+    /* CSV models trained on rows reshaped as images read their evaluation CSV the same way (as cnnkit eval). */
+    if (prep->kind == CNK_PREP_CSV && prep->height > 0 && prep->channels * prep->height * prep->width == prep->n_features) {
+        dopts.image_width = prep->width;
+        dopts.image_height = prep->height;
+    }
+    cnk_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    cnk_classified res = {0};
+    int rc = cnk_dataset_open(ctx, data, &dopts, &ds);
+    if (!rc)
+        rc = cnk_dataset_match_classes(ctx, &ds, cnk_classifier_class_names(p->classifier),
+                                       (size_t)cnk_classifier_n_classes(p->classifier));
+    if (!rc) rc = cnk_classifier_run_dataset(ctx, p->classifier, &ds, cache_dir, &res);
+    if (!rc && res.n == 0)
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: no file of the model's classes could be classified", data);
+    if (!rc) rc = evaluation_of(ctx, p, &ds, &res, out);
+    cnk_classified_release(&res);
+    cnk_dataset_release(&ds);
+    return rc;
+}

@@ -1,0 +1,189 @@
+/* train.c: cnnkit/train.h over pipeline/train.h: options set by their `cnnkit train` names (strings are
+ * copied and owned here), then one cnk_train_run. */
+#include "core/context.h"
+#include "pipeline/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnkit/train.h"
+
+/* The string options, in the order of string_fields(). */
+enum { S_DATA, S_MODEL, S_INPUT, S_ARCH, S_OPTIMIZER, S_GROUP_BY, S_TEST_MATCH, S_TRAIN, S_VAL, S_TEST, S_REPORT,
+       S_RESUME, S_CACHE, S_COUNT };
+
+struct cnk_training {
+    cnk_train_options opts;
+    char *strings[S_COUNT];
+    cnk_epoch_fn on_epoch;
+    void *user;
+    cnk_train_result result;
+    int has_result;
+};
+
+static const struct {
+    const char *name;
+    int slot;
+} string_options[] = {{"input", S_INPUT},   {"arch", S_ARCH},       {"optimizer", S_OPTIMIZER},
+                      {"group-by", S_GROUP_BY}, {"test-match", S_TEST_MATCH}, {"train", S_TRAIN},
+                      {"val", S_VAL},       {"test", S_TEST},       {"report", S_REPORT},
+                      {"resume", S_RESUME}, {"cache", S_CACHE}};
+
+/* Points the options at the owned strings (after any change). */
+static void bind_strings(cnk_training *t)
+{
+    cnk_train_options *o = &t->opts;
+    o->data = t->strings[S_DATA];
+    o->model_path = t->strings[S_MODEL];
+    o->input = t->strings[S_INPUT];
+    o->arch = t->strings[S_ARCH];
+    o->optimizer = t->strings[S_OPTIMIZER];
+    o->group_by = t->strings[S_GROUP_BY];
+    o->test_match = t->strings[S_TEST_MATCH];
+    o->train_dir = t->strings[S_TRAIN];
+    o->val_dir = t->strings[S_VAL];
+    o->test_dir = t->strings[S_TEST];
+    o->report_dir = t->strings[S_REPORT];
+    o->resume = t->strings[S_RESUME];
+    o->cache_dir = t->strings[S_CACHE];
+}
+
+static int set_string(cnk_training *t, int slot, const char *value)
+{
+    char *copy = NULL;
+    if (value && !(copy = strdup(value))) return -1;
+    free(t->strings[slot]);
+    t->strings[slot] = copy;
+    bind_strings(t);
+    return 0;
+}
+
+cnk_training *cnk_training_create(const char *data, const char *model_path)
+{
+    cnk_training *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    cnk_train_options_init(&t->opts);
+    if (set_string(t, S_DATA, data) || set_string(t, S_MODEL, model_path)) {
+        cnk_training_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void cnk_training_free(cnk_training *t)
+{
+    if (!t) return;
+    for (int i = 0; i < S_COUNT; i++) free(t->strings[i]);
+    free(t);
+}
+
+/* Strict number parsing, as the CLI's: the whole text, within [min, max]. */
+static int parse_long(const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *text, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *text, int *w, int *h)
+{
+    char extra;
+    return sscanf(text, "%dx%d%c", w, h, &extra) == 2 && *w > 0 && *h > 0 && *w <= 4096 && *h <= 4096 ? 0 : -1;
+}
+
+/* Numeric options with the CLI's ranges; returns -1 on a bad value, 1 if the name is not numeric. */
+static int set_number(cnk_train_options *o, const char *name, const char *v)
+{
+    long n;
+    double x;
+    if (!strcmp(name, "epochs")) return parse_long(v, 1, 100000, &n) ? -1 : (o->epochs = (int)n, 0);
+    if (!strcmp(name, "batch-size")) return parse_long(v, 1, 4096, &n) ? -1 : (o->batch_size = (int)n, 0);
+    if (!strcmp(name, "patience")) return parse_long(v, 0, 100000, &n) ? -1 : (o->patience = n ? (int)n : -1, 0);
+    if (!strcmp(name, "sr")) return parse_long(v, 1000, 384000, &n) ? -1 : (o->sample_rate = (int)n, 0);
+    if (!strcmp(name, "lr")) return parse_double(v, 1e-9, 10, &x) || x <= 0 ? -1 : (o->lr = x, 0);
+    if (!strcmp(name, "weight-decay")) return parse_double(v, 0, 10, &x) ? -1 : (o->weight_decay = x, 0);
+    if (!strcmp(name, "test-fraction")) return parse_double(v, 0, 0.95, &x) ? -1 : (o->test_fraction = x, 0);
+    if (!strcmp(name, "val-fraction")) return parse_double(v, 0, 0.95, &x) ? -1 : (o->val_fraction = x, 0);
+    if (!strcmp(name, "segment")) return parse_double(v, 0.05, 600, &x) ? -1 : (o->segment_seconds = x, 0);
+    if (!strcmp(name, "image-size")) return parse_size(v, &o->image_width, &o->image_height);
+    return 1;
+}
+
+int cnk_training_set(cnk_ctx *ctx, cnk_training *t, const char *option, const char *value)
+{
+    if (!t || !option) return cnk_fail(ctx, CNK_ERR_ARG, "training: NULL argument");
+    if (!strcmp(option, "no-cache")) return set_string(t, S_CACHE, "") ? cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory") : 0;
+    if (!strcmp(option, "seed") || !strcmp(option, "threads"))
+        return cnk_fail(ctx, CNK_ERR_ARG, "training option %s: set it on the context (cnk_context_set_%s)", option,
+                        option);
+    if (!value) return cnk_fail(ctx, CNK_ERR_ARG, "training option %s: no value", option);
+    for (size_t i = 0; i < sizeof string_options / sizeof string_options[0]; i++)
+        if (!strcmp(option, string_options[i].name))
+            return set_string(t, string_options[i].slot, value) ? cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory") : 0;
+    int rc = set_number(&t->opts, option, value);
+    if (rc < 0) return cnk_fail(ctx, CNK_ERR_ARG, "training option %s: bad value '%s'", option, value);
+    if (rc > 0) return cnk_fail(ctx, CNK_ERR_ARG, "training: unknown option '%s'", option);
+    return CNK_OK;
+}
+
+void cnk_training_on_epoch(cnk_training *t, cnk_epoch_fn fn, void *user)
+{
+    t->on_epoch = fn;
+    t->user = user;
+}
+
+static void forward_epoch(void *user, const cnk_epoch_stats *st)
+{
+    cnk_training *t = user;
+    if (t->on_epoch)
+        t->on_epoch(t->user, st->epoch, st->epochs, st->train_loss, st->train_acc, st->val_loss, st->val_acc);
+}
+
+int cnk_training_run(cnk_ctx *ctx, cnk_training *t)
+{
+    if (!t) return cnk_fail(ctx, CNK_ERR_ARG, "training: NULL training");
+    t->has_result = 0;
+    const cnk_train_options *o = &t->opts;
+    if (!o->model_path) return cnk_fail(ctx, CNK_ERR_ARG, "training: no model path");
+    if (!o->data && !o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "training: no data (a folder, a CSV, or train/test)");
+    if (o->data && o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "training: give data or train/test folders, not both");
+    if ((o->train_dir != NULL) != (o->test_dir != NULL))
+        return cnk_fail(ctx, CNK_ERR_ARG, "training: the train and test options go together");
+    t->opts.on_epoch = forward_epoch;
+    t->opts.user = t;
+    int rc = cnk_train_run(ctx, &t->opts, &t->result);
+    t->has_result = rc == CNK_OK;
+    return rc;
+}
+
+double cnk_training_test_accuracy(const cnk_training *t) { return t->has_result ? t->result.test_accuracy : NAN; }
+int cnk_training_epochs_run(const cnk_training *t) { return t->has_result ? t->result.epochs_run : 0; }
+int cnk_training_best_epoch(const cnk_training *t) { return t->has_result ? t->result.best_epoch : 0; }
+
+size_t cnk_training_count(const cnk_training *t, const char *part)
+{
+    if (!t->has_result || !part) return 0;
+    if (!strcmp(part, "train")) return t->result.n_train;
+    if (!strcmp(part, "val")) return t->result.n_val;
+    if (!strcmp(part, "test")) return t->result.n_test;
+    return 0;
+}
+
+const char *cnk_training_input_kind(const cnk_training *t) { return t->has_result ? t->result.input : ""; }
+const char *cnk_training_arch(const cnk_training *t) { return t->has_result ? t->result.arch : ""; }

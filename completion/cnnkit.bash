@@ -1,0 +1,66 @@
+# bash completion for cnnkit (installed as share/bash-completion/completions/cnnkit).
+# Subcommands and options are read from the installed binary's own --help texts (so they never go stale);
+# values with a fixed set of choices are completed from the lists below, everything else as file names.
+
+_cnnkit_subcommands()
+{
+    "$1" --help 2>/dev/null | sed -n '/^Subcommands:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p'
+}
+
+_cnnkit_options()
+{
+    "$1" "$2" --help 2>/dev/null | grep -oE -- '(^|[ ,[(|])--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
+}
+
+# Choices for an option's value in a subcommand; empty when the value is a path or a number.
+_cnnkit_choices()
+{
+    case "$1:$2" in
+    features:--kind) echo "mel stft wavelet" ;;
+    features:--format) echo "npy png" ;;
+    features:--colormap) echo "grey viridis magma" ;;
+    predict:--format) echo "text csv json" ;;
+    train:--input) echo "auto mel wavelet mel+wavelet image csv npy idx" ;;
+    train:--optimizer) echo "adam adamw sgd" ;;
+    train:--freeze) echo "backbone none" ;;
+    train:--arch) echo "cnn mlp mobilenet_v2 mobilenet_v1 fusion" ;;
+    esac
+}
+
+_cnnkit()
+{
+    local cur prev words cword
+    if declare -F _init_completion > /dev/null; then
+        _init_completion || return
+    else
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD - 1]}
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    fi
+    local cnnkit=${words[0]}
+    if [ "$cword" -eq 1 ]; then
+        COMPREPLY=($(compgen -W "$(_cnnkit_subcommands "$cnnkit") help --help --version" -- "$cur"))
+        return
+    fi
+    local sub=${words[1]}
+    if [ "$sub" = help ]; then
+        [ "$cword" -eq 2 ] && COMPREPLY=($(compgen -W "$(_cnnkit_subcommands "$cnnkit")" -- "$cur"))
+        return
+    fi
+    local choices
+    choices=$(_cnnkit_choices "$sub" "$prev")
+    if [ -n "$choices" ]; then
+        COMPREPLY=($(compgen -W "$choices" -- "$cur"))
+        [ "$prev" = --arch ] && COMPREPLY+=($(compgen -f -X '!*.cfg' -- "$cur"))
+        return
+    fi
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$(_cnnkit_options "$cnnkit" "$sub")" -- "$cur"))
+        return
+    fi
+    COMPREPLY=($(compgen -f -- "$cur"))
+    compopt -o filenames 2> /dev/null
+}
+
+complete -F _cnnkit cnnkit
