@@ -100,9 +100,15 @@ static void plane_sums(const float *dout, const float *in, const float *out, siz
 
 /* dinp += g * (dy - mean_dy - xhat * mean_dy_xhat) over one plane, dy masked as in plane_sums. */
 static void plane_dinp(float *dinp, const float *dout, const float *in, const float *out, size_t plane, float mean,
-                       float rstd, float lo, float hi, float g, float mean_dy, float mean_dy_xhat)
+                       float rstd, float lo, float hi, float g, float mean_dy, float mean_dy_xhat, int overwrite)
 {
-    if (out) {
+    if (overwrite) {
+#pragma omp simd
+        for (size_t p = 0; p < plane; p++) {
+            float dy = !out || (out[p] > lo && out[p] < hi) ? dout[p] : 0.0f;
+            dinp[p] = g * (dy - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
+        }
+    } else if (out) {
 #pragma omp simd
         for (size_t p = 0; p < plane; p++) {
             float dy = out[p] > lo && out[p] < hi ? dout[p] : 0.0f;
@@ -116,7 +122,7 @@ static void plane_dinp(float *dinp, const float *dout, const float *in, const fl
 
 void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *out,
                      const float *gamma, const float *save_mean, const float *save_rstd, int batch_stats,
-                     const cnk_bn_shape *s)
+                     int overwrite, const cnk_bn_shape *s)
 {
     size_t plane = (size_t)s->spatial, count = (size_t)s->batch * plane;
     float lo = s->clip_min, hi = s->clip_max;
@@ -140,7 +146,7 @@ void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout
         for (int n = 0; n < s->batch; n++) {
             size_t base = ((size_t)n * s->channels + c) * plane;
             plane_dinp(dinp + base, dout + base, in + base, out ? out + base : NULL, plane, mean, rstd, lo, hi, g,
-                       mean_dy, mean_dy_xhat);
+                       mean_dy, mean_dy_xhat, overwrite);
         }
     }
 }

@@ -24,9 +24,10 @@ void cnk_bn_forward_infer(float *out, const float *in, const float *gamma, const
 /* Accumulates dinp (NULL = not needed), dgamma and dbeta (NULL = frozen). batch_stats = 1 after a train
  * forward (the statistics depend on the input), 0 after an infer/frozen forward (they are constants).
  * out (may be NULL) is the forward's clamped output: where it sits on s->clip_min/clip_max the gradient is
- * taken as zero (the fused relu/relu6 backward), so dout is the gradient w.r.t. the clamped output. */
+ * taken as zero (the fused relu/relu6 backward), so dout is the gradient w.r.t. the clamped output.
+ * overwrite = 1 stores into dinp instead of adding (its old contents are ignored: no need to zero it). */
 void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *out,
                      const float *gamma, const float *save_mean, const float *save_rstd, int batch_stats,
-                     const cnk_bn_shape *s);
+                     int overwrite, const cnk_bn_shape *s);
 
 #endif

@@ -549,9 +549,12 @@ static void backward_layer(cnk_model *m, int l, int threads)
             s.clip_min = 0.0f;
             s.clip_max = layer->activation.kind == CNK_ACT_RELU6 ? 6.0f : INFINITY;
         }
-        float *dinp = grad_target(m, layer->inputs[0]);
+        /* BN writes every input cell: the first writer of a gradient buffer stores instead of zero + add */
+        int fresh = grad_is_fresh(m, layer->inputs[0]);
+        float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
+        if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
         cnk_bn_backward(dinp, dw, dw ? dw + layer->out.c : NULL, dout, in, bn_fuses(layer) ? st->out : NULL, w,
-                        st->save_mean, st->save_rstd, st->batch_stats, &s);
+                        st->save_mean, st->save_rstd, st->batch_stats, fresh, &s);
         break;
     }
     case CNK_LAYER_DENSE: {

@@ -203,6 +203,11 @@ static void test_batchnorm_modes(void **state)
     check_net("bn train", FIRST_CONV "[batchnorm]\nactivation = leaky_relu\nalpha = 0.1\n" HEAD, 3, CNK_MODE_TRAIN, 400);
     check_net("bn infer", FIRST_CONV "[batchnorm]\nactivation = elu\n" HEAD, 3, CNK_MODE_INFER, 400);
     check_net("bn frozen", FIRST_CONV "[batchnorm]\ntrainable = 0\n" HEAD, 3, CNK_MODE_TRAIN, 400);
+    /* BN sharing its input with another consumer: BN first to write that gradient (stores), then second (adds) */
+    check_net("bn first writer", FIRST_CONV "[conv2d]\nname = c1\nfrom = c0\nfilters = 3\nsize = 1\n"
+              "[batchnorm]\nname = b1\nfrom = c0\n[add]\nfrom = c1, b1\n" HEAD, 3, CNK_MODE_TRAIN, 400);
+    check_net("bn second writer", FIRST_CONV "[batchnorm]\nname = b1\n[add]\nfrom = c0, b1\nactivation = tanh\n" HEAD, 3,
+              CNK_MODE_TRAIN, 400);
     check_net("bn on dense", "[input]\nshape = 5x1x1\n[dense]\nunits = 6\n[batchnorm]\nactivation = tanh\n" HEAD, 4,
               CNK_MODE_TRAIN, 400);
 }
