@@ -1,0 +1,326 @@
+/* Tests for pipeline/transfer and pipeline/mel_image: a real MobileNetV1 0.25/128 (imported from the shared
+ * .tflite by the cnnkit binary) as a frozen backbone on a few animals3 photos: only the head changes (every
+ * backbone weight bit-identical to the imported file), the second run takes every backbone output from the
+ * cache and gives the same model, the saved whole network classifies raw files with the run's test accuracy;
+ * fine-tuning the top block changes that block only; block and freeze helpers; mel images; bad options.
+ * test-libs: core features nn pipeline */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/fsutil.h"
+#include "nn/arch.h"
+#include "nn/builtin.h"
+#include "nn/modelfile.h"
+#include "pipeline/classify.h"
+#include "pipeline/dataset.h"
+#include "pipeline/mel_image.h"
+#include "pipeline/split.h"
+#include "pipeline/transfer.h"
+
+static char tmp[4096], data[4200], backbone[4200], cache[4200];
+
+/* A few photos per class, linked from the shared animals3 folder. */
+static int link_photos(int per_class)
+{
+    static const char *const classes[3] = {"cats", "dogs", "panda"};
+    char src[4200];
+    tu_shared(src, sizeof src, "datasets/animals3");
+    for (int c = 0; c < 3; c++)
+        if (tu_system("mkdir -p '%s/%s' && ls '%s/%s' | sort | head -%d | while read f; do ln -s '%s/%s/'\"$f\" "
+                      "'%s/%s/'\"$f\"; done",
+                      data, classes[c], src, classes[c], per_class, src, classes[c], data, classes[c]) != 0)
+            return -1;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    tu_tmpdir(tmp, sizeof tmp, "transfer");
+    snprintf(data, sizeof data, "%s/data", tmp);
+    snprintf(backbone, sizeof backbone, "%s/mnv1.cnk", tmp);
+    snprintf(cache, sizeof cache, "%s/cache", tmp);
+    char tflite[4200];
+    tu_shared(tflite, sizeof tflite, "weights/mobilenet_v1_0.25_128/mobilenet_v1_0.25_128_quant.tflite");
+    if (tu_system("'%s' import '%s' -o '%s' 2>/dev/null", tu_cnnkit_bin(), tflite, backbone) != 0) return -1;
+    return link_photos(tu_sanitized() ? 6 : 10);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(tmp);
+    return 0;
+}
+
+static void train_opts(cnk_train_options *t, const char *model)
+{
+    cnk_train_options_init(t);
+    t->data = data;
+    t->from = backbone;
+    t->model_path = model;
+    t->cache_dir = cache;
+    t->epochs = 15;
+    t->batch_size = 8;
+    t->lr = 3e-3;
+    t->patience = -1;
+}
+
+/* Every tensor of every layer except the head equals the backbone's, bit for bit. */
+static void assert_backbone_unchanged(const char *model_path, int until_layer_exclusive)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_modelfile a, b;
+    cnk_arch aa, ba;
+    assert_int_equal(cnk_modelfile_read(&ctx, backbone, &a), CNK_OK);
+    assert_int_equal(cnk_modelfile_read(&ctx, model_path, &b), CNK_OK);
+    assert_int_equal(cnk_modelfile_arch(&ctx, &a, &aa), CNK_OK);
+    assert_int_equal(cnk_modelfile_arch(&ctx, &b, &ba), CNK_OK);
+    int head = cnk_transfer_head_layer(&ba);
+    assert_true(head > 0);
+    assert_int_equal(ba.layers[head].units, 3);
+    assert_int_equal(aa.layers[head].units, 1001);
+    int last = until_layer_exclusive < 0 ? head : until_layer_exclusive;
+    size_t compared = 0;
+    for (int l = 0; l < last; l++) {
+        const cnk_layer *la = &aa.layers[l], *lb = &ba.layers[l];
+        assert_string_equal(la->name, lb->name);
+        assert_int_equal(la->n_params, lb->n_params);
+        assert_memory_equal(a.params + la->param_offset, b.params + lb->param_offset, la->n_params * sizeof(float));
+        compared += la->n_params;
+    }
+    assert_true(compared > 140000); /* of the 210,336 backbone parameters of MobileNetV1 0.25 */
+    cnk_arch_release(&aa);
+    cnk_arch_release(&ba);
+    cnk_modelfile_release(&a);
+    cnk_modelfile_release(&b);
+}
+
+/* The classifier on the model file alone, over the run's test split: its accuracy. */
+static double classify_test_split(const char *model_path)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_classifier *c;
+    assert_int_equal(cnk_classifier_load(&ctx, model_path, &c), CNK_OK);
+    assert_int_equal(cnk_classifier_n_classes(c), 3);
+    cnk_dataset ds;
+    cnk_dataset_options dopts;
+    cnk_dataset_options_init(&dopts);
+    assert_int_equal(cnk_dataset_open(&ctx, data, &dopts, &ds), CNK_OK);
+    char split[4300];
+    assert_int_equal(cnk_split_file_path(&ctx, model_path, split, sizeof split), CNK_OK);
+    assert_int_equal(cnk_split_read(&ctx, split, &ds), CNK_OK);
+    const char *paths[64];
+    int labels[64];
+    size_t n = 0;
+    for (size_t i = 0; i < ds.n_items && n < 64; i++)
+        if (ds.items[i].part == CNK_PART_TEST) labels[n] = ds.items[i].label, paths[n++] = ds.items[i].path;
+    assert_true(n >= 3);
+    cnk_classified out;
+    assert_int_equal(cnk_classifier_run_paths(&ctx, c, paths, n, "", &out), CNK_OK);
+    assert_int_equal(out.n, n);
+    size_t correct = 0;
+    for (size_t k = 0; k < n; k++) correct += out.y_pred[k] == labels[out.items[k]];
+    cnk_classified_release(&out);
+    cnk_dataset_release(&ds);
+    cnk_classifier_free(c);
+    return (double)correct / (double)n;
+}
+
+static void test_frozen_backbone_cache_and_predict(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300], model2[4300];
+    snprintf(model, sizeof model, "%s/a.cnk", tmp);
+    snprintf(model2, sizeof model2, "%s/b.cnk", tmp);
+    cnk_train_options t;
+    train_opts(&t, model);
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    cnk_transfer_result r1, r2;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r1), CNK_OK);
+    size_t n_files = r1.train.n_train + r1.train.n_val + r1.train.n_test;
+    assert_int_equal(n_files, tu_sanitized() ? 18 : 30);
+    assert_int_equal(r1.n_backbone_computed, n_files);
+    assert_int_equal(r1.n_backbone_cached, 0);
+    assert_int_equal(r1.feature_dim, 256);
+    assert_int_equal(r1.finetune_epochs_run, 0);
+    /* Frozen-backbone features of MobileNetV1 separate pandas from cats and dogs at least. */
+    assert_true(r1.train.test_accuracy >= 0.5);
+    assert_backbone_unchanged(model, -1);
+
+    /* Second run: every backbone output from the cache, the same head. */
+    t.model_path = model2;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r2), CNK_OK);
+    assert_int_equal(r2.n_backbone_cached, n_files);
+    assert_int_equal(r2.n_backbone_computed, 0);
+    assert_true(r2.train.test_accuracy == r1.train.test_accuracy);
+    cnk_modelfile a, b;
+    assert_int_equal(cnk_modelfile_read(&ctx, model, &a), CNK_OK);
+    assert_int_equal(cnk_modelfile_read(&ctx, model2, &b), CNK_OK);
+    assert_int_equal(a.n_params, b.n_params);
+    assert_memory_equal(a.params, b.params, a.n_params * sizeof(float));
+    /* The backbone's preprocessing travels with the model: pixel / 127.5 - 1 as mean 0.5, std 0.5. */
+    assert_non_null(strstr(a.preprocess, "input=image"));
+    assert_non_null(strstr(a.preprocess, "mean=0.5,0.5,0.5"));
+    assert_non_null(strstr(a.preprocess, "arch_name=transfer:"));
+    cnk_modelfile_release(&a);
+    cnk_modelfile_release(&b);
+
+    /* The whole network predicts raw files exactly as the run evaluated them. */
+    double acc = classify_test_split(model);
+    assert_true(fabs(acc - r1.train.test_accuracy) < 1e-12);
+}
+
+static void test_finetune_top_block(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300];
+    snprintf(model, sizeof model, "%s/ft.cnk", tmp);
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.epochs = 5;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    o.finetune_epochs = 1;
+    o.unfreeze = 1;
+    o.finetune_lr = 1e-3;
+    t.val_fraction = 0; /* no validation: the fine-tuned epoch is kept */
+    cnk_transfer_result r;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    assert_int_equal(r.finetune_epochs_run, 1);
+    /* Below the top block (block13_dw, block13_pw) nothing moved; the top block did. */
+    cnk_modelfile mf, bb;
+    cnk_arch arch;
+    assert_int_equal(cnk_modelfile_read(&ctx, model, &mf), CNK_OK);
+    assert_int_equal(cnk_modelfile_read(&ctx, backbone, &bb), CNK_OK);
+    assert_int_equal(cnk_modelfile_arch(&ctx, &mf, &arch), CNK_OK);
+    int top = cnk_transfer_unfreeze_from(&arch, 1);
+    assert_string_equal(arch.layers[top].name, "block13_dw");
+    assert_backbone_unchanged(model, top);
+    const cnk_layer *pw = &arch.layers[cnk_arch_find(&arch, "block13_pw")];
+    assert_memory_not_equal(mf.params + pw->param_offset, bb.params + pw->param_offset, pw->n_params * sizeof(float));
+    cnk_arch_release(&arch);
+    cnk_modelfile_release(&mf);
+    cnk_modelfile_release(&bb);
+    double acc = classify_test_split(model);
+    assert_true(fabs(acc - r.train.test_accuracy) < 1e-12);
+}
+
+static void test_blocks_and_freeze(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_builtin_opts bo;
+    cnk_builtin_opts_init(&bo);
+    bo.folded_bn = 1;
+    bo.input = (cnk_shape){3, 96, 96};
+    cnk_arch arch;
+    assert_int_equal(cnk_builtin_arch(&ctx, "mobilenet_v2", &bo, &arch), CNK_OK);
+    assert_string_equal(arch.layers[cnk_transfer_head_layer(&arch)].name, "logits");
+    assert_string_equal(arch.layers[cnk_transfer_unfreeze_from(&arch, 1)].name, "conv_last");
+    assert_string_equal(arch.layers[cnk_transfer_unfreeze_from(&arch, 2)].name, "block16_expand");
+    assert_string_equal(arch.layers[cnk_transfer_unfreeze_from(&arch, 3)].name, "block15_expand");
+    assert_string_equal(arch.layers[cnk_transfer_unfreeze_from(&arch, 0)].name, "dropout");
+    /* more blocks than there are: everything above the input */
+    assert_int_equal(cnk_transfer_unfreeze_from(&arch, 1000), 1);
+    cnk_arch_release(&arch);
+    int n;
+    assert_int_equal(cnk_transfer_parse_freeze("backbone", &n), 0);
+    assert_int_equal(n, -1);
+    assert_int_equal(cnk_transfer_parse_freeze(NULL, &n), 0);
+    assert_int_equal(n, -1);
+    assert_int_equal(cnk_transfer_parse_freeze("none", &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(cnk_transfer_parse_freeze("12", &n), 0);
+    assert_int_equal(n, 12);
+    assert_int_equal(cnk_transfer_parse_freeze("12x", &n), -1);
+    assert_int_equal(cnk_transfer_parse_freeze("-1", &n), -1);
+}
+
+static void test_mel_image(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_mel_image mi;
+    assert_int_equal(cnk_mel_image_from_text(&ctx, "input=mel\n", "m", &mi), CNK_OK);
+    assert_int_equal(mi.active, 0);
+    assert_int_equal(cnk_mel_image_from_text(&ctx, "input=mel\nmel_image=3x4x6\nx=1\n", "m", &mi), CNK_OK);
+    assert_int_equal(mi.active, 1);
+    assert_int_equal(mi.channels * 100 + mi.height * 10 + mi.width, 346);
+    assert_int_equal(cnk_mel_image_from_text(&ctx, "mel_image=3x4\n", "m.cnk", &mi), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "m.cnk"));
+    char text[64];
+    mi = (cnk_mel_image){1, 3, 4, 6};
+    cnk_mel_image_to_text(&mi, text, sizeof text);
+    assert_string_equal(text, "mel_image=3x4x6\n");
+
+    /* 2 rows x 3 frames: row 0 (lowest frequency) 0,1,2 dB; row 1: 10,11,12 dB. Range 0..12 -> [-1, 1]. */
+    const float seg[6] = {0, 1, 2, 10, 11, 12};
+    float out[3 * 4 * 6];
+    cnk_mel_image_apply(&mi, seg, 2, 3, out);
+    /* Image row 0 is the highest frequency: its left pixel is the top-left source value 10 -> 10/6 - 1. */
+    assert_float_equal(out[0], 10.0f / 6.0f - 1.0f, 1e-6);
+    assert_float_equal(out[5], 1.0f, 1e-6);           /* top right: 12 */
+    assert_float_equal(out[3 * 6 + 0], -1.0f, 1e-6); /* bottom left: 0 */
+    /* Column 1 of 6 maps to source x = 1.5 * 3/6 - 0.5 = 0.25: 10.25 on the top row. */
+    assert_float_equal(out[1], 10.25f / 6.0f - 1.0f, 1e-6);
+    /* Row 1 of 4 maps to source y = 1.5 * 2/4 - 0.5 = 0.25 from the top: 10 - 0.25 * 10 = 7.5 at column 0. */
+    assert_float_equal(out[6], 7.5f / 6.0f - 1.0f, 1e-6);
+    for (int c = 1; c < 3; c++) assert_memory_equal(out + c * 24, out, 24 * sizeof(float));
+    const float flat[6] = {5, 5, 5, 5, 5, 5};
+    cnk_mel_image_apply(&mi, flat, 2, 3, out);
+    for (int i = 0; i < 72; i++) assert_float_equal(out[i], -1.0f, 0);
+}
+
+static void test_bad_options(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300], missing[4300];
+    snprintf(model, sizeof model, "%s/bad.cnk", tmp);
+    snprintf(missing, sizeof missing, "%s/no-such-model.cnk", tmp);
+    cnk_train_options t;
+    train_opts(&t, model);
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    cnk_transfer_result r;
+    t.freeze = "most";
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_ERR_ARG);
+    assert_non_null(strstr(cnk_error(&ctx), "--freeze most"));
+    t.freeze = NULL;
+    t.from = missing;
+    assert_int_not_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    assert_non_null(strstr(cnk_error(&ctx), "no-such-model.cnk"));
+    t.from = NULL;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_ERR_ARG);
+    t.from = backbone;
+    t.arch = "cnn";
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_ERR_ARG);
+    assert_false(cnk_is_file(model));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frozen_backbone_cache_and_predict),
+        cmocka_unit_test(test_finetune_top_block),
+        cmocka_unit_test(test_blocks_and_freeze),
+        cmocka_unit_test(test_mel_image),
+        cmocka_unit_test(test_bad_options),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
