@@ -1,0 +1,55 @@
+/* fusion.h: late-fusion models on two views of the same audio segment (mel spectrogram and wavelet
+ * scalogram): each branch has its own classifier head, fused by averaging probabilities, a learned weighted
+ * average, or a shared head on the concatenated pooled features; training runs and per-branch reports.
+ *
+ * The network is nn/builtin.h's `fusion` (inputs mel, wavelet; outputs logits (the concat head), mel_logits,
+ * wavelet_logits). Every mode trains both branch heads (so each branch's own accuracy is known); the mode
+ * decides what the prediction is and which extra loss term is added:
+ *   mean      p = (softmax(mel) + softmax(wavelet)) / 2;  loss CE(mel) + CE(wavelet)
+ *   weighted  p = a softmax(mel) + (1 - a) softmax(wavelet), a = sigmoid(w) learned;
+ *             loss -log p[y] + CE(mel) + CE(wavelet)
+ *   concat    p = softmax(logits);  loss CE(logits) + CE(mel) + CE(wavelet)
+ * The mode and w travel in the model file's preprocessing text ("fusion=", "fusion_weight="). */
+#ifndef CNK_FUSION_H
+#define CNK_FUSION_H
+
+#include <stddef.h>
+
+#include "core/context.h"
+#include "pipeline/train.h"
+
+typedef enum cnk_fusion_mode { CNK_FUSION_MEAN = 0, CNK_FUSION_WEIGHTED, CNK_FUSION_CONCAT } cnk_fusion_mode;
+
+enum { CNK_FUSION_OUT_FUSED = 0, CNK_FUSION_OUT_MEL = 1, CNK_FUSION_OUT_WAVELET = 2 };
+
+const char *cnk_fusion_mode_name(cnk_fusion_mode mode);
+int cnk_fusion_mode_parse(const char *name, cnk_fusion_mode *mode); /* 0, or -1 if unknown */
+
+/* Fused probabilities of a batch (batch x classes) from the three outputs' logits; branch_probs (may be NULL,
+ * or either entry NULL) receive each branch's softmax. weight is w (a = sigmoid(w)); ignored unless weighted. */
+void cnk_fusion_probs(cnk_fusion_mode mode, float weight, const float *const logits[3], int batch, int classes,
+                      float *proba, float *const branch_probs[2]);
+
+/* The training loss (mean over the batch, as above) and its gradients: dlogits[i] (batch x classes) for each
+ * output (zeros for the concat head unless mode is concat), *dweight for w (0 unless weighted). proba (may be
+ * NULL) receives the fused probabilities. Labels < 0 are not allowed. */
+double cnk_fusion_loss(cnk_fusion_mode mode, float weight, const float *const logits[3], const int *labels,
+                       int batch, int classes, float *const dlogits[3], float *dweight, float *proba);
+
+/* Reads "fusion=" and "fusion_weight=" from a model's preprocessing text; *is_fusion = 0 when absent. */
+int cnk_fusion_from_text(cnk_ctx *ctx, const char *text, const char *source, int *is_fusion, cnk_fusion_mode *mode,
+                         float *weight);
+
+typedef struct cnk_fusion_result {
+    cnk_train_result train;     /* test_accuracy = the fused model's */
+    double mel_test_accuracy;   /* each branch alone (its own head), NAN without a test split */
+    double wavelet_test_accuracy;
+    float weight;               /* weighted mode: a = sigmoid(w) is the mel branch's share */
+} cnk_fusion_result;
+
+/* `cnnkit train DATA --input mel+wavelet --arch fusion --fusion MODE`: audio clips in class folders, the
+ * options of opts (split, epochs, batch, lr, segment, sr, cache, report, -o) as in cnk_train_run. The report
+ * holds the fused model first and each branch beside it. */
+int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode mode, cnk_fusion_result *result);
+
+#endif
