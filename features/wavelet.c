@@ -1,6 +1,7 @@
 #include "features/wavelet.h"
 
 #include <fftw3.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,10 +178,11 @@ static int prepare_length(cnk_ctx *ctx, cnk_wavelet *w, size_t n_samples)
     size_t hop = (size_t)w->params.hop_length;
     size_t blocks = smooth_ceil((n_samples + guard + hop - 1) / hop);
     size_t n_padded = blocks * hop;
-    /* Reuse the plans when this clip fits the current size without needing much less. */
-    if (w->n_padded && n_padded <= w->n_padded && n_padded * 5 >= w->n_padded * 4) return CNK_OK;
+    /* Same padded length, same plans. Only the exact length is reused: a longer buffer would change the last
+     * bits of the result, and a clip must give the same features whatever was computed before it. */
+    if (w->n_padded == n_padded) return CNK_OK;
     release_length(w);
-    if (n_padded > ((size_t)1 << 31))
+    if (n_padded >= (size_t)INT_MAX / 2)
         return cnk_fail(ctx, CNK_ERR_NOMEM, "wavelet: clip of %zu samples too long", n_samples);
     w->signal = fftwf_alloc_real(n_padded);
     w->spectrum = fftwf_alloc_complex(n_padded / 2 + 1);
