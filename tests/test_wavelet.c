@@ -199,6 +199,36 @@ static void test_matches_time_domain_definition(void **state)
     free(x);
 }
 
+/* A clip's scalogram is the same bytes whether the object is fresh or has just done a longer clip. */
+static void test_result_does_not_depend_on_earlier_clips(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    size_t n_short = 20000, n_long = 26000;
+    float *x = malloc(n_long * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n_long; i++) x[i] = (float)(sin(i * 0.03) * cos(i * 0.0011));
+    cnk_wavelet_params p;
+    cnk_wavelet_params_default(&p, 22050);
+    p.n_scales = 12;
+    cnk_wavelet *fresh, *used;
+    assert_int_equal(cnk_wavelet_create(&ctx, &p, &fresh), CNK_OK);
+    assert_int_equal(cnk_wavelet_create(&ctx, &p, &used), CNK_OK);
+    size_t count = 12 * cnk_wavelet_n_frames(fresh, n_short);
+    float *a = malloc(count * sizeof *a), *b = malloc(12 * cnk_wavelet_n_frames(used, n_long) * sizeof *b);
+    assert_true(a && b);
+    assert_int_equal(cnk_wavelet_compute(&ctx, used, x, n_long, b), CNK_OK);
+    assert_int_equal(cnk_wavelet_compute(&ctx, used, x, n_short, b), CNK_OK);
+    assert_int_equal(cnk_wavelet_compute(&ctx, fresh, x, n_short, a), CNK_OK);
+    assert_memory_equal(a, b, count * sizeof *a);
+    free(a);
+    free(b);
+    free(x);
+    cnk_wavelet_free(fresh);
+    cnk_wavelet_free(used);
+}
+
 static void test_shape_equals_mel_shape(void **state)
 {
     (void)state;
@@ -241,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_click_is_localised),
         cmocka_unit_test(test_white_noise_power_equals_variance),
         cmocka_unit_test(test_matches_time_domain_definition),
+        cmocka_unit_test(test_result_does_not_depend_on_earlier_clips),
         cmocka_unit_test(test_shape_equals_mel_shape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
