@@ -129,7 +129,8 @@ int cnk_extract_samples(cnk_ctx *ctx, cnk_extractor *ex, const float *samples, s
         rc = cnk_spec_compute(ex->spec, samples, n_samples, out->data);
     if (rc != CNK_OK) {
         cnk_array_release(out);
-        return ctx->status == rc ? rc : cnk_fail(ctx, rc, "features: computation failed");
+        /* The wavelet says what failed; a spectrogram with frames cannot fail, so that would be a bug. */
+        return ex->wavelet ? rc : cnk_fail(ctx, CNK_ERR_INTERNAL, "features: spectrogram failed with frames to compute");
     }
     if (ex->params.db) cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, 80.0f);
     return CNK_OK;
