@@ -1,5 +1,6 @@
 /* bench_mel.c: single-thread speed of cnnkit's mel spectrogram (librosa defaults + dB) and of the 64-scale
- * wavelet scalogram on 30 s clips at 22050 Hz, in process CPU time (a busy machine distorts it less). Usage: bench_mel [DIR_WITH_AUDIO] [--repeat N].
+ * wavelet scalogram on 30 s clips at 22050 Hz, in process CPU time (a busy machine distorts it less).
+ * Usage: bench_mel [DIR_WITH_AUDIO] [--repeat N].
  * Prints one `name clips_per_s=X ms_per_clip=Y` line per feature; bench/run_mel.sh compares with torchaudio. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -130,7 +130,7 @@ int cnk_extract_samples(cnk_ctx *ctx, cnk_extractor *ex, const float *samples, s
     if (rc != CNK_OK) {
         cnk_array_release(out);
         /* The wavelet says what failed; a spectrogram with frames cannot fail, so that would be a bug. */
-        return ex->wavelet ? rc : cnk_fail(ctx, CNK_ERR_INTERNAL, "features: spectrogram failed with frames to compute");
+        return ex->wavelet ? rc : cnk_fail(ctx, CNK_ERR_INTERNAL, "features: spectrogram failed with frames to do");
     }
     if (ex->params.db) cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, 80.0f);
     return CNK_OK;
