@@ -16,6 +16,8 @@
 #include "core/npy.h"
 #include "features/audio.h"
 #include "features/image.h"
+#include "features/spectrogram.h"
+#include "features/wavelet.h"
 #include "nn/arch.h"
 #include "nn/cfg.h"
 #include "nn/import.h"
@@ -391,10 +393,104 @@ int cnk_fuzz_idx(const unsigned char *data, size_t size)
     return rc;
 }
 
+/* ---- spectrogram / wavelet parameters and clips: a 16-byte parameter header, then int16 samples ------------ */
+
+static unsigned get_u16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+
+/* Output of rows x frames floats must be finite; 1 M values at most so the fuzzer stays fast. */
+static int check_plane(const char *what, const cnk_ctx *ctx, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(out[i])) return violation("spectrogram", what, ctx);
+    return CNK_OK;
+}
+
+static int fuzz_stft_mel(const unsigned char *h, const float *samples, size_t n)
+{
+    cnk_ctx ctx;
+    fuzz_ctx(&ctx);
+    cnk_spec_params p;
+    cnk_spec_params_default(&p, (int)get_u16(h + 1));
+    p.kind = (h[0] & 1) ? CNK_SPEC_MEL : CNK_SPEC_STFT;
+    p.center = (h[0] >> 1) & 1;
+    p.pad_mode = (h[0] >> 2) & 1 ? CNK_PAD_REFLECT : CNK_PAD_CONSTANT;
+    p.power = (h[0] >> 3) & 1 ? 1 : 2;
+    p.mel_scale = (h[0] >> 4) & 1 ? CNK_MEL_SCALE_HTK : CNK_MEL_SCALE_SLANEY;
+    p.mel_norm = (h[0] >> 5) & 1 ? CNK_MEL_NORM_NONE : CNK_MEL_NORM_SLANEY;
+    p.mel_interp = (h[0] >> 6) & 1 ? CNK_MEL_TRIANGLE_MEL : CNK_MEL_TRIANGLE_HZ;
+    p.frame_layout = (h[0] >> 7) & 1 ? CNK_FRAME_TF : CNK_FRAME_LIBROSA;
+    p.n_fft = (int)(get_u16(h + 3) & 0x7FF);
+    p.win_length = (int)(get_u16(h + 5) & 0x7FF);
+    p.hop_length = (int)(get_u16(h + 7) & 0x7FF);
+    p.n_mels = h[9];
+    p.fmin = h[10] * 50.0;
+    p.fmax = (signed char)h[11] * 200.0;
+    cnk_spec *spec = NULL;
+    int rc = check_status("spectrogram", &ctx, cnk_spec_create(&ctx, &p, &spec), "");
+    if (rc != CNK_OK) return rc;
+    size_t rows = cnk_spec_n_rows(spec), frames = cnk_spec_n_frames(spec, n);
+    if (rows && frames && rows * frames <= ((size_t)1 << 20)) {
+        float *out = malloc(rows * frames * sizeof *out);
+        if (out && cnk_spec_compute(spec, samples, n, out) == CNK_OK) {
+            rc = check_plane("non-finite spectrogram value", &ctx, out, rows * frames);
+            cnk_power_to_db(out, rows * frames, 1.0f, 1e-10f, 80.0f);
+            if (rc == CNK_OK) rc = check_plane("non-finite dB value", &ctx, out, rows * frames);
+        } else if (out) {
+            rc = violation("spectrogram", "compute failed on a clip with frames", &ctx);
+        }
+        free(out);
+    }
+    cnk_spec_free(spec);
+    return rc;
+}
+
+static int fuzz_wavelet(const unsigned char *h, const float *samples, size_t n)
+{
+    cnk_ctx ctx;
+    fuzz_ctx(&ctx);
+    cnk_wavelet_params p;
+    cnk_wavelet_params_default(&p, (int)get_u16(h + 1));
+    p.n_scales = h[12] & 0x7F;
+    p.fmin = h[10] * 10.0;
+    p.fmax = (signed char)h[11] * 200.0;
+    p.omega0 = 1.0 + (h[13] & 0x0F);
+    p.hop_length = (int)(get_u16(h + 7) & 0x7FF);
+    p.n_fft = (int)(get_u16(h + 3) & 0x7FF);
+    p.center = (h[0] >> 1) & 1;
+    cnk_wavelet *w = NULL;
+    int rc = check_status("spectrogram", &ctx, cnk_wavelet_create(&ctx, &p, &w), "");
+    if (rc != CNK_OK) return rc;
+    size_t rows = cnk_wavelet_n_rows(w), frames = cnk_wavelet_n_frames(w, n);
+    if (rows && frames && rows * frames <= ((size_t)1 << 18)) {
+        float *out = malloc(rows * frames * sizeof *out);
+        if (out) {
+            int crc = check_status("spectrogram", &ctx, cnk_wavelet_compute(&ctx, w, samples, n, out), "");
+            if (crc < 0) rc = crc;
+            else if (crc == CNK_OK) rc = check_plane("non-finite wavelet power", &ctx, out, rows * frames);
+        }
+        free(out);
+    }
+    cnk_wavelet_free(w);
+    return rc;
+}
+
+int cnk_fuzz_spectrogram(const unsigned char *data, size_t size)
+{
+    if (size < 16) return CNK_OK;
+    size_t n = (size - 16) / 2;
+    float *samples = malloc((n ? n : 1) * sizeof *samples);
+    if (!samples) return CNK_OK;
+    for (size_t i = 0; i < n; i++) samples[i] = (float)(int16_t)get_u16(data + 16 + 2 * i) / 32768.0f;
+    int rc = (data[14] & 1) ? fuzz_wavelet(data, samples, n) : fuzz_stft_mel(data, samples, n);
+    free(samples);
+    return rc;
+}
+
 const cnk_fuzz_target cnk_fuzz_targets[] = {
     {"audio", cnk_fuzz_audio},         {"image", cnk_fuzz_image}, {"csv", cnk_fuzz_csv},
     {"cfg", cnk_fuzz_cfg},             {"modelfile", cnk_fuzz_modelfile},
     {"tflite", cnk_fuzz_tflite},       {"npy", cnk_fuzz_npy},     {"idx", cnk_fuzz_idx},
+    {"spectrogram", cnk_fuzz_spectrogram},
 };
 const int cnk_fuzz_n_targets = (int)(sizeof cnk_fuzz_targets / sizeof cnk_fuzz_targets[0]);
 

@@ -18,6 +18,9 @@ int cnk_fuzz_modelfile(const unsigned char *data, size_t size); /* nn/modelfile.
 int cnk_fuzz_tflite(const unsigned char *data, size_t size);    /* nn/tflite.h       parse + import mapping */
 int cnk_fuzz_npy(const unsigned char *data, size_t size);       /* core/npy.h        cnk_npy_parse */
 int cnk_fuzz_idx(const unsigned char *data, size_t size);       /* pipeline/idx.h    open + read all records */
+/* features/spectrogram.h, wavelet.h: 16 bytes of plan parameters (n_fft, hop, mels, fmin/fmax, padding...),
+ * then int16 samples: create the plan, compute, dB. */
+int cnk_fuzz_spectrogram(const unsigned char *data, size_t size);
 
 typedef struct cnk_fuzz_target {
     const char *name; /* fuzz/corpus/<name>/, fuzz/crashers/<name>/, build-fuzz/fuzz_<name> */

@@ -494,6 +494,23 @@ def gen_npy_idx():
     seed("idx", "truncated.idx", idx_bytes(bytes(5), 0x08, [100, 2, 2]))
 
 
+def gen_spectrogram_seeds():
+    """fuzz_spectrogram: 16 bytes of plan parameters (see fuzz/targets.c cnk_fuzz_spectrogram), then int16 samples."""
+    def header(flags, sr, n_fft, win, hop, mels, fmin, fmax, scales, omega, wavelet):
+        return struct.pack("<BHHHHBBbBBB", flags, sr, n_fft, win, hop, mels, fmin, fmax, scales, omega, wavelet) + b"\0"
+
+    clip = (tone(3000, 8000) * 24000).astype("<i2").tobytes()
+    seeds = {
+        "mel_default.bin": header(0b00000011, 8000, 512, 0, 128, 40, 0, 0, 0, 0, 0),
+        "stft_reflect.bin": header(0b00000110, 8000, 256, 200, 64, 0, 0, 0, 0, 0, 0),
+        "yamnet_like.bin": header(0b10111001, 16000, 512, 400, 160, 64, 3, 37, 0, 0, 0),
+        "wavelet.bin": header(0b00000010, 8000, 512, 0, 128, 0, 4, 0, 24, 5, 1),
+    }
+    for name, head in seeds.items():
+        seed("spectrogram", name, head + clip)
+    seed("spectrogram", "mel_short_clip.bin", seeds["mel_default.bin"] + clip[:40])
+
+
 def main():
     for d in (OUT, CORPUS):
         shutil.rmtree(d, ignore_errors=True)
@@ -504,6 +521,7 @@ def main():
     gen_models()
     gen_tflite()
     gen_npy_idx()
+    gen_spectrogram_seeds()
     with open(os.path.join(OUT, "MANIFEST.tsv"), "w") as f:
         f.write("# kind\tfile\texit codes allowed\ta word the error line must hold (| = any of)\n")
         for kind, rel, expect, word in MANIFEST:
