@@ -155,8 +155,9 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
     int vector = h == 1 && w == 1;
     snprintf(r->arch_name, sizeof r->arch_name, "%s", opts->arch ? opts->arch : vector ? "mlp" : "cnn");
     r->epochs = opts->epochs > 0 ? opts->epochs : vector ? 150 : p->kind == CNK_PREP_IMAGE ? 40 : 30;
-    r->batch = opts->batch_size > 0 ? opts->batch_size : 32;
-    r->lr = opts->lr > 0 ? opts->lr : 1e-3;
+    /* Small data sets get smaller batches: more steps per epoch let batch norm's running statistics settle. */
+    r->batch = opts->batch_size > 0 ? opts->batch_size : r->parts[CNK_PART_TRAIN].n < 512 ? 16 : 32;
+    r->lr = opts->lr > 0 ? opts->lr : vector ? 3e-4 : 1e-3;
     r->patience = opts->patience != 0 ? opts->patience : vector ? 30 : 10;
     r->weight_decay = opts->weight_decay >= 0 ? opts->weight_decay : vector ? 1e-4 : 1e-4;
 }

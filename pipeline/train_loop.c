@@ -287,7 +287,7 @@ static int load_history(train_run *r, const char *text)
     if (!buf) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
     int rc = CNK_OK;
     for (int s = 0; s < HIST_SERIES && !rc; s++) {
-        char key[16];
+        char key[32];
         snprintf(key, sizeof key, "ckpt_h%d", s);
         rc = cnk_kv_get(r->ctx, text, key, buf, cap);
         const char *p = buf;
