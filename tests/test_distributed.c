@@ -2,7 +2,7 @@
  * threads per rank, and the collectives. Run alone (ctest) it checks the single-process implementation;
  * tests/test_mpi.sh also runs it with `mpirun -np 2`, where the same tests check MPI's answers (a broadcast
  * from rank 0, the gradient allreduce against the global-batch mean, averages, status agreement, the
- * feature cache filled by both ranks' shards).
+ * feature cache filled by both ranks' shards, and the batch-norm semantics of a sharded step).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 
@@ -12,6 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rng.h"
+#include "nn/cfg.h"
+#include "nn/loss.h"
+#include "nn/model.h"
 #include "pipeline/cache.h"
 #include "pipeline/dataset.h"
 #include "pipeline/distributed.h"
@@ -168,6 +172,89 @@ static void test_feature_cache_split_across_ranks(void **state)
     if (!env_data) tu_rmtree(data);
 }
 
+/* ---- the documented batch-norm semantics ("ghost batch norm") ---- */
+
+static const char *const bn_cfg = "[input]\nname = input\nshape = 1x6x6\n\n"
+                                  "[conv2d]\nname = conv\nfilters = 4\nsize = 3\npadding = same\nbias = 0\n\n"
+                                  "[batchnorm]\nname = bn\nactivation = relu\n\n"
+                                  "[global_avgpool]\nname = gap\n\n"
+                                  "[dense]\nname = logits\nunits = 3\n";
+
+enum { BN_BATCH = 9, BN_IN = 36, BN_CLASSES = 3 };
+
+/* Forward + backward of samples [from, from + n) of the batch: the model's gradients (of their mean loss) and
+ * its buffers (running statistics updated from these n samples). */
+static void shard_gradients(cnk_ctx *ctx, cnk_model *m, const float *x, const int *y, size_t from, size_t n)
+{
+    float dlogits[BN_BATCH * BN_CLASSES];
+    const float *inputs[1] = {x + from * BN_IN};
+    cnk_model_zero_grad(m);
+    if (n == 0) return;
+    assert_int_equal(cnk_model_forward(ctx, m, inputs, (int)n, CNK_MODE_TRAIN), CNK_OK);
+    cnk_loss_softmax_ce(cnk_model_output(m, 0, NULL), y + from, (int)n, BN_CLASSES, NULL, dlogits);
+    const float *douts[1] = {dlogits};
+    assert_int_equal(cnk_model_backward(ctx, m, douts), CNK_OK);
+}
+
+/* With N ranks a step's gradient is the mean over the shards of each shard's gradient with batch norm over that
+ * shard alone, weighted by shard size; the running statistics are the average of the shards' updates. This
+ * computes that reference in one process (every shard in turn) and compares it with what the ranks get through
+ * cnk_dist_allreduce_gradients / cnk_dist_average_floats. With several ranks it also checks that the result is
+ * not the global-batch one (the documented difference exists, so the test can tell them apart). */
+static void test_ghost_batchnorm_gradient(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_arch arch;
+    assert_int_equal(cnk_cfg_parse(&ctx, bn_cfg, "test:bn", &arch), CNK_OK);
+    cnk_model *m;
+    assert_int_equal(cnk_model_create(&ctx, &arch, BN_BATCH, &m), CNK_OK);
+    cnk_model_init_params(m, 3);
+    size_t n_params = arch.n_params, n_buffers = arch.n_buffers;
+    float x[BN_BATCH * BN_IN];
+    int y[BN_BATCH];
+    cnk_rng rng;
+    cnk_rng_seed(&rng, 11, 0);
+    for (int i = 0; i < BN_BATCH * BN_IN; i++) x[i] = (float)cnk_rng_normal(&rng) + (float)(i / BN_IN % 3);
+    for (int i = 0; i < BN_BATCH; i++) y[i] = i % BN_CLASSES;
+    float *buffers0 = malloc(n_buffers * sizeof(float)), *ref_grad = calloc(n_params, sizeof(float));
+    float *ref_buf = calloc(n_buffers, sizeof(float)), *full_grad = malloc(n_params * sizeof(float));
+    float *grad = malloc(n_params * sizeof(float)), *buf = malloc(n_buffers * sizeof(float));
+    assert_true(buffers0 && ref_grad && ref_buf && full_grad && grad && buf);
+    memcpy(buffers0, cnk_model_buffers(m), n_buffers * sizeof(float));
+    /* The reference: every rank's shard in turn, from the same starting buffers. */
+    int size = cnk_dist_size(&dist);
+    for (int rank = 0; rank < size; rank++) {
+        cnk_dist d = dist;
+        d.rank = rank;
+        size_t from, n;
+        cnk_dist_shard(&d, BN_BATCH, &from, &n);
+        memcpy(cnk_model_buffers(m), buffers0, n_buffers * sizeof(float));
+        shard_gradients(&ctx, m, x, y, from, n);
+        for (size_t i = 0; i < n_params; i++) ref_grad[i] += cnk_model_grads(m)[i] * (float)n / BN_BATCH;
+        for (size_t i = 0; i < n_buffers; i++) ref_buf[i] += cnk_model_buffers(m)[i] / (float)size;
+    }
+    memcpy(cnk_model_buffers(m), buffers0, n_buffers * sizeof(float));
+    shard_gradients(&ctx, m, x, y, 0, BN_BATCH); /* global batch norm, for contrast */
+    memcpy(full_grad, cnk_model_grads(m), n_params * sizeof(float));
+    /* What this rank gets. */
+    size_t from, n;
+    cnk_dist_shard(&dist, BN_BATCH, &from, &n);
+    memcpy(cnk_model_buffers(m), buffers0, n_buffers * sizeof(float));
+    shard_gradients(&ctx, m, x, y, from, n);
+    memcpy(grad, cnk_model_grads(m), n_params * sizeof(float));
+    memcpy(buf, cnk_model_buffers(m), n_buffers * sizeof(float));
+    assert_int_equal(cnk_dist_allreduce_gradients(&ctx, &dist, grad, n_params, n, BN_BATCH), CNK_OK);
+    assert_int_equal(cnk_dist_average_floats(&ctx, &dist, buf, n_buffers), CNK_OK);
+    tu_assert_close(grad, ref_grad, n_params, 1e-6, 1e-5, "gradient vs per-shard batch-norm reference");
+    tu_assert_close(buf, ref_buf, n_buffers, 1e-6, 1e-5, "averaged running statistics");
+    if (size > 1) assert_true(tu_max_abs_diff(grad, full_grad, n_params, NULL) > 1e-4);
+    free(buffers0), free(ref_grad), free(ref_buf), free(full_grad), free(grad), free(buf);
+    cnk_model_free(m);
+    cnk_arch_release(&arch);
+}
+
 static void test_single_process_init(void **state)
 {
     (void)state;
@@ -194,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_gradient_allreduce_gives_global_mean),
         cmocka_unit_test(test_broadcast_sum_average_agree),
         cmocka_unit_test(test_feature_cache_split_across_ranks),
+        cmocka_unit_test(test_ghost_batchnorm_gradient),
         cmocka_unit_test(test_single_process_init),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
