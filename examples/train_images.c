@@ -1,7 +1,7 @@
 /* train_images.c: train a small image classifier from a folder with one subfolder per class, then evaluate
  * it and write the report, using only the installed cnnkit API.
  *   cc train_images.c $(pkg-config --cflags --libs cnnkit) -o train_images
- *   ./train_images IMAGES_DIR MODEL.cnk [REPORT_DIR] [EPOCHS]
+ *   ./train_images IMAGES_DIR MODEL.cnk [REPORT_DIR [EPOCHS [THREADS]]]
  * Prints one line per epoch, the held-out test accuracy, and the macro F1 over the whole folder. */
 #include <math.h>
 #include <stdio.h>
@@ -65,16 +65,17 @@ static int evaluate(cnk_ctx *ctx, const char *data, const char *model_path, cons
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || argc > 5) {
-        fprintf(stderr, "usage: %s IMAGES_DIR MODEL.cnk [REPORT_DIR] [EPOCHS]\n", argv[0]);
+    if (argc < 3 || argc > 6) {
+        fprintf(stderr, "usage: %s IMAGES_DIR MODEL.cnk [REPORT_DIR [EPOCHS [THREADS]]]\n", argv[0]);
         return 2;
     }
     printf("cnnkit %s (headers %s)\n", cnk_version(), CNNKIT_VERSION);
     cnk_ctx *ctx = cnk_context_create();
     if (!ctx) return 3;
     cnk_context_set_seed(ctx, 7);
+    int rc = cnk_context_set_threads(ctx, argc > 5 ? atoi(argv[5]) : 0); /* 0 = all cores */
     cnk_context_set_callbacks(ctx, NULL, print_skipped, NULL);
-    int rc = train(ctx, argv[1], argv[2], argc > 4 ? argv[4] : "20");
+    if (rc == CNK_OK) rc = train(ctx, argv[1], argv[2], argc > 4 ? argv[4] : "20");
     if (rc == CNK_OK) rc = evaluate(ctx, argv[1], argv[2], argc > 3 ? argv[3] : NULL);
     if (rc != CNK_OK) fprintf(stderr, "train_images: %s\n", cnk_context_error(ctx));
     cnk_context_free(ctx);

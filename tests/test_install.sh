@@ -11,6 +11,8 @@ set -u
 PY=/usr/bin/python3
 BUILD=${CNK_BUILD_DIR:?CNK_BUILD_DIR must name the build directory}
 T="$BUILD/tmp-install-$$"
+START=$SECONDS
+step() { echo "[$((SECONDS - START)) s] $*"; }
 rm -rf "$T" && mkdir -p "$T"
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -27,6 +29,7 @@ fi
 CC=${CC:-cc}
 
 # --- install
+step "install"
 cmake --install "$BUILD" --prefix "$P" > "$T/install.log" 2>&1 || { cat "$T/install.log"; fail "cmake --install"; }
 LIBDIR=$(dirname "$(find "$P" -name libcnnkit.a | head -1)")
 [ -f "$LIBDIR/libcnnkit.a" ] || fail "no libcnnkit.a installed"
@@ -47,6 +50,7 @@ grep -q "^#define CNNKIT_VERSION \"$VERSION\"" "$P/include/cnnkit/version.h" || 
 [ "$(find "$P/include" -type f | grep -vc '/include/cnnkit/')" = 0 ] || fail "internal headers were installed"
 
 # --- the man page is the one the installed binary's --help texts generate, and renders without warnings
+step "man page"
 SRC=${CNK_SOURCE_DIR:?CNK_SOURCE_DIR must name the source tree}
 $PY "$SRC/doc/gen_manpage.py" "$P/bin/cnnkit" > "$T/cnnkit.1" || fail "doc/gen_manpage.py"
 cmp -s "$T/cnnkit.1" "$P/share/man/man1/cnnkit.1" || { diff "$P/share/man/man1/cnnkit.1" "$T/cnnkit.1" | head -20;
@@ -59,6 +63,7 @@ if command -v groff > /dev/null; then
 fi
 
 # --- bash completion: subcommands, options (from --help) and option values
+step "completion"
 complete_line() { # words... -> the completions, space-separated
     bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _cnnkit; echo "${COMPREPLY[*]}"' \
         _ "$P/share/bash-completion/completions/cnnkit" "$@"
@@ -69,6 +74,7 @@ complete_line() { # words... -> the completions, space-separated
 [ "$(complete_line "$P/bin/cnnkit" help pre)" = predict ] || fail "completion of 'cnnkit help pre'"
 
 # --- every public header compiles on its own, as C11 (pedantic) and as C++
+step "headers"
 for h in "$P"/include/cnnkit/*.h; do
     name=$(basename "$h")
     printf '#include <cnnkit/%s>\n#include <cnnkit/%s>\nint main(void) { return 0; }\n' "$name" "$name" > "$T/h.c"
@@ -77,6 +83,7 @@ for h in "$P"/include/cnnkit/*.h; do
 done
 
 # --- the shared library exports exactly the public API
+step "symbols"
 grep -h '^CNK_API ' "$P"/include/cnnkit/*.h | grep -o '^CNK_API [^(]*(' | sed 's/($//; s/.*[ *]//' | sort -u > "$T/api.txt"
 nm -D --defined-only "$LIBDIR/libcnnkit.so" | awk '{print $NF}' | sort -u > "$T/exported.txt"
 [ "$(wc -l < "$T/api.txt")" -ge 40 ] || fail "fewer public functions than expected in the headers"
@@ -86,6 +93,7 @@ if ! cmp -s "$T/api.txt" "$T/exported.txt"; then
 fi
 
 # --- build the examples: pkg-config (shared and static) ...
+step "pkg-config builds"
 EX="$P/share/doc/cnnkit/examples"
 [ -s "$EX/classify_audio.c" ] && [ -s "$EX/train_images.c" ] || fail "examples not installed"
 export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
@@ -108,6 +116,7 @@ ldd "$T/pcs/train_images" | grep -q libcnnkit && fail "the static build still ne
 LD_LIBRARY_PATH="$LIBDIR" ldd "$T/pc/train_images" | grep -q "$SONAME" || fail "the shared build does not use $SONAME"
 
 # ... and find_package(cnnkit) (shared and static)
+step "find_package builds"
 for kind in shared static; do
     static=OFF
     [ $kind = static ] && static=ON
@@ -121,6 +130,7 @@ ldd "$T/cm-static/classify_audio" | grep -q libcnnkit && fail "cnnkit::cnnkit_st
 ldd "$T/cm-shared/classify_audio" | grep -q "$LIBDIR/$SONAME" || fail "cnnkit::cnnkit does not run against the prefix"
 
 # --- train_images on a generated folder: 2 classes of 32x32 grey images, horizontal vs vertical stripes with
+step "train_images"
 # random period, phase and noise (20 each; an easy task a working pipeline learns within a few epochs).
 $PY - "$T/images" <<'EOF' || fail "generate the image set"
 import os, sys
@@ -137,7 +147,7 @@ for cls in ("horizontal", "vertical"):
             f.write(b"P5\n32 32\n255\n" + img.tobytes())
 EOF
 run_train() { # build-dir tag
-    LD_LIBRARY_PATH="$LIBDIR" "$1/train_images" "$T/images" "$T/model-$2.cnk" "$T/report-$2" 8 \
+    LD_LIBRARY_PATH="$LIBDIR" "$1/train_images" "$T/images" "$T/model-$2.cnk" "$T/report-$2" 4 1 \
         > "$T/train-$2.out" 2> "$T/train-$2.err" || { cat "$T/train-$2.err"; fail "train_images ($2)"; }
 }
 run_train "$T/pc" pc
@@ -160,6 +170,7 @@ for b in pcs cm-shared cm-static; do
 done
 
 # --- classify_audio: a model trained by the installed cnnkit on a tiny generated audio set
+step "classify_audio"
 "$P/bin/cnnkit" demo --out "$T/audio" --generate-only --clips 6 --seconds 0.5 --sr 8000 > /dev/null 2>&1 \
     || fail "cnnkit demo --generate-only"
 "$P/bin/cnnkit" train "$T/audio/data" -o "$T/audio.cnk" --epochs 2 --batch-size 8 --threads 1 > /dev/null 2>&1 \
