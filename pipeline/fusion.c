@@ -707,3 +707,134 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
     free(r);
     return rc;
 }
+
+/* ---- predicting with a saved fusion model ---- */
+
+/* The two views' preprocessing from the model's mel+wavelet text (normalisation 0 = mel, 1 = wavelet). */
+static int views_of_text(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess prep[2])
+{
+    cnk_preprocess p;
+    int rc = cnk_preprocess_from_text(ctx, text, source, &p);
+    if (rc) return rc;
+    if (p.kind != CNK_PREP_MEL_WAVELET || p.n_norm != 2)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: a fusion model needs mel+wavelet input with two normalisations",
+                        source);
+    for (int v = 0; v < 2; v++) {
+        prep[v] = p;
+        prep[v].kind = v == 0 ? CNK_PREP_MEL : CNK_PREP_WAVELET;
+        prep[v].n_norm = 1;
+        prep[v].mean[0] = p.mean[v];
+        prep[v].std[0] = p.std[v];
+    }
+    return CNK_OK;
+}
+
+typedef struct fusion_predictor {
+    cnk_ctx *ctx;
+    cnk_model *model;
+    cnk_preprocess prep[2];
+    cnk_fusion_mode mode;
+    float weight;
+    int n_classes, h[2], w;
+    float *x[2], *proba;
+} fusion_predictor;
+
+enum { PREDICT_BATCH = 16 };
+
+static int predictor_init(fusion_predictor *fp, const cnk_modelfile *mf, const char *source)
+{
+    cnk_ctx *ctx = fp->ctx;
+    int is_fusion, c;
+    int rc = cnk_fusion_from_text(ctx, mf->preprocess, source, &is_fusion, &fp->mode, &fp->weight);
+    if (!rc && !is_fusion) rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: not a fusion model", source);
+    if (!rc) rc = views_of_text(ctx, mf->preprocess, source, fp->prep);
+    cnk_arch arch;
+    cnk_arch_init(&arch);
+    if (!rc) rc = cnk_modelfile_arch(ctx, mf, &arch);
+    if (rc) return rc;
+    for (int v = 0; v < 2; v++) cnk_preprocess_input_shape(&fp->prep[v], &c, &fp->h[v], &fp->w);
+    fp->n_classes = mf->n_classes;
+    if (arch.n_input_layers != 2 || arch.n_outputs != 3)
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: a fusion model has 2 inputs and 3 outputs", source);
+    for (int v = 0; v < 2 && !rc; v++) {
+        cnk_shape in = arch.layers[arch.input_layers[v]].input_shape;
+        if (in.c != 1 || in.h != fp->h[v] || in.w != fp->w)
+            rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: input %d is %dx%dx%d, its preprocessing gives 1x%dx%d", source, v,
+                          in.c, in.h, in.w, fp->h[v], fp->w);
+    }
+    for (int o = 0; o < 3 && !rc; o++) {
+        const cnk_layer *l = &arch.layers[arch.outputs[o]];
+        if (l->out.c * l->out.h * l->out.w != fp->n_classes)
+            rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: output %d does not have %d classes", source, o, fp->n_classes);
+    }
+    if (!rc) rc = cnk_model_create(ctx, &arch, PREDICT_BATCH, &fp->model);
+    cnk_arch_release(&arch);
+    if (rc) return rc;
+    memcpy(cnk_model_params(fp->model), mf->params, mf->n_params * sizeof(float));
+    memcpy(cnk_model_buffers(fp->model), mf->buffers, mf->n_buffers * sizeof(float));
+    for (int v = 0; v < 2; v++) fp->x[v] = malloc(PREDICT_BATCH * (size_t)fp->h[v] * fp->w * sizeof(float));
+    fp->proba = malloc(PREDICT_BATCH * (size_t)fp->n_classes * sizeof(float));
+    if (!fp->x[0] || !fp->x[1] || !fp->proba) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", source);
+    return CNK_OK;
+}
+
+static void predictor_release(fusion_predictor *fp)
+{
+    cnk_model_free(fp->model);
+    free(fp->x[0]);
+    free(fp->x[1]);
+    free(fp->proba);
+}
+
+/* Mean fused probabilities over the segments of one file. */
+static int predict_one(fusion_predictor *fp, const cnk_array *mel, const cnk_array *wav, double *proba)
+{
+    size_t C = (size_t)fp->n_classes;
+    size_t a = cnk_preprocess_n_segments(&fp->prep[0], mel, 0), b = cnk_preprocess_n_segments(&fp->prep[1], wav, 0);
+    size_t n_seg = a < b ? a : b;
+    memset(proba, 0, C * sizeof *proba);
+    for (size_t from = 0; from < n_seg; from += PREDICT_BATCH) {
+        int bs = (int)(n_seg - from < PREDICT_BATCH ? n_seg - from : PREDICT_BATCH);
+        for (int k = 0; k < bs; k++)
+            for (int v = 0; v < 2; v++) {
+                int rc = cnk_preprocess_segment(fp->ctx, &fp->prep[v], v ? wav : mel, from + (size_t)k, 0,
+                                                fp->x[v] + (size_t)k * fp->h[v] * fp->w);
+                if (rc) return rc;
+            }
+        const float *inputs[2] = {fp->x[0], fp->x[1]};
+        int rc = cnk_model_forward(fp->ctx, fp->model, inputs, bs, CNK_MODE_INFER);
+        if (rc) return rc;
+        const float *out[3];
+        for (int o = 0; o < 3; o++) out[o] = cnk_model_output(fp->model, o, NULL);
+        cnk_fusion_probs(fp->mode, fp->weight, out, bs, fp->n_classes, fp->proba, NULL);
+        for (int k = 0; k < bs; k++)
+            for (size_t c = 0; c < C; c++) proba[c] += fp->proba[(size_t)k * C + c];
+    }
+    for (size_t c = 0; c < C; c++) proba[c] /= (double)(n_seg ? n_seg : 1);
+    return CNK_OK;
+}
+
+int cnk_fusion_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, const char *const *paths,
+                             size_t n, const char *cache_dir, double *proba, int *ok)
+{
+    fusion_predictor fp = {.ctx = ctx};
+    cnk_featureset fs[2];
+    memset(fs, 0, sizeof fs);
+    int rc = predictor_init(&fp, mf, source);
+    if (!rc) rc = cnk_featureset_compute_paths(ctx, paths, n, &fp.prep[0], cache_dir, &fs[0]);
+    if (!rc) {
+        cnk_ctx quiet = *ctx; /* files that fail were reported with the first view */
+        quiet.warn = NULL;
+        rc = cnk_featureset_compute_paths(&quiet, paths, n, &fp.prep[1], cache_dir, &fs[1]);
+        if (rc) cnk_fail(ctx, rc, "%s", cnk_error(&quiet));
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        ok[i] = fs[0].features[i].data && fs[1].features[i].data;
+        if (ok[i]) rc = predict_one(&fp, &fs[0].features[i], &fs[1].features[i], proba + i * (size_t)fp.n_classes);
+        cnk_progress(ctx, "classify", i + 1, n, NULL);
+    }
+    cnk_featureset_release(&fs[0]);
+    cnk_featureset_release(&fs[1]);
+    predictor_release(&fp);
+    return rc;
+}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/context.h"
+#include "nn/modelfile.h"
 #include "pipeline/train.h"
 
 typedef enum cnk_fusion_mode { CNK_FUSION_MEAN = 0, CNK_FUSION_WEIGHTED, CNK_FUSION_CONCAT } cnk_fusion_mode;
@@ -51,5 +52,12 @@ typedef struct cnk_fusion_result {
  * options of opts (split, epochs, batch, lr, segment, sr, cache, report, -o) as in cnk_train_run. The report
  * holds the fused model first and each branch beside it. */
 int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode mode, cnk_fusion_result *result);
+
+/* Class probabilities of files under a fusion model file (mf, read from source): both views of every file
+ * (features computed in parallel, cached as cnk_featureset_compute does), every segment through the network,
+ * fused as the model says, mean over each file's segments. proba is n x n_classes; ok[i] = 0 for a file that
+ * could not be decoded (warned about), 1 otherwise. For `cnnkit predict` / `eval` (pipeline/classify.h). */
+int cnk_fusion_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, const char *const *paths,
+                             size_t n, const char *cache_dir, double *proba, int *ok);
 
 #endif

@@ -1272,3 +1272,62 @@ int cnk_transfer_run(cnk_ctx *ctx, const cnk_transfer_options *opts, cnk_transfe
     free(r);
     return rc;
 }
+
+/* ---- predicting with a YAMNet-backbone model ---- */
+
+int cnk_transfer_is_yamnet_model(const cnk_modelfile *mf)
+{
+    return is_yamnet_text(mf->preprocess) && strstr(mf->preprocess, "arch_name=transfer:") != NULL;
+}
+
+/* softmax(W e + b) of one mean embedding into proba. */
+static void head_probs(const float *weight, const float *bias, const float *embedding, int n_classes, int dim,
+                       double *proba)
+{
+    double max = -INFINITY, sum = 0;
+    for (int c = 0; c < n_classes; c++) {
+        double z = bias[c];
+        for (int k = 0; k < dim; k++) z += (double)weight[(size_t)c * dim + k] * embedding[k];
+        proba[c] = z;
+        max = fmax(max, z);
+    }
+    for (int c = 0; c < n_classes; c++) sum += (proba[c] = exp(proba[c] - max));
+    for (int c = 0; c < n_classes; c++) proba[c] /= sum;
+}
+
+int cnk_transfer_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *model_path,
+                               const char *const *paths, size_t n, double *proba, int *ok)
+{
+    cnk_arch arch;
+    int rc = cnk_modelfile_arch(ctx, mf, &arch);
+    if (rc) return rc;
+    int head = cnk_transfer_head_layer(&arch);
+    const cnk_layer *h = head >= 0 ? &arch.layers[head] : NULL;
+    size_t dim = h ? h->n_params / (size_t)(mf->n_classes > 0 ? mf->n_classes : 1) - 1 : 0;
+    if (!h || dim != CNK_YAMNET_EMBEDDING || h->units != mf->n_classes) {
+        cnk_arch_release(&arch);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: not a YAMNet transfer model (no %d-input head)", model_path,
+                        CNK_YAMNET_EMBEDDING);
+    }
+    const float *weight = mf->params + h->param_offset, *bias = weight + (size_t)mf->n_classes * dim;
+    cnk_arch_release(&arch);
+    cnk_yamnet *y = NULL;
+    rc = cnk_yamnet_create(ctx, model_path, &y);
+    float *scores = rc ? NULL : malloc((size_t)cnk_yamnet_n_classes(y) * sizeof *scores);
+    float *embedding = malloc(CNK_YAMNET_EMBEDDING * sizeof *embedding);
+    if (!rc && (!scores || !embedding)) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n && !rc; i++) {
+        ok[i] = 0;
+        int frc = paths[i] ? cnk_yamnet_classify_file(ctx, y, paths[i], scores, embedding) : CNK_ERR_INPUT;
+        if (frc == CNK_ERR_NOMEM) rc = frc;
+        else if (frc && paths[i]) cnk_warn(ctx, "%s", cnk_error(ctx)), cnk_clear_error(ctx);
+        if (frc) continue;
+        head_probs(weight, bias, embedding, mf->n_classes, (int)dim, proba + i * (size_t)mf->n_classes);
+        ok[i] = 1;
+        cnk_progress(ctx, "classify", i + 1, n, NULL);
+    }
+    free(scores);
+    free(embedding);
+    cnk_yamnet_free(y);
+    return rc;
+}

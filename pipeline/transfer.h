@@ -5,8 +5,8 @@
  * Backbones and data:
  *   image network (.cnk from `cnnkit import`) + image folders: the network's own image preprocessing;
  *   image network + audio clips: mel-spectrogram segments shown as pictures (pipeline/mel_image.h);
- *   YAMNet (.cnk with frontend=yamnet, or the .tflite) + audio clips: the clip's 1024-d embedding, the mean
- *   over its 0.96 s patches (pipeline/yamnet.h). */
+ *   YAMNet (the .cnk of `cnnkit import yamnet.tflite`) + audio clips: the clip's 1024-d embedding, the mean
+ *   over its 0.96 s patches (pipeline/yamnet.h); the saved model is YAMNet with the new head on top. */
 #ifndef CNK_TRANSFER_H
 #define CNK_TRANSFER_H
 
@@ -14,6 +14,7 @@
 
 #include "core/context.h"
 #include "nn/arch.h"
+#include "nn/modelfile.h"
 #include "pipeline/train.h"
 
 typedef struct cnk_transfer_options {
@@ -54,5 +55,13 @@ int cnk_transfer_head_layer(const cnk_arch *arch);
 int cnk_transfer_unfreeze_from(const cnk_arch *arch, int n_blocks);
 /* Parses --freeze: "backbone" -> -1, "none" -> 0, "N" -> N (layers frozen); returns 0 or -1 if malformed. */
 int cnk_transfer_parse_freeze(const char *text, int *frozen_layers);
+
+/* 1 if a model file is a transfer model on a YAMNet backbone (its input is YAMNet's log-mel front end). */
+int cnk_transfer_is_yamnet_model(const cnk_modelfile *mf);
+/* Class probabilities of audio files under such a model (read from model_path): each file's mean YAMNet
+ * embedding through the head, softmax. proba is n x n_classes; ok[i] = 0 for a file that could not be
+ * decoded (warned about). For `cnnkit predict` / `eval` (pipeline/classify.h). */
+int cnk_transfer_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *model_path,
+                               const char *const *paths, size_t n, double *proba, int *ok);
 
 #endif

@@ -14,8 +14,10 @@
 #include "nn/builtin.h"
 #include "nn/model.h"
 #include "nn/modelfile.h"
+#include "pipeline/dataset.h"
 #include "pipeline/demo_data.h"
 #include "pipeline/fusion.h"
+#include "pipeline/split.h"
 
 enum { B = 3, C = 4 };
 
@@ -247,6 +249,32 @@ static void run_mode(cnk_fusion_mode mode)
     else assert_float_equal(weight, 0, 0);
     assert_non_null(strstr(mf.preprocess, "input=mel+wavelet"));
     assert_non_null(strstr(mf.preprocess, "n_norm=2"));
+    /* The saved model alone classifies the test files as the run did. */
+    cnk_dataset ds;
+    cnk_dataset_options dopts;
+    cnk_dataset_options_init(&dopts);
+    assert_int_equal(cnk_dataset_open(&ctx, data, &dopts, &ds), CNK_OK);
+    char split[4400];
+    assert_int_equal(cnk_split_file_path(&ctx, model, split, sizeof split), CNK_OK);
+    assert_int_equal(cnk_split_read(&ctx, split, &ds), CNK_OK);
+    const char *paths[64];
+    int labels[64], ok[64];
+    double proba[64 * 8];
+    size_t n = 0, correct = 0, C = (size_t)mf.n_classes;
+    assert_true(C <= 8);
+    for (size_t i = 0; i < ds.n_items && n < 64; i++)
+        if (ds.items[i].part == CNK_PART_TEST) labels[n] = ds.items[i].label, paths[n++] = ds.items[i].path;
+    assert_int_equal(n, r.train.n_test);
+    assert_int_equal(cnk_fusion_predict_files(&ctx, &mf, model, paths, n, "", proba, ok), CNK_OK);
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(ok[k], 1);
+        size_t best = 0;
+        for (size_t c = 1; c < C; c++)
+            if (proba[k * C + c] > proba[k * C + best]) best = c;
+        correct += (int)best == labels[k];
+    }
+    assert_float_equal((double)correct / (double)n, r.train.test_accuracy, 1e-12);
+    cnk_dataset_release(&ds);
     cnk_arch_release(&arch);
     cnk_modelfile_release(&mf);
 }

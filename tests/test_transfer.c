@@ -217,6 +217,71 @@ static void test_finetune_top_block(void **state)
     assert_true(fabs(acc - r.train.test_accuracy) < 1e-12);
 }
 
+/* YAMNet as the backbone on a few spoken digits: clip embeddings (1024-d) train the head; the saved model
+ * (YAMNet + head) classifies the files again with the run's test accuracy. */
+static void test_yamnet_backbone(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char digits[4300], yamnet[4300], model[4300], tflite[4300], src[4300];
+    snprintf(digits, sizeof digits, "%s/digits", tmp);
+    snprintf(yamnet, sizeof yamnet, "%s/yamnet.cnk", tmp);
+    snprintf(model, sizeof model, "%s/digits.cnk", tmp);
+    tu_shared(tflite, sizeof tflite, "weights/yamnet/yamnet.tflite");
+    tu_shared(src, sizeof src, "datasets/fsdd");
+    int per_class = tu_sanitized() ? 4 : 8;
+    assert_int_equal(tu_system("'%s' import '%s' -o '%s' 2>/dev/null", tu_cnnkit_bin(), tflite, yamnet), 0);
+    for (int d = 0; d < 2; d++)
+        assert_int_equal(tu_system("mkdir -p '%s/%d' && ls '%s/%d' | sort | head -%d | while read f; do ln -s "
+                                   "'%s/%d/'\"$f\" '%s/%d/'\"$f\"; done",
+                                   digits, d, src, d, per_class, src, d, digits, d),
+                         0);
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.data = digits;
+    t.from = yamnet;
+    t.val_fraction = 0;
+    t.test_fraction = 0.5;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    cnk_transfer_result r;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    assert_string_equal(r.backbone, "yamnet");
+    assert_int_equal(r.feature_dim, 1024);
+    assert_int_equal(r.n_backbone_computed, (size_t)(2 * per_class));
+    assert_int_equal(r.train.n_train_segments, r.train.n_train); /* one mean embedding per clip */
+    cnk_modelfile mf;
+    assert_int_equal(cnk_modelfile_read(&ctx, model, &mf), CNK_OK);
+    assert_true(cnk_transfer_is_yamnet_model(&mf));
+    const char *paths[16];
+    int labels[16];
+    size_t n = 0;
+    for (int d = 0; d < 2; d++) {
+        cnk_pathlist files = {0};
+        char dir[4400];
+        snprintf(dir, sizeof dir, "%s/%d", digits, d);
+        assert_int_equal(cnk_list_files(&ctx, dir, 0, &files), CNK_OK);
+        for (size_t k = 0; k < files.count && n < 16; k++) labels[n] = d, paths[n++] = strdup(files.paths[k]);
+        cnk_pathlist_release(&files);
+    }
+    assert_int_equal(n, (size_t)(2 * per_class));
+    double proba[32];
+    int ok[16];
+    assert_int_equal(cnk_transfer_predict_files(&ctx, &mf, model, paths, n, proba, ok), CNK_OK);
+    size_t correct = 0;
+    for (size_t k = 0; k < n; k++) {
+        assert_int_equal(ok[k], 1);
+        assert_float_equal(proba[2 * k] + proba[2 * k + 1], 1.0, 1e-9);
+        correct += (proba[2 * k + 1] > proba[2 * k]) == labels[k];
+        free((void *)paths[k]);
+    }
+    /* "zero" and "one" from YAMNet's speech embeddings: well above chance on all the clips */
+    assert_true(correct * 4 >= n * 3);
+    assert_true(r.train.test_accuracy >= 0.5);
+    cnk_modelfile_release(&mf);
+}
+
 static void test_blocks_and_freeze(void **state)
 {
     (void)state;
@@ -318,6 +383,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frozen_backbone_cache_and_predict),
         cmocka_unit_test(test_finetune_top_block),
+        cmocka_unit_test(test_yamnet_backbone),
         cmocka_unit_test(test_blocks_and_freeze),
         cmocka_unit_test(test_mel_image),
         cmocka_unit_test(test_bad_options),
