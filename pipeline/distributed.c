@@ -33,13 +33,6 @@ int cnk_dist_available(void)
 #endif
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int env_int(const char *name, int fallback)
 {
     const char *text = getenv(name);
@@ -91,6 +84,13 @@ int cnk_dist_owns(const cnk_dist *d, size_t index)
 static int is_parallel(const cnk_dist *d) { return d && d->size > 1; }
 
 #ifdef CNK_HAVE_MPI
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* MPI's text for an error code, in one line. */
 static const char *mpi_error_text(int code, char *buf)
@@ -302,6 +302,7 @@ int cnk_dist_agree(cnk_ctx *ctx, cnk_dist *d, int status)
                         d->rank, d->size);
     return worst;
 #else
+    (void)ctx;
     return status;
 #endif
 }
