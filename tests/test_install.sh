@@ -49,9 +49,25 @@ grep -q "^#define CNNKIT_VERSION \"$VERSION\"" "$P/include/cnnkit/version.h" || 
 # No file of the source tree's internal headers may be needed: nothing outside include/cnnkit is installed.
 [ "$(find "$P/include" -type f | grep -vc '/include/cnnkit/')" = 0 ] || fail "internal headers were installed"
 
+# --- the installed binary: --version, help SUBCOMMAND (the same text as SUBCOMMAND --help)
+[ "$("$P/bin/cnnkit" --version)" = "cnnkit $VERSION" ] || fail "cnnkit --version"
+for sub in features train eval predict report summary import bench demo; do
+    "$P/bin/cnnkit" help $sub > "$T/help1.txt" || fail "cnnkit help $sub exits $?"
+    "$P/bin/cnnkit" $sub --help > "$T/help2.txt" || fail "cnnkit $sub --help exits $?"
+    [ -s "$T/help1.txt" ] && cmp -s "$T/help1.txt" "$T/help2.txt" || fail "cnnkit help $sub differs from $sub --help"
+done
+"$P/bin/cnnkit" help no-such-command > /dev/null 2>&1
+[ $? = 2 ] || fail "cnnkit help no-such-command should be a usage error (exit 2)"
+
+# --- the public context header repeats the internal status codes and callback types (same values)
+SRC=${CNK_SOURCE_DIR:?CNK_SOURCE_DIR must name the source tree}
+defs() { sed -e 's|/\*.*\*/||g' "$1" | sed -n '/^enum cnk_status {/,/^};/p; /^typedef void (\*cnk_/p' | tr -d ' \n'; }
+[ -n "$(defs "$SRC/core/context.h")" ] || fail "no status enum found in core/context.h"
+[ "$(defs "$SRC/core/context.h")" = "$(defs "$P/include/cnnkit/context.h")" ] \
+    || fail "cnnkit/context.h's status codes or callback types differ from core/context.h"
+
 # --- the man page is the one the installed binary's --help texts generate, and renders without warnings
 step "man page"
-SRC=${CNK_SOURCE_DIR:?CNK_SOURCE_DIR must name the source tree}
 $PY "$SRC/doc/gen_manpage.py" "$P/bin/cnnkit" > "$T/cnnkit.1" || fail "doc/gen_manpage.py"
 cmp -s "$T/cnnkit.1" "$P/share/man/man1/cnnkit.1" || { diff "$P/share/man/man1/cnnkit.1" "$T/cnnkit.1" | head -20;
     fail "doc/cnnkit.1 is out of date: doc/gen_manpage.py BUILD/cnnkit > doc/cnnkit.1"; }
@@ -90,6 +106,14 @@ nm -D --defined-only "$LIBDIR/libcnnkit.so" | awk '{print $NF}' | sort -u > "$T/
 if ! cmp -s "$T/api.txt" "$T/exported.txt"; then
     diff "$T/api.txt" "$T/exported.txt"
     fail "exported symbols differ from the CNK_API declarations (< only declared, > only exported)"
+fi
+# The static library too: its only global definitions are the API (and GCC's OpenMP named-critical locks,
+# common symbols that must stay mergeable).
+nm --defined-only --extern-only "$LIBDIR/libcnnkit.a" | awk 'NF == 3 {print $3}' | grep -v '^\.gomp_critical_user_' \
+    | sort -u > "$T/static.txt"
+if ! cmp -s "$T/api.txt" "$T/static.txt"; then
+    diff "$T/api.txt" "$T/static.txt" | head -20
+    fail "libcnnkit.a's global symbols differ from the CNK_API declarations (> only in the archive)"
 fi
 
 # --- build the examples: pkg-config (shared and static) ...

@@ -33,6 +33,8 @@ typedef void (*cnk_progress_fn)(void *user, const char *stage, size_t done, size
 typedef void (*cnk_warn_fn)(void *user, const char *message);
 #endif
 
+/* Opaque. Every function that takes a cnk_ctx needs one from cnk_context_create (never NULL); a function that
+ * fails leaves its status and message in it. */
 typedef struct cnk_ctx cnk_ctx;
 
 /* A new context: threads = online cores, seed 42, no callbacks. NULL if out of memory. */
