@@ -17,7 +17,8 @@
 typedef struct cnk_yamnet cnk_yamnet;
 
 /* Loads YAMNet from a .tflite file (imported on the fly) or a .cnk written by `cnnkit import yamnet.tflite`.
- * Class names come from the .cnk, or yamnet_class_map.csv beside the .tflite. */
+ * Class names come from the .cnk, or yamnet_class_map.csv beside the .tflite. One cnk_yamnet runs in one
+ * thread at a time (it owns the model's activations); create one per worker. */
 int cnk_yamnet_create(cnk_ctx *ctx, const char *model_path, cnk_yamnet **out);
 void cnk_yamnet_free(cnk_yamnet *y);
 int cnk_yamnet_n_classes(const cnk_yamnet *y);
