@@ -9,7 +9,6 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "core/fsutil.h"
 #include "core/rng.h"
 #include "nn/builtin.h"
 #include "nn/cfg.h"
