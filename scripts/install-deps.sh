@@ -10,7 +10,7 @@ level=${1:-build}
 build_pkgs="cmake make gcc pkg-config libsndfile1-dev libsoxr-dev libfftw3-dev libopenblas-dev libstb-dev
   libcmocka-dev libplplot-dev plplot-driver-cairo zlib1g-dev"
 test_pkgs="python3 python3-numpy python3-scipy python3-sklearn python3-torch python3-torchaudio chromium
-  clang libclang-rt-14-dev libopenmpi-dev openmpi-bin"
+  clang libclang-rt-14-dev libopenmpi-dev openmpi-bin valgrind"
 bench_pkgs="dataset-fashion-mnist"
 
 wanted="$build_pkgs"
