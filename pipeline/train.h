@@ -65,7 +65,8 @@ typedef struct cnk_train_result {
     int interrupted;         /* stopped by max_epochs_this_run: the checkpoint holds the state */
 } cnk_train_result;
 
-/* The checkpoint written after every epoch: "<model_path>.ckpt" (plus ".ckpt.optim.npy"). */
+/* The checkpoint written after every epoch: "<model_path>.ckpt" (plus the optimiser state
+ * "<model_path>.ckpt.optim-<epoch>.npy"). */
 void cnk_train_checkpoint_path(const char *model_path, char *out, size_t cap);
 /* The split file written next to the model: "<model_path minus .cnk>.split.csv". */
 void cnk_train_split_path(const char *model_path, char *out, size_t cap);

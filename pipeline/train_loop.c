@@ -197,18 +197,21 @@ int cnk_train_save_model(train_run *r, const char *path, const float *params, co
     return rc;
 }
 
-static void optim_state_path(const char *ckpt_path, char *out, size_t cap)
+/* The optimiser state after `epoch` epochs: one file per epoch, so a kill between writing it and the model
+ * checkpoint leaves the previous epoch's pair intact. */
+static void optim_state_path(const char *ckpt_path, int epoch, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s.optim.npy", ckpt_path);
+    snprintf(out, cap, "%s.optim-%d.npy", ckpt_path, epoch);
 }
 
 /* The checkpoint: the optimiser state as .npy ([steps, epochs done, state...]) first, then the model file
- * whose text carries the run's state; each is atomic and the epoch count ties them together. */
+ * whose text carries the run's state (and names the epoch); each is atomic. Once the new checkpoint is in
+ * place the previous epoch's optimiser file is removed. */
 static int save_checkpoint(train_run *r, int epochs_done)
 {
     char ckpt[4200], optim_path[4300];
     cnk_train_checkpoint_path(r->opts->model_path, ckpt, sizeof ckpt);
-    optim_state_path(ckpt, optim_path, sizeof optim_path);
+    optim_state_path(ckpt, epochs_done, optim_path, sizeof optim_path);
     size_t n_state = cnk_optim_state_size(r->opt);
     float *state = malloc((n_state + 2) * sizeof *state);
     if (!state) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
@@ -239,6 +242,10 @@ static int save_checkpoint(train_run *r, int epochs_done)
     rc = cnk_train_save_model(r, ckpt, cnk_model_params(r->model), cnk_model_buffers(r->model));
     r->prep_text = saved;
     free(text);
+    if (!rc && epochs_done > 0) {
+        optim_state_path(ckpt, epochs_done - 1, optim_path, sizeof optim_path);
+        remove(optim_path);
+    }
     return rc;
 }
 
@@ -320,7 +327,7 @@ int cnk_train_load_checkpoint(train_run *r, const cnk_modelfile *ckpt)
     r->best_epoch = (int)best_epoch;
     r->bad_epochs = (int)bad;
     char optim_path[4300];
-    optim_state_path(r->opts->resume, optim_path, sizeof optim_path);
+    optim_state_path(r->opts->resume, r->start_epoch, optim_path, sizeof optim_path);
     cnk_array state = {0};
     rc = cnk_npy_read(ctx, optim_path, &state);
     if (rc) return rc;

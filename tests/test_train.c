@@ -93,8 +93,10 @@ static void test_run_writes_files_and_resume_is_exact(void **state)
     assert_true(cnk_is_file(path));
     snprintf(path, sizeof path, "%s.ckpt", model_a);
     assert_true(cnk_is_file(path));
-    snprintf(path, sizeof path, "%s.ckpt.optim.npy", model_a);
+    snprintf(path, sizeof path, "%s.ckpt.optim-3.npy", model_a);
     assert_true(cnk_is_file(path));
+    snprintf(path, sizeof path, "%s.ckpt.optim-2.npy", model_a); /* superseded state is removed */
+    assert_false(cnk_is_file(path));
 
     /* The model file says what predict needs: mel at 8 kHz, 0.5 s segments, one normalisation pair. */
     cnk_modelfile ma, mb;
