@@ -85,9 +85,12 @@ static void run_one(tree_run *run, cnk_ctx *local, cnk_extractor *ex, const char
     int rc = cnk_extract_file(local, ex, path, &a);
     if (rc != CNK_OK)
         skipped = 1;
-    else if ((rc = mirror_path(local, in_dir, path, out_dir, ext, out_path, sizeof out_path)) != CNK_OK ||
-             (rc = write_array(local, out_path, &a, output)) != CNK_OK)
+    else if ((rc = mirror_path(local, in_dir, path, out_dir, ext, out_path, sizeof out_path)) != CNK_OK)
         fatal_rc = rc;
+    else if ((rc = write_array(local, out_path, &a, output)) == CNK_ERR_ARG)
+        skipped = 1; /* this array cannot be drawn (a PNG over 65535 frames): skip the file, go on */
+    else if (rc != CNK_OK)
+        fatal_rc = rc; /* I/O errors stop the run */
     cnk_array_release(&a);
 #pragma omp critical(cnk_extract_tree)
     {
