@@ -185,6 +185,14 @@ static int is_yamnet_text(const char *prep_text)
     return f && (f == prep_text || f[-1] == '\n');
 }
 
+/* The built-in family an imported network belongs to (nn/builtin.h's layer names), else the file's name. */
+static const char *backbone_name(const cnk_arch *arch, const char *path)
+{
+    if (cnk_arch_find(arch, "block16_project") >= 0) return "mobilenet_v2";
+    if (cnk_arch_find(arch, "block13_pw") >= 0) return "mobilenet_v1";
+    return cnk_path_base(path);
+}
+
 static int load_backbone(xfer_run *r)
 {
     cnk_ctx *ctx = r->ctx;
@@ -210,7 +218,7 @@ static int load_backbone(xfer_run *r)
     snprintf(r->backbone_key, sizeof r->backbone_key, "transfer-backbone v1 %s layer=%s", hex, f->name);
     char name[256] = "";
     if (cnk_kv_get(ctx, r->from.preprocess, "arch_name", name, sizeof name) != CNK_OK || !name[0])
-        snprintf(name, sizeof name, "%s", r->is_yamnet ? "yamnet" : cnk_path_base(path));
+        snprintf(name, sizeof name, "%s", backbone_name(&r->arch, path));
     cnk_clear_error(ctx);
     snprintf(r->res->backbone, sizeof r->res->backbone, "%s", r->is_yamnet ? "yamnet" : name);
     r->res->feature_dim = r->feat_dim;
