@@ -13,7 +13,7 @@
 
 /* The string options, in the order of string_fields(). */
 enum { S_DATA, S_MODEL, S_INPUT, S_ARCH, S_OPTIMIZER, S_GROUP_BY, S_TEST_MATCH, S_TRAIN, S_VAL, S_TEST, S_REPORT,
-       S_RESUME, S_CACHE, S_COUNT };
+       S_RESUME, S_CACHE, S_FROM, S_FREEZE, S_COUNT };
 
 struct cnk_training {
     cnk_train_options opts;
@@ -30,7 +30,8 @@ static const struct {
 } string_options[] = {{"input", S_INPUT},   {"arch", S_ARCH},       {"optimizer", S_OPTIMIZER},
                       {"group-by", S_GROUP_BY}, {"test-match", S_TEST_MATCH}, {"train", S_TRAIN},
                       {"val", S_VAL},       {"test", S_TEST},       {"report", S_REPORT},
-                      {"resume", S_RESUME}, {"cache", S_CACHE}};
+                      {"resume", S_RESUME}, {"cache", S_CACHE},     {"from", S_FROM},
+                      {"freeze", S_FREEZE}};
 
 /* Points the options at the owned strings (after any change). */
 static void bind_strings(cnk_training *t)
@@ -49,6 +50,8 @@ static void bind_strings(cnk_training *t)
     o->report_dir = t->strings[S_REPORT];
     o->resume = t->strings[S_RESUME];
     o->cache_dir = t->strings[S_CACHE];
+    o->from = t->strings[S_FROM];
+    o->freeze = t->strings[S_FREEZE];
 }
 
 static int set_string(cnk_training *t, int slot, const char *value)

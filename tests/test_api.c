@@ -380,6 +380,8 @@ static void test_training_option_errors(void **state)
     assert_non_null(strstr(cnk_context_error(ctx), "cnk_context_set_seed"));
     assert_int_equal(cnk_training_set(ctx, t, "arch", NULL), CNK_ERR_ARG);
     assert_int_equal(cnk_training_set(ctx, t, "train", "/nonexistent/train"), CNK_OK);
+    assert_int_equal(cnk_training_set(ctx, t, "from", "/nonexistent/base.cnk"), CNK_OK);
+    assert_int_equal(cnk_training_set(ctx, t, "freeze", "backbone"), CNK_OK);
     assert_int_equal(cnk_training_run(ctx, t), CNK_ERR_ARG); /* data and train together */
     cnk_training_free(t);
     t = cnk_training_create("/nonexistent/data", "/nonexistent/m.cnk");
