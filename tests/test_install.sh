@@ -2,7 +2,10 @@
 # cnnkit as an installed library: `cmake --install` into a fresh temporary prefix, then
 # - the prefix holds libcnnkit.so (with its SONAME chain), libcnnkit.a, the headers, bin/cnnkit, cnnkit.pc, the
 #   CMake package, the man page and the bash completion; every public header compiles alone (C11 and C++);
-# - libcnnkit.so exports exactly the CNK_API functions of the installed headers, nothing else;
+# - libcnnkit.so exports exactly the CNK_API functions of the installed headers, nothing else, and libcnnkit.a
+#   defines no other global symbol; the public status codes equal the internal ones;
+# - `cnnkit --version`, `cnnkit help SUBCOMMAND`; the man page is what doc/gen_manpage.py makes of the binary's
+#   --help texts (every subcommand); the bash completion completes subcommands, options and option values;
 # - both examples build against the prefix through pkg-config (shared, and static with --static) AND through
 #   find_package(cnnkit) (shared and static), and run on real small data: train_images trains on a generated
 #   image folder (test accuracy and report checked, the four builds write byte-identical models), and
@@ -51,7 +54,11 @@ grep -q "^#define CNNKIT_VERSION \"$VERSION\"" "$P/include/cnnkit/version.h" || 
 
 # --- the installed binary: --version, help SUBCOMMAND (the same text as SUBCOMMAND --help)
 [ "$("$P/bin/cnnkit" --version)" = "cnnkit $VERSION" ] || fail "cnnkit --version"
-for sub in features train eval predict report summary import bench demo; do
+SUBS=$("$P/bin/cnnkit" --help | sed -n '/^Subcommands:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p')
+for sub in features train eval predict report summary import bench; do # those ../shared/CLI.md names
+    echo "$SUBS" | grep -qx $sub || fail "cnnkit --help does not list the $sub subcommand"
+done
+for sub in $SUBS; do
     "$P/bin/cnnkit" help $sub > "$T/help1.txt" || fail "cnnkit help $sub exits $?"
     "$P/bin/cnnkit" $sub --help > "$T/help2.txt" || fail "cnnkit $sub --help exits $?"
     [ -s "$T/help1.txt" ] && cmp -s "$T/help1.txt" "$T/help2.txt" || fail "cnnkit help $sub differs from $sub --help"
@@ -71,7 +78,7 @@ step "man page"
 $PY "$SRC/doc/gen_manpage.py" "$P/bin/cnnkit" > "$T/cnnkit.1" || fail "doc/gen_manpage.py"
 cmp -s "$T/cnnkit.1" "$P/share/man/man1/cnnkit.1" || { diff "$P/share/man/man1/cnnkit.1" "$T/cnnkit.1" | head -20;
     fail "doc/cnnkit.1 is out of date: doc/gen_manpage.py BUILD/cnnkit > doc/cnnkit.1"; }
-for sub in features train eval predict report summary import bench demo; do
+for sub in $SUBS; do
     grep -q "^\.SS $sub\$" "$T/cnnkit.1" || fail "the man page lacks the $sub subcommand"
 done
 if command -v groff > /dev/null; then
