@@ -87,13 +87,22 @@ static void im2col_row(float *dst, const float *plane, const cnk_conv2d_shape *s
     }
 }
 
-static void im2col_chunk(float *col, const float *in, int n0, int count, const cnk_conv2d_shape *s)
+/* The helpers below do their share (part of parts, a contiguous slice of rows) of the chunk; serial callers
+ * pass 0 of 1. */
+static void task_slice(int tasks, int part, int parts, int *begin, int *end)
 {
-    int khw = s->kernel_h * s->kernel_w;
+    *begin = (int)((long)tasks * part / parts);
+    *end = (int)((long)tasks * (part + 1) / parts);
+}
+
+static void im2col_chunk(float *col, const float *in, int n0, int count, const cnk_conv2d_shape *s, int part,
+                         int parts)
+{
+    int khw = s->kernel_h * s->kernel_w, begin, end;
     size_t spatial = (size_t)s->out_h * s->out_w, ld = spatial * count;
     size_t in_plane = (size_t)s->in_h * s->in_w;
-    int tasks = count * s->in_c * khw;
-    for (int t = 0; t < tasks; t++) {
+    task_slice(count * s->in_c * khw, part, parts, &begin, &end);
+    for (int t = begin; t < end; t++) {
         int b = t / (s->in_c * khw), r = t % (s->in_c * khw);
         int c = r / khw, k = r % khw;
         const float *plane = in + ((size_t)(n0 + b) * s->in_c + c) * in_plane;
@@ -131,22 +140,26 @@ static void col2im_chunk(float *dinp, const float *col, int n0, int count, const
 }
 
 /* Staging between NCHW samples n0.. and a [channels x count*spatial] matrix (sample-major columns). */
-static void stage_gather(float *staged, const float *nchw, int n0, int count, int channels, size_t spatial)
+static void stage_gather(float *staged, const float *nchw, int n0, int count, int channels, size_t spatial,
+                         int part, int parts)
 {
     size_t ld = spatial * count;
-    int tasks = count * channels;
-    for (int t = 0; t < tasks; t++) {
+    int begin, end;
+    task_slice(count * channels, part, parts, &begin, &end);
+    for (int t = begin; t < end; t++) {
         int b = t / channels, c = t % channels;
         memcpy(staged + (size_t)c * ld + (size_t)b * spatial, nchw + ((size_t)(n0 + b) * channels + c) * spatial,
                sizeof(float) * spatial);
     }
 }
 
-static void stage_scatter(float *nchw, const float *staged, int n0, int count, int channels, size_t spatial)
+static void stage_scatter(float *nchw, const float *staged, int n0, int count, int channels, size_t spatial,
+                          int part, int parts)
 {
     size_t ld = spatial * count;
-    int tasks = count * channels;
-    for (int t = 0; t < tasks; t++) {
+    int begin, end;
+    task_slice(count * channels, part, parts, &begin, &end);
+    for (int t = begin; t < end; t++) {
         int b = t / channels, c = t % channels;
         memcpy(nchw + ((size_t)(n0 + b) * channels + c) * spatial, staged + (size_t)c * ld + (size_t)b * spatial,
                sizeof(float) * spatial);
@@ -182,24 +195,62 @@ static void forward_chunk(float *out, const float *in, const float *weight, int 
     const float *b_mat = in + (size_t)n0 * in_sample;
     if (count > 1 || !is_pointwise(s)) {
         if (is_pointwise(s))
-            stage_gather(col, in, n0, count, s->in_c, spatial);
+            stage_gather(col, in, n0, count, s->in_c, spatial, 0, 1);
         else
-            im2col_chunk(col, in, n0, count, s);
+            im2col_chunk(col, in, n0, count, s, 0, 1);
         b_mat = col;
     }
     float *c_mat = count == 1 ? out + (size_t)n0 * out_sample : col + (size_t)rows * cols;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->out_c, cols, rows, 1.0f, weight, rows, b_mat, cols,
                 0.0f, c_mat, cols);
-    if (count > 1) stage_scatter(out, c_mat, n0, count, s->out_c, spatial);
+    if (count > 1) stage_scatter(out, c_mat, n0, count, s->out_c, spatial, 0, 1);
 }
 
 /* Threads take whole chunks of samples, each with its own slice of the workspace and single-threaded
  * sgemm calls: one thread team for everything, so OpenBLAS's and OpenMP's pools never fight over cores. */
+/* Fewer chunks than threads (a small batch, or small maps batched into one chunk): the whole team works on
+ * each chunk, splitting the im2col rows, then the sgemm's columns, then the write-back. */
+static void forward_cooperative(float *out, const float *in, const float *weight, int chunk, int n_chunks,
+                                const cnk_conv2d_shape *s, float *col)
+{
+    int rows = s->in_c * s->kernel_h * s->kernel_w, pointwise = is_pointwise(s);
+    size_t spatial = (size_t)s->out_h * s->out_w;
+    size_t in_sample = (size_t)s->in_c * s->in_h * s->in_w, out_sample = (size_t)s->out_c * spatial;
+    for (int k = 0; k < n_chunks; k++) {
+        int n0 = k * chunk, count = s->batch - n0 < chunk ? s->batch - n0 : chunk;
+        int cols = (int)(spatial * count), direct_in = pointwise && count == 1, direct_out = count == 1;
+        const float *b_mat = direct_in ? in + (size_t)n0 * in_sample : col;
+        float *c_mat = direct_out ? out + (size_t)n0 * out_sample : col + (size_t)rows * cols;
+#pragma omp parallel num_threads(s->threads)
+        {
+            int part = omp_get_thread_num(), parts = omp_get_num_threads(), c0, c1;
+            if (!direct_in) {
+                if (pointwise)
+                    stage_gather(col, in, n0, count, s->in_c, spatial, part, parts);
+                else
+                    im2col_chunk(col, in, n0, count, s, part, parts);
+            }
+#pragma omp barrier
+            task_slice(cols, part, parts, &c0, &c1);
+            if (c1 > c0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->out_c, c1 - c0, rows, 1.0f, weight, rows,
+                            b_mat + c0, cols, 0.0f, c_mat + c0, cols);
+#pragma omp barrier
+            if (!direct_out) stage_scatter(out, c_mat, n0, count, s->out_c, spatial, part, parts);
+        }
+    }
+}
+
 void cnk_conv2d_forward(float *out, const float *in, const float *weight, const float *bias,
                         const cnk_conv2d_shape *s, float *workspace)
 {
     int chunk = chunk_samples(s), n_chunks = (s->batch + chunk - 1) / chunk;
     size_t per_thread = per_thread_floats(s);
+    if (s->threads > 1 && n_chunks < s->threads) {
+        forward_cooperative(out, in, weight, chunk, n_chunks, s, workspace);
+        if (bias) add_bias(out, bias, s->batch, s->out_c, (size_t)s->out_h * s->out_w, s->threads);
+        return;
+    }
 #pragma omp parallel num_threads(team_size(s, n_chunks))
     {
         float *col = workspace + per_thread * (size_t)omp_get_thread_num();
@@ -239,7 +290,7 @@ static void backward_chunk(float *dinp, float *dweight_part, const float *dout, 
     const float *dout_mat = dout + (size_t)n0 * out_sample;
     float *staged = col + (size_t)rows * cols;
     if (count > 1) {
-        stage_gather(staged, dout, n0, count, s->out_c, spatial);
+        stage_gather(staged, dout, n0, count, s->out_c, spatial, 0, 1);
         dout_mat = staged;
     }
     int direct = pointwise && count == 1; /* the input sample itself is the column matrix */
@@ -247,9 +298,9 @@ static void backward_chunk(float *dinp, float *dweight_part, const float *dout, 
         const float *b_mat = in + (size_t)n0 * in_sample;
         if (!direct) {
             if (pointwise)
-                stage_gather(col, in, n0, count, s->in_c, spatial);
+                stage_gather(col, in, n0, count, s->in_c, spatial, 0, 1);
             else
-                im2col_chunk(col, in, n0, count, s);
+                im2col_chunk(col, in, n0, count, s, 0, 1);
             b_mat = col;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->out_c, rows, cols, 1.0f, dout_mat, cols, b_mat, cols,
