@@ -128,7 +128,8 @@ static int make_extractor(cnk_ctx *ctx, cnk_predictor *p)
 int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *samples, size_t n_samples,
                                    int sample_rate, double *proba)
 {
-    if (!p || (!samples && n_samples) || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    if (!p || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    if (!samples || n_samples == 0) return cnk_fail(ctx, CNK_ERR_ARG, "classify: no samples");
     const cnk_preprocess *prep = prep_of(p);
     if (prep->kind != CNK_PREP_MEL && prep->kind != CNK_PREP_WAVELET)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not audio samples",

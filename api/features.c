@@ -64,7 +64,7 @@ int cnk_features_of_samples(cnk_ctx *ctx, const cnk_feature_options *opts, const
 {
     int rc = check_outputs(ctx, out, rows, frames);
     if (rc) return rc;
-    if (!samples && n_samples) return cnk_fail(ctx, CNK_ERR_ARG, "features: NULL samples");
+    if (!samples || n_samples == 0) return cnk_fail(ctx, CNK_ERR_ARG, "features: no samples");
     if (sample_rate < 1 || sample_rate > CNK_AUDIO_MAX_RATE)
         return cnk_fail(ctx, CNK_ERR_ARG, "features: bad sample rate %d", sample_rate);
     cnk_extract_params p;

@@ -158,6 +158,7 @@ static void test_feature_errors(void **state)
     assert_int_equal(rows, 0);
     opts.kind = "wavelet";
     assert_int_equal(cnk_features_of_samples(ctx, &opts, samples, 4096, 0, &out, &rows, &frames), CNK_ERR_ARG);
+    assert_int_equal(cnk_features_of_samples(ctx, &opts, NULL, 0, 22050, &out, &rows, &frames), CNK_ERR_ARG);
     assert_int_equal(cnk_features_of_file(ctx, &opts, "/nonexistent/a.wav", &out, &rows, &frames), CNK_ERR_IO);
     assert_non_null(strstr(cnk_context_error(ctx), "/nonexistent/a.wav"));
     /* A wavelet scalogram of silence at the default 64 scales has the mel frame grid. */
@@ -525,6 +526,8 @@ static void test_classify_samples_equals_files(void **state)
     assert_int_equal(cnk_predictor_classify_samples(ctx, p, samples, n, rate, from_samples), CNK_OK);
     assert_memory_equal(from_file, from_samples, sizeof from_file);
     assert_int_equal(cnk_predictor_classify_samples(ctx, p, samples, n, 0, from_samples), CNK_ERR_ARG);
+    assert_int_equal(cnk_predictor_classify_samples(ctx, p, samples, 0, rate, from_samples), CNK_ERR_ARG);
+    assert_string_equal(cnk_context_error(ctx), "classify: no samples");
     unsigned char pixel[3] = {0};
     assert_int_equal(cnk_predictor_classify_pixels(ctx, p, pixel, 1, 1, 3, from_samples), CNK_ERR_ARG);
     cnk_free(samples);
