@@ -8,7 +8,9 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "pipeline/fusion.h"
 #include "pipeline/train.h"
+#include "pipeline/transfer.h"
 
 static const char *const usage_text =
     "Usage: cnnkit train DATA [OPTIONS] -o MODEL.cnk\n"
@@ -41,13 +43,18 @@ static const char *const usage_text =
     "  --resume CHECKPOINT      continue an interrupted run (same DATA, options and -o)\n"
     "  --cache DIR | --no-cache feature cache folder (default ~/.cache/cnnkit)\n"
     "  --threads N              (default: all cores)\n"
-    "  --from MODEL.cnk, --freeze backbone|none|N   transfer learning (not available in this build)\n";
+    "  --from MODEL.cnk         transfer learning from a pretrained model (`cnnkit import`: MobileNet, YAMNet):\n"
+    "                           a new head for DATA's classes on the backbone's cached outputs\n"
+    "  --freeze backbone|none|N with --from: train the head only (default), everything, or all but the first N\n"
+    "                           layers\n"
+    "  --input mel+wavelet --arch fusion [--fusion mean|weighted|concat]   late fusion of the mel and wavelet\n"
+    "                           views of each segment (default mean)\n";
 
 enum {
     OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
     OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
-    OPT_STOP_AFTER, OPT_HELP
+    OPT_STOP_AFTER, OPT_FUSION, OPT_HELP
 };
 
 static const struct option long_options[] = {
@@ -79,6 +86,7 @@ static const struct option long_options[] = {
     {"from", required_argument, NULL, OPT_FROM},
     {"freeze", required_argument, NULL, OPT_FREEZE},
     {"stop-after", required_argument, NULL, OPT_STOP_AFTER}, /* undocumented: for tests of --resume */
+    {"fusion", required_argument, NULL, OPT_FUSION},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -146,6 +154,34 @@ static void print_summary(const cnk_train_options *o, const cnk_train_result *re
     if (o->report_dir) printf("report: %s/report.html\n", o->report_dir);
 }
 
+/* --from: transfer learning (pipeline/transfer.h). */
+static int run_transfer(cnk_ctx *ctx, const cnk_train_options *opts, cnk_train_result *res)
+{
+    cnk_transfer_options to;
+    cnk_transfer_options_init(&to, opts);
+    cnk_transfer_result tr;
+    int rc = cnk_transfer_run(ctx, &to, &tr);
+    *res = tr.train;
+    if (!rc) printf("backbone: %s (%d features per segment), head trained in %.1f s\n", tr.backbone, tr.feature_dim,
+                    tr.seconds_head);
+    return rc;
+}
+
+/* --input mel+wavelet / --arch fusion: late fusion (pipeline/fusion.h). */
+static int run_fusion(cnk_ctx *ctx, const cnk_train_options *opts, const char *mode_name, cnk_train_result *res)
+{
+    cnk_fusion_mode mode = CNK_FUSION_MEAN;
+    if (mode_name && cnk_fusion_mode_parse(mode_name, &mode))
+        return cnk_fail(ctx, CNK_ERR_ARG, "--fusion %s: expected mean, weighted or concat", mode_name);
+    cnk_fusion_result fr;
+    int rc = cnk_fusion_run(ctx, opts, mode, &fr);
+    *res = fr.train;
+    if (!rc && !isnan(fr.mel_test_accuracy))
+        printf("branches: mel %.4f, wavelet %.4f test accuracy alone\n", fr.mel_test_accuracy,
+               fr.wavelet_test_accuracy);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv)
 {
     cnk_ctx ctx;
@@ -156,10 +192,15 @@ int cmd_train(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int c;
+    const char *fusion = NULL;
     while ((c = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
         if (c == OPT_HELP || c == 'h') {
             fputs(usage_text, stdout);
             return CLI_OK;
+        }
+        if (c == OPT_FUSION) {
+            fusion = optarg;
+            continue;
         }
         if (c == '?' || c == ':') return cli_usage_error("train", "unknown option or missing value: %s", argv[optind - 1]);
         if (parse_option(c, optarg, &opts, &ctx))
@@ -172,8 +213,14 @@ int cmd_train(int argc, char **argv)
     if (opts.data && opts.train_dir) return cli_usage_error("train", "give DATA or --train/--test, not both");
     if ((opts.train_dir != NULL) != (opts.test_dir != NULL))
         return cli_usage_error("train", "--train and --test go together");
+    if (opts.freeze && !opts.from) return cli_usage_error("train", "--freeze goes with --from");
+    int is_fusion = (opts.input && strcmp(opts.input, "mel+wavelet") == 0) ||
+                    (opts.arch && strcmp(opts.arch, "fusion") == 0);
+    if (fusion && !is_fusion) return cli_usage_error("train", "--fusion goes with --input mel+wavelet --arch fusion");
     cnk_train_result res;
-    int rc = cnk_train_run(&ctx, &opts, &res);
+    int rc = opts.from ? run_transfer(&ctx, &opts, &res)
+             : is_fusion ? run_fusion(&ctx, &opts, fusion, &res)
+                         : cnk_train_run(&ctx, &opts, &res);
     if (rc) return cli_fail("train", &ctx, rc);
     if (res.interrupted) {
         printf("stopped after %d epochs; continue with --resume %s.ckpt\n", res.epochs_run, opts.model_path);

@@ -1,6 +1,7 @@
 #include "pipeline/classify.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,17 +10,49 @@
 #include "nn/modelfile.h"
 #include "pipeline/dataset.h"
 #include "pipeline/featureset.h"
+#include "pipeline/fusion.h"
+#include "pipeline/mel_image.h"
+#include "pipeline/transfer.h"
 
 enum { CLASSIFY_BATCH = 32 };
 
+/* How a model turns files into probabilities: our own segment classifier, or the fusion and YAMNet-transfer
+ * models' own predictors (pipeline/fusion.h, pipeline/transfer.h). */
+enum { KIND_PLAIN = 0, KIND_FUSION, KIND_YAMNET };
+
 struct cnk_classifier {
+    char path[4096];
+    int kind;
     cnk_modelfile mf;
     cnk_arch arch;
     cnk_model *model;
     cnk_preprocess prep;
+    cnk_mel_image mel_image; /* an image network reading mel segments as pictures (transfer models) */
     size_t in_size;
-    float *inputs; /* CLASSIFY_BATCH model inputs */
+    float *inputs;  /* CLASSIFY_BATCH model inputs */
+    float *segment; /* one preprocessed segment before the mel-image mapping */
 };
+
+/* The network input one preprocessed segment becomes. */
+static void input_shape(const cnk_classifier *c, int *ch, int *h, int *w)
+{
+    if (c->mel_image.active) {
+        *ch = c->mel_image.channels, *h = c->mel_image.height, *w = c->mel_image.width;
+    } else {
+        cnk_preprocess_input_shape(&c->prep, ch, h, w);
+    }
+}
+
+static int detect_kind(cnk_ctx *ctx, cnk_classifier *c, const char *path)
+{
+    int is_fusion = 0;
+    cnk_fusion_mode mode;
+    float weight;
+    int rc = cnk_fusion_from_text(ctx, c->mf.preprocess, path, &is_fusion, &mode, &weight);
+    if (rc) return rc;
+    c->kind = is_fusion ? KIND_FUSION : cnk_transfer_is_yamnet_model(&c->mf) ? KIND_YAMNET : KIND_PLAIN;
+    return cnk_mel_image_from_text(ctx, c->mf.preprocess, path, &c->mel_image);
+}
 
 int cnk_classifier_load(cnk_ctx *ctx, const char *path, cnk_classifier **out)
 {
@@ -28,14 +61,21 @@ int cnk_classifier_load(cnk_ctx *ctx, const char *path, cnk_classifier **out)
     if (!c) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
     cnk_modelfile_init(&c->mf);
     cnk_arch_init(&c->arch);
+    snprintf(c->path, sizeof c->path, "%s", path);
     int rc = cnk_modelfile_read(ctx, path, &c->mf);
+    if (!rc) rc = detect_kind(ctx, c, path);
+    if (!rc && c->kind != KIND_PLAIN) { /* those predict through their own modules */
+        *out = c;
+        return CNK_OK;
+    }
     if (!rc) rc = cnk_preprocess_from_text(ctx, c->mf.preprocess, path, &c->prep);
     if (!rc) rc = cnk_modelfile_arch(ctx, &c->mf, &c->arch);
     if (!rc && c->arch.n_input_layers != 1)
-        rc = cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: multi-input models cannot classify files yet", path);
+        rc = cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: a %d-input model without a fusion recipe", path,
+                      c->arch.n_input_layers);
     int ch = 0, h = 0, w = 0;
     if (!rc) {
-        cnk_preprocess_input_shape(&c->prep, &ch, &h, &w);
+        input_shape(c, &ch, &h, &w);
         cnk_shape in = c->arch.layers[c->arch.input_layers[0]].input_shape;
         if (in.c != ch || in.h != h || in.w != w)
             rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: network input %dx%dx%d does not match its preprocessing %dx%dx%d",
@@ -46,8 +86,11 @@ int cnk_classifier_load(cnk_ctx *ctx, const char *path, cnk_classifier **out)
         memcpy(cnk_model_params(c->model), c->mf.params, c->mf.n_params * sizeof(float));
         memcpy(cnk_model_buffers(c->model), c->mf.buffers, c->mf.n_buffers * sizeof(float));
         c->in_size = (size_t)ch * h * w;
+        int pc, ph, pw;
+        cnk_preprocess_input_shape(&c->prep, &pc, &ph, &pw);
         c->inputs = malloc(CLASSIFY_BATCH * c->in_size * sizeof *c->inputs);
-        if (!c->inputs) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
+        c->segment = malloc((size_t)pc * ph * pw * sizeof *c->segment);
+        if (!c->inputs || !c->segment) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
     }
     if (rc) {
         cnk_classifier_free(c);
@@ -64,6 +107,7 @@ void cnk_classifier_free(cnk_classifier *c)
     cnk_arch_release(&c->arch);
     cnk_modelfile_release(&c->mf);
     free(c->inputs);
+    free(c->segment);
     free(c);
 }
 
@@ -87,8 +131,15 @@ int cnk_classifier_predict_features(cnk_ctx *ctx, cnk_classifier *c, const cnk_a
     for (size_t from = 0; from < n_seg; from += CLASSIFY_BATCH) {
         int bs = (int)(n_seg - from < CLASSIFY_BATCH ? n_seg - from : CLASSIFY_BATCH);
         for (int k = 0; k < bs; k++) {
-            int rc = cnk_preprocess_segment(ctx, &c->prep, features, from + (size_t)k, 0, c->inputs + k * c->in_size);
+            float *x = c->inputs + k * c->in_size;
+            int rc = cnk_preprocess_segment(ctx, &c->prep, features, from + (size_t)k, 0,
+                                            c->mel_image.active ? c->segment : x);
             if (rc) return rc;
+            if (c->mel_image.active) {
+                int pc, ph, pw;
+                cnk_preprocess_input_shape(&c->prep, &pc, &ph, &pw);
+                cnk_mel_image_apply(&c->mel_image, c->segment, ph, pw, x);
+            }
         }
         const float *inputs[1] = {c->inputs};
         int rc = cnk_model_forward(ctx, c->model, inputs, bs, CNK_MODE_INFER);
@@ -106,6 +157,7 @@ int cnk_classifier_predict_features(cnk_ctx *ctx, cnk_classifier *c, const cnk_a
 int cnk_classifier_accepts_path(const cnk_classifier *c, const char *path)
 {
     cnk_input_kind kind = cnk_input_kind_of_path(path);
+    if (c->kind != KIND_PLAIN) return kind == CNK_INPUT_AUDIO;
     switch (c->prep.kind) {
     case CNK_PREP_MEL:
     case CNK_PREP_WAVELET:
@@ -163,10 +215,61 @@ static int classify_featureset(cnk_ctx *ctx, cnk_classifier *c, const cnk_featur
     return CNK_OK;
 }
 
+/* Fusion and YAMNet-transfer models: their modules compute the probabilities of whole files. */
+static int run_special(cnk_ctx *ctx, cnk_classifier *c, const char *const *paths, const int *labels, size_t n,
+                       const char *cache_dir, cnk_classified *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t C = (size_t)c->mf.n_classes;
+    double *proba = malloc((n * C + 1) * sizeof *proba);
+    int *ok = calloc(n + 1, sizeof *ok);
+    out->items = malloc((n + 1) * sizeof *out->items);
+    out->y_true = malloc((n + 1) * sizeof *out->y_true);
+    out->y_pred = malloc((n + 1) * sizeof *out->y_pred);
+    out->proba = malloc((n * C + 1) * sizeof *out->proba);
+    int rc = (proba && ok && out->items && out->y_true && out->y_pred && out->proba)
+                 ? CNK_OK
+                 : cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory for %zu predictions", n);
+    if (!rc && c->kind == KIND_FUSION)
+        rc = cnk_fusion_predict_files(ctx, &c->mf, c->path, paths, n, cache_dir, proba, ok);
+    else if (!rc)
+        rc = cnk_transfer_predict_files(ctx, &c->mf, c->path, paths, n, proba, ok);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!ok[i]) continue;
+        int best = 0;
+        for (size_t k = 1; k < C; k++)
+            if (proba[i * C + k] > proba[i * C + (size_t)best]) best = (int)k;
+        out->items[out->n] = (int)i;
+        out->y_true[out->n] = labels ? labels[i] : -1;
+        out->y_pred[out->n] = best;
+        memcpy(out->proba + out->n * C, proba + i * C, C * sizeof *proba);
+        out->n++;
+    }
+    free(proba);
+    free(ok);
+    if (rc) cnk_classified_release(out);
+    return rc;
+}
+
 int cnk_classifier_run_dataset(cnk_ctx *ctx, cnk_classifier *c, const cnk_dataset *ds, const char *cache_dir,
                                cnk_classified *out)
 {
     memset(out, 0, sizeof *out);
+    if (c->kind != KIND_PLAIN) {
+        const char **paths = calloc(ds->n_items + 1, sizeof *paths);
+        int *labels = calloc(ds->n_items + 1, sizeof *labels), *index = calloc(ds->n_items + 1, sizeof *index);
+        int rc = paths && labels && index ? CNK_OK : cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
+        size_t n = 0;
+        for (size_t i = 0; !rc && i < ds->n_items; i++) /* labelled files only */
+            if (ds->items[i].label >= 0 && ds->items[i].path)
+                paths[n] = ds->items[i].path, labels[n] = ds->items[i].label, index[n++] = (int)i;
+        if (!rc) rc = run_special(ctx, c, paths, labels, n, cache_dir, out);
+        for (size_t k = 0; !rc && k < out->n; k++) out->items[k] = index[out->items[k]]; /* dataset indices */
+        free(paths);
+        free(labels);
+        free(index);
+        return rc;
+    }
     if (c->prep.kind == CNK_PREP_CSV && ds->item_size != (size_t)c->prep.n_features)
         return cnk_fail(ctx, CNK_ERR_INPUT, "the data has %zu features per row, the model expects %d", ds->item_size,
                         c->prep.n_features);
@@ -186,6 +289,7 @@ int cnk_classifier_run_paths(cnk_ctx *ctx, cnk_classifier *c, const char *const 
                              const char *cache_dir, cnk_classified *out)
 {
     memset(out, 0, sizeof *out);
+    if (c->kind != KIND_PLAIN) return run_special(ctx, c, paths, NULL, n_paths, cache_dir, out);
     cnk_featureset fs;
     int rc = cnk_featureset_compute_paths(ctx, paths, n_paths, &c->prep, cache_dir, &fs);
     if (rc) return rc;

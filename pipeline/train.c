@@ -117,7 +117,7 @@ static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_trai
         if (input && cnk_prep_kind_parse(input, &kind))
             return cnk_fail(ctx, CNK_ERR_ARG, "--input %s does not apply to audio files", input);
         if (kind == CNK_PREP_MEL_WAVELET)
-            return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--input mel+wavelet needs the fusion models (not in this build)");
+            return cnk_fail(ctx, CNK_ERR_ARG, "--input mel+wavelet: fusion runs through cnk_fusion_run");
         cnk_preprocess_defaults(p, kind);
         choose_audio_params(ds, opts, p);
         return CNK_OK;
@@ -450,7 +450,7 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *o)
     if (!o->model_path) return cnk_fail(ctx, CNK_ERR_ARG, "the model path (-o MODEL.cnk) is required");
     if (!o->data && !o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
     if (o->from || o->freeze)
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from/--freeze (transfer learning) are not available yet");
+        return cnk_fail(ctx, CNK_ERR_ARG, "--from/--freeze: transfer learning runs through cnk_transfer_run");
     return CNK_OK;
 }
 
