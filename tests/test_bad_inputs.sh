@@ -96,6 +96,18 @@ else
   done
   [ -f "$tmp/img.cnk" ] && image_model=$tmp/img.cnk
 fi
+if [ -n "$image_model" ]; then
+  # predict over the same folder: one row per readable image, each broken one named, exit 1.
+  run "predict over an image folder with broken files" "$bin" predict "$image_model" "$imgs"
+  [ $code -eq 1 ] || fail "image folder predict: exit $code, expected 1: $(tail -n 2 "$tmp/err")"
+  for good in cat/c1.png cat/c7.jpg dog/d6.png; do
+    grep -qF "$imgs/$good" "$tmp/out" || fail "image folder predict: no row for $good"
+  done
+  for bad in cat/truncated.png dog/empty.jpg dog/huge_100000x100000.bmp; do
+    grep -qF "$imgs/$bad" "$tmp/err" || fail "image folder predict: $bad not reported as skipped"
+    ! grep -qF "$imgs/$bad" "$tmp/out" || fail "image folder predict: a prediction for the broken $bad"
+  done
+fi
 no_leftovers "$tmp"
 
 # ---- every corpus file through the command that reads its kind -----------------------------------------
