@@ -26,6 +26,7 @@
 #include "nn/tflite.h"
 #include "pipeline/csv.h"
 #include "pipeline/idx.h"
+#include "pipeline/preprocess.h"
 
 #define MEM_NAME "fuzz-input"
 
@@ -291,6 +292,17 @@ static int modelfile_once(const unsigned char *data, size_t size)
         cnk_modelfile_release(&mf);
         return rc;
     }
+    /* The preprocessing text predict reads back (a pipeline format inside the model file). */
+    int prep_rc = CNK_OK;
+    if (mf.preprocess && mf.preprocess[0]) {
+        cnk_preprocess prep;
+        prep_rc = check_status("modelfile", &ctx, cnk_preprocess_from_text(&ctx, mf.preprocess, MEM_NAME, &prep),
+                               MEM_NAME);
+        if (prep_rc < 0) {
+            cnk_modelfile_release(&mf);
+            return prep_rc;
+        }
+    }
     cnk_arch arch;
     if (cnk_modelfile_arch(&ctx, &mf, &arch) != CNK_OK) {
         rc = violation("modelfile", "a file that loaded has an arch that does not parse", &ctx);
@@ -302,7 +314,7 @@ static int modelfile_once(const unsigned char *data, size_t size)
         cnk_arch_release(&arch);
     }
     cnk_modelfile_release(&mf);
-    return rc;
+    return rc == CNK_OK ? prep_rc : rc; /* a model whose preprocessing does not parse cannot predict */
 }
 
 int cnk_fuzz_tflite(const unsigned char *data, size_t size)
