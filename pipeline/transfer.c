@@ -145,14 +145,14 @@ typedef struct xfer_run {
 
 static void release_run(xfer_run *r)
 {
+    if (r->feats)
+        for (size_t i = 0; i < r->ds.n_items; i++) free(r->feats[i]);
     cnk_dataset_release(&r->ds);
     cnk_modelfile_release(&r->from);
     cnk_arch_release(&r->arch);
     cnk_arch_release(&r->full);
     cnk_model_free(r->backbone);
     cnk_yamnet_free(r->yamnet);
-    if (r->feats)
-        for (size_t i = 0; i < r->ds.n_items; i++) free(r->feats[i]);
     free(r->feats);
     free(r->n_seg);
     free(r->head_params);
@@ -220,7 +220,7 @@ static int load_backbone(xfer_run *r)
     if (cnk_kv_get(ctx, r->from.preprocess, "arch_name", name, sizeof name) != CNK_OK || !name[0])
         snprintf(name, sizeof name, "%s", backbone_name(&r->arch, path));
     cnk_clear_error(ctx);
-    snprintf(r->res->backbone, sizeof r->res->backbone, "%s", r->is_yamnet ? "yamnet" : name);
+    snprintf(r->res->backbone, sizeof r->res->backbone, "%.63s", r->is_yamnet ? "yamnet" : name);
     r->res->feature_dim = r->feat_dim;
     return CNK_OK;
 }
