@@ -377,7 +377,8 @@ static int train_step(fusion_run *r, int n, float lr, double *loss_sum, size_t *
     if (rc) return rc;
     int n_ranges;
     const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
-    cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr, 1);
+    cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
+                   r->ctx->threads);
     if (r->mode == CNK_FUSION_WEIGHTED) cnk_optim_step(r->weight_opt, &r->weight, &dweight, NULL, 0, lr * 10, 1);
     *loss_sum += loss * n;
     for (int k = 0; k < n; k++) {
