@@ -1,6 +1,7 @@
 /* classify.c: cnnkit/classify.h over pipeline/classify.h: a loaded model plus the preprocessing worker that
  * turns files and buffers into the features the model was trained on. */
 #include "core/context.h"
+#include "core/fsutil.h"
 #include "core/npy.h"
 #include "features/audio.h"
 #include "features/extract.h"
@@ -9,10 +10,13 @@
 #include "pipeline/dataset.h"
 #include "pipeline/preprocess.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cnnkit/classify.h"
+
+enum { CLASSIFY_MESSAGE = 1024 };
 
 struct cnk_predictor {
     cnk_classifier *classifier;
@@ -55,22 +59,30 @@ const char *cnk_predictor_class_name(const cnk_predictor *p, int index)
 
 static const cnk_preprocess *prep_of(const cnk_predictor *p) { return cnk_classifier_preprocess(p->classifier); }
 
+/* Late-fusion (mel + wavelet) and YAMNet-transfer models predict audio files through their own modules;
+ * pipeline/classify.c leaves their preprocessing unset, while a plain model's always has n_fft >= 16 (the
+ * model file's preprocessing text is range-checked when it is loaded). */
+static int is_special(const cnk_predictor *p) { return prep_of(p)->n_fft == 0; }
+
 static int is_audio_kind(cnk_prep_kind kind)
 {
     return kind == CNK_PREP_MEL || kind == CNK_PREP_WAVELET || kind == CNK_PREP_MEL_WAVELET;
 }
 
-const char *cnk_predictor_input_kind(const cnk_predictor *p) { return cnk_prep_kind_name(prep_of(p)->kind); }
+const char *cnk_predictor_input_kind(const cnk_predictor *p)
+{
+    return is_special(p) ? "audio" : cnk_prep_kind_name(prep_of(p)->kind);
+}
 
 int cnk_predictor_sample_rate(const cnk_predictor *p)
 {
-    return is_audio_kind(prep_of(p)->kind) ? prep_of(p)->sample_rate : 0;
+    return !is_special(p) && is_audio_kind(prep_of(p)->kind) ? prep_of(p)->sample_rate : 0;
 }
 
 void cnk_predictor_image_size(const cnk_predictor *p, int *width, int *height, int *channels)
 {
     const cnk_preprocess *prep = prep_of(p);
-    int image = prep->kind == CNK_PREP_IMAGE;
+    int image = !is_special(p) && prep->kind == CNK_PREP_IMAGE;
     if (width) *width = image ? prep->width : 0;
     if (height) *height = image ? prep->height : 0;
     if (channels) *channels = image ? prep->channels : 0;
@@ -93,9 +105,36 @@ static int predict_and_release(cnk_ctx *ctx, cnk_predictor *p, cnk_array *featur
     return rc;
 }
 
+static void keep_warning(void *user, const char *message) { snprintf(user, CLASSIFY_MESSAGE, "%s", message); }
+
+/* A fusion or transfer model: the file goes through the classifier's list-of-files path, which reports a file
+ * it cannot classify as a skipped input; that report becomes this call's error. */
+static int classify_file_special(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
+{
+    if (!cnk_is_file(path)) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file or unreadable)", path);
+    char warning[CLASSIFY_MESSAGE] = "";
+    cnk_warn_fn warn = ctx->warn;
+    void *user = ctx->user;
+    size_t n_warnings = ctx->n_warnings;
+    ctx->warn = keep_warning;
+    ctx->user = warning;
+    const char *paths[1] = {path};
+    cnk_classified res = {0};
+    int rc = cnk_classifier_run_paths(ctx, p->classifier, paths, 1, "", &res);
+    ctx->warn = warn;
+    ctx->user = user;
+    ctx->n_warnings = n_warnings;
+    if (!rc && res.n != 1)
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s", warning[0] ? warning : "the file could not be classified");
+    if (!rc) memcpy(proba, res.proba, (size_t)cnk_classifier_n_classes(p->classifier) * sizeof *proba);
+    cnk_classified_release(&res);
+    return rc;
+}
+
 int cnk_predictor_classify_file(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
 {
     if (!p || !path || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    if (is_special(p)) return classify_file_special(ctx, p, path, proba);
     if (!p->worker) {
         int rc = cnk_prep_worker_create(ctx, prep_of(p), &p->worker);
         if (rc) return rc;
@@ -131,9 +170,11 @@ int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *
     if (!p || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
     if (!samples || n_samples == 0) return cnk_fail(ctx, CNK_ERR_ARG, "classify: no samples");
     const cnk_preprocess *prep = prep_of(p);
+    if (is_special(p))
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "classify: fusion and transfer models classify audio files only");
     if (prep->kind != CNK_PREP_MEL && prep->kind != CNK_PREP_WAVELET)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not audio samples",
-                        cnk_prep_kind_name(prep->kind));
+                        cnk_predictor_input_kind(p));
     if (sample_rate < 1 || sample_rate > CNK_AUDIO_MAX_RATE)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: bad sample rate %d", sample_rate);
     if (!p->extractor) {
@@ -197,9 +238,9 @@ int cnk_predictor_classify_pixels(cnk_ctx *ctx, cnk_predictor *p, const unsigned
 {
     if (!p || !pixels || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
     const cnk_preprocess *prep = prep_of(p);
-    if (prep->kind != CNK_PREP_IMAGE)
+    if (is_special(p) || prep->kind != CNK_PREP_IMAGE)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not images",
-                        cnk_prep_kind_name(prep->kind));
+                        cnk_predictor_input_kind(p));
     if (channels < 1 || channels > 4) return cnk_fail(ctx, CNK_ERR_ARG, "classify: %d channels (1 to 4)", channels);
     if (width < 1 || height < 1 || (size_t)width * (size_t)height > CNK_IMAGE_MAX_PIXELS)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: bad image size %d x %d", width, height);
@@ -219,9 +260,9 @@ int cnk_predictor_classify_row(cnk_ctx *ctx, cnk_predictor *p, const float *valu
 {
     if (!p || !values || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
     const cnk_preprocess *prep = prep_of(p);
-    if (prep->kind != CNK_PREP_CSV)
+    if (is_special(p) || prep->kind != CNK_PREP_CSV)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not feature rows",
-                        cnk_prep_kind_name(prep->kind));
+                        cnk_predictor_input_kind(p));
     if (n_values != (size_t)prep->n_features)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: %zu values, the model expects %d features", n_values,
                         prep->n_features);

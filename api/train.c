@@ -1,7 +1,9 @@
 /* train.c: cnnkit/train.h over pipeline/train.h: options set by their `cnnkit train` names (strings are
  * copied and owned here), then one cnk_train_run. */
 #include "core/context.h"
+#include "pipeline/fusion.h"
 #include "pipeline/train.h"
+#include "pipeline/transfer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,7 +15,7 @@
 
 /* The string options, in the order of string_fields(). */
 enum { S_DATA, S_MODEL, S_INPUT, S_ARCH, S_OPTIMIZER, S_GROUP_BY, S_TEST_MATCH, S_TRAIN, S_VAL, S_TEST, S_REPORT,
-       S_RESUME, S_CACHE, S_FROM, S_FREEZE, S_COUNT };
+       S_RESUME, S_CACHE, S_FROM, S_FREEZE, S_FUSION, S_COUNT };
 
 struct cnk_training {
     cnk_train_options opts;
@@ -31,7 +33,7 @@ static const struct {
                       {"group-by", S_GROUP_BY}, {"test-match", S_TEST_MATCH}, {"train", S_TRAIN},
                       {"val", S_VAL},       {"test", S_TEST},       {"report", S_REPORT},
                       {"resume", S_RESUME}, {"cache", S_CACHE},     {"from", S_FROM},
-                      {"freeze", S_FREEZE}};
+                      {"freeze", S_FREEZE}, {"fusion", S_FUSION}};
 
 /* Points the options at the owned strings (after any change). */
 static void bind_strings(cnk_training *t)
@@ -158,6 +160,30 @@ static void forward_epoch(void *user, const cnk_epoch_stats *st)
         t->on_epoch(t->user, st->epoch, st->epochs, st->train_loss, st->train_acc, st->val_loss, st->val_acc);
 }
 
+/* As `cnnkit train`: --from runs transfer learning (pipeline/transfer.h), mel+wavelet input late fusion
+ * (pipeline/fusion.h), anything else pipeline/train.h. */
+static int run_transfer(cnk_ctx *ctx, const cnk_train_options *o, cnk_train_result *result)
+{
+    cnk_transfer_options to;
+    cnk_transfer_options_init(&to, o);
+    cnk_transfer_result tr;
+    int rc = cnk_transfer_run(ctx, &to, &tr);
+    if (!rc) *result = tr.train;
+    return rc;
+}
+
+static int run_fusion(cnk_ctx *ctx, const cnk_train_options *o, const char *mode_name, cnk_train_result *result)
+{
+    cnk_fusion_mode mode = CNK_FUSION_MEAN;
+    if (mode_name && cnk_fusion_mode_parse(mode_name, &mode))
+        return cnk_fail(ctx, CNK_ERR_ARG, "training option fusion: bad value '%s' (mean, weighted or concat)",
+                        mode_name);
+    cnk_fusion_result fr;
+    int rc = cnk_fusion_run(ctx, o, mode, &fr);
+    if (!rc) *result = fr.train;
+    return rc;
+}
+
 int cnk_training_run(cnk_ctx *ctx, cnk_training *t)
 {
     if (!t) return cnk_fail(ctx, CNK_ERR_ARG, "training: NULL training");
@@ -168,9 +194,16 @@ int cnk_training_run(cnk_ctx *ctx, cnk_training *t)
     if (o->data && o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "training: give data or train/test folders, not both");
     if ((o->train_dir != NULL) != (o->test_dir != NULL))
         return cnk_fail(ctx, CNK_ERR_ARG, "training: the train and test options go together");
+    if (o->freeze && !o->from) return cnk_fail(ctx, CNK_ERR_ARG, "training: the freeze option goes with from");
+    int is_fusion = (o->input && !strcmp(o->input, "mel+wavelet")) || (o->arch && !strcmp(o->arch, "fusion"));
+    const char *fusion = t->strings[S_FUSION];
+    if (fusion && !is_fusion)
+        return cnk_fail(ctx, CNK_ERR_ARG, "training: the fusion option goes with input mel+wavelet (arch fusion)");
     t->opts.on_epoch = forward_epoch;
     t->opts.user = t;
-    int rc = cnk_train_run(ctx, &t->opts, &t->result);
+    int rc = o->from ? run_transfer(ctx, o, &t->result)
+             : is_fusion ? run_fusion(ctx, o, fusion, &t->result)
+                         : cnk_train_run(ctx, o, &t->result);
     t->has_result = rc == CNK_OK;
     return rc;
 }

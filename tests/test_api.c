@@ -11,6 +11,7 @@
 
 #include "core/npy.h"
 #include "nn/modelfile.h"
+#include "pipeline/classify.h"
 #include "pipeline/demo_data.h"
 
 #include "cnnkit/cnnkit.h"
@@ -283,6 +284,7 @@ typedef struct api_fixture {
     char image_model[4200];
     char audio[4200];
     char audio_model[4200];
+    char fusion_model[4200];
     int epochs_seen;
 } api_fixture;
 
@@ -306,6 +308,7 @@ static int setup_models(void **state)
     snprintf(f.image_model, sizeof f.image_model, "%s/images.cnk", f.dir);
     snprintf(f.audio, sizeof f.audio, "%s/audio", f.dir);
     snprintf(f.audio_model, sizeof f.audio_model, "%s/audio.cnk", f.dir);
+    snprintf(f.fusion_model, sizeof f.fusion_model, "%s/fusion.cnk", f.dir);
     static const char *const classes[] = {"horizontal", "vertical"};
     for (int c = 0; c < 2; c++) {
         char path[4400];
@@ -353,6 +356,14 @@ static int setup_models(void **state)
     if (cnk_training_run(ctx, t) != CNK_OK) fail_msg("audio training: %s", cnk_context_error(ctx));
     assert_string_equal(cnk_training_input_kind(t), "mel");
     cnk_training_free(t);
+    /* And a late-fusion model (mel + wavelet) on the same clips. */
+    t = cnk_training_create(f.audio, f.fusion_model);
+    assert_int_equal(cnk_training_set(ctx, t, "input", "mel+wavelet"), CNK_OK);
+    assert_int_equal(cnk_training_set(ctx, t, "epochs", "1"), CNK_OK);
+    assert_int_equal(cnk_training_set(ctx, t, "batch-size", "8"), CNK_OK);
+    assert_int_equal(cnk_training_set(ctx, t, "no-cache", NULL), CNK_OK);
+    if (cnk_training_run(ctx, t) != CNK_OK) fail_msg("fusion training: %s", cnk_context_error(ctx));
+    cnk_training_free(t);
     cnk_context_free(ctx);
     *state = &f;
     return 0;
@@ -384,6 +395,16 @@ static void test_training_option_errors(void **state)
     assert_int_equal(cnk_training_set(ctx, t, "from", "/nonexistent/base.cnk"), CNK_OK);
     assert_int_equal(cnk_training_set(ctx, t, "freeze", "backbone"), CNK_OK);
     assert_int_equal(cnk_training_run(ctx, t), CNK_ERR_ARG); /* data and train together */
+    cnk_training_free(t);
+    t = cnk_training_create("/nonexistent/data", "/nonexistent/m.cnk");
+    assert_int_equal(cnk_training_set(ctx, t, "freeze", "none"), CNK_OK);
+    assert_int_equal(cnk_training_run(ctx, t), CNK_ERR_ARG);
+    assert_string_equal(cnk_context_error(ctx), "training: the freeze option goes with from");
+    cnk_training_free(t);
+    t = cnk_training_create("/nonexistent/data", "/nonexistent/m.cnk");
+    assert_int_equal(cnk_training_set(ctx, t, "fusion", "concat"), CNK_OK);
+    assert_int_equal(cnk_training_run(ctx, t), CNK_ERR_ARG);
+    assert_non_null(strstr(cnk_context_error(ctx), "fusion option goes with input mel+wavelet"));
     cnk_training_free(t);
     t = cnk_training_create("/nonexistent/data", "/nonexistent/m.cnk");
     int rc = cnk_training_run(ctx, t);
@@ -543,6 +564,45 @@ static void test_classify_samples_equals_files(void **state)
     cnk_context_free(ctx);
 }
 
+/* A late-fusion model classifies files through its own module: the same numbers as the classifier's file list. */
+static void test_classify_fusion_model(void **state)
+{
+    api_fixture *f = *state;
+    cnk_ctx *ctx = new_ctx();
+    cnk_predictor *p;
+    assert_int_equal(cnk_predictor_load(ctx, f->fusion_model, &p), CNK_OK);
+    assert_string_equal(cnk_predictor_input_kind(p), "audio");
+    assert_int_equal(cnk_predictor_sample_rate(p), 0);
+    assert_int_equal(cnk_predictor_n_classes(p), 4);
+    char clip[4400];
+    snprintf(clip, sizeof clip, "%s/%s/%s_001.wav", f->audio, cnk_demo_class_name(1), cnk_demo_class_name(1));
+    double proba[4];
+    assert_int_equal(cnk_predictor_classify_file(ctx, p, clip, proba), CNK_OK);
+    assert_float_equal(proba[0] + proba[1] + proba[2] + proba[3], 1.0, 1e-6);
+    cnk_ctx internal;
+    tu_ctx(&internal);
+    cnk_classifier *c;
+    assert_int_equal(cnk_classifier_load(&internal, f->fusion_model, &c), CNK_OK);
+    const char *paths[1] = {clip};
+    cnk_classified res;
+    assert_int_equal(cnk_classifier_run_paths(&internal, c, paths, 1, "", &res), CNK_OK);
+    assert_int_equal(res.n, 1);
+    assert_memory_equal(res.proba, proba, sizeof proba);
+    cnk_classified_release(&res);
+    cnk_classifier_free(c);
+    /* Errors: buffers, a missing file, a file that is not audio (named in the message, not a warning). */
+    float samples[4000] = {0};
+    assert_int_equal(cnk_predictor_classify_samples(ctx, p, samples, 4000, 8000, proba), CNK_ERR_UNSUPPORTED);
+    snprintf(clip, sizeof clip, "%s/missing.wav", f->dir);
+    assert_int_equal(cnk_predictor_classify_file(ctx, p, clip, proba), CNK_ERR_IO);
+    snprintf(clip, sizeof clip, "%s/images/vertical/00.ppm", f->dir);
+    assert_int_equal(cnk_predictor_classify_file(ctx, p, clip, proba), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_context_error(ctx), "00.ppm"));
+    assert_int_equal(cnk_context_warnings(ctx), 0);
+    cnk_predictor_free(p);
+    cnk_context_free(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_classify_pixels_equals_files),
         cmocka_unit_test(test_evaluate_folder),
         cmocka_unit_test(test_classify_samples_equals_files),
+        cmocka_unit_test(test_classify_fusion_model),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("models", model_tests, setup_models, teardown_models);

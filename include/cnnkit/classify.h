@@ -24,9 +24,10 @@ CNK_API int cnk_predictor_n_classes(const cnk_predictor *p);
 /* Class name of index 0..n_classes-1 (sorted bytewise, as the training folders), NULL out of range. The
  * string lives as long as the predictor. */
 CNK_API const char *cnk_predictor_class_name(const cnk_predictor *p, int index);
-/* What the model takes: "mel", "wavelet" (audio), "image", "npy", "csv" (feature rows). */
+/* What the model takes: "mel", "wavelet" (audio), "image", "npy", "csv" (feature rows), or "audio" for late-fusion
+ * (mel + wavelet) and YAMNet-transfer models, which classify audio files only (cnk_predictor_classify_file). */
 CNK_API const char *cnk_predictor_input_kind(const cnk_predictor *p);
-/* Audio models: the rate clips are resampled to before the spectrogram; 0 for other models. */
+/* "mel" and "wavelet" models: the rate clips are resampled to before the spectrogram; 0 for other models. */
 CNK_API int cnk_predictor_sample_rate(const cnk_predictor *p);
 /* Image models: the network's input size (images are centre-cropped to its aspect and resized). Other
  * models: 0, 0, 0. Any pointer may be NULL. */

@@ -26,7 +26,10 @@ CNK_API void cnk_training_free(cnk_training *t);
 /* Sets an option by its `cnnkit train` long name, without the dashes, value as on the command line:
  *   input arch epochs batch-size lr optimizer weight-decay patience test-fraction val-fraction group-by
  *   test-match train val test segment sr image-size report resume cache no-cache (value ignored) from freeze
- * (see `cnnkit help train` and cnnkit(1)). The seed and the thread count come from the context.
+ *   fusion
+ * (see `cnnkit help train` and cnnkit(1)): "from" runs transfer learning from a pretrained model, input
+ * "mel+wavelet" (or arch "fusion") late fusion of a mel and a wavelet branch. The seed and the thread count
+ * come from the context.
  * Fails with CNK_ERR_ARG, naming the option, on an unknown name or a bad value. */
 CNK_API int cnk_training_set(cnk_ctx *ctx, cnk_training *t, const char *option, const char *value);
 CNK_API void cnk_training_on_epoch(cnk_training *t, cnk_epoch_fn fn, void *user);
