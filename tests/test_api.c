@@ -517,6 +517,62 @@ static void test_evaluate_folder(void **state)
     cnk_context_free(ctx);
 }
 
+typedef struct callback_log {
+    int n_warnings, n_progress;
+    char last_warning[1024];
+} callback_log;
+
+static void log_warning(void *user, const char *message)
+{
+    callback_log *log = user;
+    log->n_warnings++;
+    snprintf(log->last_warning, sizeof log->last_warning, "%s", message);
+}
+
+static void log_progress(void *user, const char *stage, size_t done, size_t total, const char *extra)
+{
+    (void)extra;
+    callback_log *log = user;
+    assert_non_null(stage);
+    assert_true(done <= total);
+    log->n_progress++;
+}
+
+/* The context's callbacks: a broken file in an evaluated folder is reported through warn and counted, the
+ * rest is classified; progress is reported. */
+static void test_callbacks_report_skipped_files(void **state)
+{
+    api_fixture *f = *state;
+    cnk_ctx *ctx = new_ctx();
+    callback_log log = {0};
+    cnk_context_set_callbacks(ctx, log_progress, log_warning, &log);
+    char data[4400], path[4600];
+    snprintf(data, sizeof data, "%s/with_broken", f->dir);
+    assert_int_equal(tu_system("mkdir -p '%s/horizontal' '%s/vertical' && cp '%s/horizontal/0'[0-2].ppm '%s/horizontal/'"
+                               " && cp '%s/vertical/0'[0-2].ppm '%s/vertical/'",
+                               data, data, f->images, data, f->images, data),
+                     0);
+    snprintf(path, sizeof path, "%s/vertical/broken.png", data);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fputs("\x89PNG\r\n\x1a\n but not a PNG at all", fp);
+    assert_int_equal(fclose(fp), 0);
+    cnk_predictor *p;
+    assert_int_equal(cnk_predictor_load(ctx, f->image_model, &p), CNK_OK);
+    cnk_evaluation *ev;
+    assert_int_equal(cnk_predictor_evaluate(ctx, p, data, "", &ev), CNK_OK);
+    print_message("%zu classified, %d warnings (last: %s), %d progress reports\n", cnk_evaluation_count(ev),
+                  log.n_warnings, log.last_warning, log.n_progress);
+    assert_int_equal(cnk_evaluation_count(ev), 6);
+    assert_int_equal(log.n_warnings, 1);
+    assert_int_equal(cnk_context_warnings(ctx), 1);
+    assert_non_null(strstr(log.last_warning, "broken.png"));
+    assert_true(log.n_progress >= 1);
+    cnk_evaluation_free(ev);
+    cnk_predictor_free(p);
+    cnk_context_free(ctx);
+}
+
 /* An audio file and its decoded samples give identical probabilities, at the file's rate or the model's. */
 static void test_classify_samples_equals_files(void **state)
 {
@@ -618,6 +674,7 @@ int main(void)
         cmocka_unit_test(test_evaluate_folder),
         cmocka_unit_test(test_classify_samples_equals_files),
         cmocka_unit_test(test_classify_fusion_model),
+        cmocka_unit_test(test_callbacks_report_skipped_files),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return failed + cmocka_run_group_tests_name("models", model_tests, setup_models, teardown_models);
