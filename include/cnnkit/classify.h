@@ -21,8 +21,8 @@ CNK_API int cnk_predictor_load(cnk_ctx *ctx, const char *model_path, cnk_predict
 CNK_API void cnk_predictor_free(cnk_predictor *p);
 
 CNK_API int cnk_predictor_n_classes(const cnk_predictor *p);
-/* Class name of index 0..n_classes-1 (sorted bytewise, as the training folders), NULL out of range. The
- * string lives as long as the predictor. */
+/* Class name of output index 0..n_classes-1 (a trained model's are its class folders' names sorted bytewise;
+ * an imported model's come from its labels file), NULL out of range. Lives as long as the predictor. */
 CNK_API const char *cnk_predictor_class_name(const cnk_predictor *p, int index);
 /* What the model takes: "mel", "wavelet" (audio), "image", "npy", "csv" (feature rows), or "audio" for late-fusion
  * (mel + wavelet) and YAMNet-transfer models, which classify audio files only (cnk_predictor_classify_file). */
