@@ -55,7 +55,20 @@ awk 'BEGIN { srand(3); print "f1,f2,f3,f4,label"; for (i = 0; i < 60; i++) { c =
   printf "%.3f,%.3f,%.3f,%.3f,%s\n", rand() + c, rand(), rand() - c, rand(), c ? "yes" : "no" } }' >"$tmp/t.csv"
 vg "train on a CSV" 0 train "$tmp/t.csv" --epochs 2 --batch-size 8 --threads 2 --no-cache -o "$tmp/m.cnk" \
   --report "$tmp/report"
+vg "eval on a CSV" 0 eval "$tmp/m.cnk" "$tmp/t.csv" --report "$tmp/eval-report"
 vg "summary" 0 summary "$tmp/m.cnk"
+# An image model (trained without Valgrind: only its use is under test), then predict over a folder with a
+# broken image.
+mkdir -p "$tmp/img/a" "$tmp/img/b"
+for i in 1 2 3 4; do
+  cp "$corpus/image/good.png" "$tmp/img/a/$i.png"
+  cp "$corpus/image/grey.png" "$tmp/img/b/$i.png"
+done
+"$bin" train "$tmp/img" --input image --image-size 12x12 --epochs 1 --threads 1 --no-cache -o "$tmp/img.cnk" \
+  >/dev/null 2>&1 || echo "note: could not train the image model"
+cp "$corpus/image/truncated.png" "$tmp/img/a/broken.png"
+cp "$corpus/image/good.jpg" "$tmp/img/b/5.jpg"
+[ -f "$tmp/img.cnk" ] && vg "predict over an image folder with a broken file" 1 predict "$tmp/img.cnk" "$tmp/img"
 vg "summary of a damaged model" 3 summary "$corpus/model/flipped_byte_60.cnk"
 vg "import of a damaged TFLite file" 3 import "$corpus/tflite/vector_length_outside.tflite" -o "$tmp/i.cnk"
 printf 'path,label,predicted,p_no,p_yes\na,no,no,0.9,0.1\nb,yes,no,0.6,0.4\nc,yes,yes,0.2,0.8\n' >"$tmp/pred.csv"
