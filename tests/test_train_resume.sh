@@ -50,7 +50,9 @@ mkdir -p "$tmp/k"
 killed=0
 for attempt in 1 2 3; do
   rm -f "$tmp/k"/*
-  train "$tmp/k/m.cnk" &
+  # cnnkit itself in the background (not the train function: $! would be a subshell, and killing that would
+  # leave cnnkit running on).
+  "$bin" train "$tmp/data.csv" "${opts[@]}" -o "$tmp/k/m.cnk" >"$tmp/k/m.cnk.stdout" 2>"$tmp/k/m.cnk.stderr" &
   pid=$!
   t0=$(date +%s.%N)
   while kill -0 $pid 2>/dev/null && [ ! -e "$tmp/k/m.cnk.ckpt" ]; do sleep 0.02; done
@@ -65,6 +67,7 @@ for attempt in 1 2 3; do
     pid=""
     if [ $status -eq 137 ]; then
       killed=1
+      pgrep -f -- "-o $tmp/k/m.cnk" >/dev/null && fail "cnnkit still runs after the kill"
       break
     fi
   else
