@@ -135,6 +135,8 @@ int cnk_predictor_classify_file(cnk_ctx *ctx, cnk_predictor *p, const char *path
 {
     if (!p || !path || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
     if (is_special(p)) return classify_file_special(ctx, p, path, proba);
+    if (prep_of(p)->kind == CNK_PREP_CSV)
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: a CSV model classifies feature rows (cnk_predictor_classify_row)", path);
     if (!p->worker) {
         int rc = cnk_prep_worker_create(ctx, prep_of(p), &p->worker);
         if (rc) return rc;

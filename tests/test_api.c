@@ -285,6 +285,8 @@ typedef struct api_fixture {
     char audio[4200];
     char audio_model[4200];
     char fusion_model[4200];
+    char csv[4200];
+    char csv_model[4200];
     int epochs_seen;
 } api_fixture;
 
@@ -309,6 +311,8 @@ static int setup_models(void **state)
     snprintf(f.audio, sizeof f.audio, "%s/audio", f.dir);
     snprintf(f.audio_model, sizeof f.audio_model, "%s/audio.cnk", f.dir);
     snprintf(f.fusion_model, sizeof f.fusion_model, "%s/fusion.cnk", f.dir);
+    snprintf(f.csv, sizeof f.csv, "%s/rows.csv", f.dir);
+    snprintf(f.csv_model, sizeof f.csv_model, "%s/rows.cnk", f.dir);
     static const char *const classes[] = {"horizontal", "vertical"};
     for (int c = 0; c < 2; c++) {
         char path[4400];
@@ -363,6 +367,20 @@ static int setup_models(void **state)
     assert_int_equal(cnk_training_set(ctx, t, "batch-size", "8"), CNK_OK);
     assert_int_equal(cnk_training_set(ctx, t, "no-cache", NULL), CNK_OK);
     if (cnk_training_run(ctx, t) != CNK_OK) fail_msg("fusion training: %s", cnk_context_error(ctx));
+    cnk_training_free(t);
+    /* A CSV of feature rows: class "high" has a larger first feature than class "low". */
+    FILE *fp = fopen(f.csv, "w");
+    assert_non_null(fp);
+    fprintf(fp, "id,f1,f2,f3,label\n");
+    for (int i = 0; i < 40; i++)
+        fprintf(fp, "row%d,%.3f,%.3f,%.3f,%s\n", i, (i % 2 ? 2.0 : -2.0) + 0.1 * (i % 7), 0.3 * (i % 5), -0.2 * (i % 3),
+                i % 2 ? "high" : "low");
+    assert_int_equal(fclose(fp), 0);
+    t = cnk_training_create(f.csv, f.csv_model);
+    assert_int_equal(cnk_training_set(ctx, t, "epochs", "20"), CNK_OK);
+    assert_int_equal(cnk_training_set(ctx, t, "no-cache", NULL), CNK_OK);
+    if (cnk_training_run(ctx, t) != CNK_OK) fail_msg("CSV training: %s", cnk_context_error(ctx));
+    assert_string_equal(cnk_training_input_kind(t), "csv");
     cnk_training_free(t);
     cnk_context_free(ctx);
     *state = &f;
@@ -513,6 +531,52 @@ static void test_evaluate_folder(void **state)
     cnk_evaluation_free(ev);
     assert_int_equal(cnk_predictor_evaluate(ctx, p, "/nonexistent/folder", "", &ev), CNK_ERR_IO);
     assert_null(ev);
+    cnk_predictor_free(p);
+    cnk_context_free(ctx);
+}
+
+/* A CSV model: rows classified one by one agree with evaluating the whole CSV. */
+static void test_classify_rows(void **state)
+{
+    api_fixture *f = *state;
+    cnk_ctx *ctx = new_ctx();
+    cnk_predictor *p;
+    assert_int_equal(cnk_predictor_load(ctx, f->csv_model, &p), CNK_OK);
+    assert_string_equal(cnk_predictor_input_kind(p), "csv");
+    assert_string_equal(cnk_predictor_class_name(p, 0), "high");
+    size_t confusion[2][2] = {{0}};
+    for (int i = 0; i < 40; i++) {
+        float row[3] = {(float)((i % 2 ? 2.0 : -2.0) + 0.1 * (i % 7)), (float)(0.3 * (i % 5)), (float)(-0.2 * (i % 3))};
+        /* the same values as the CSV's text */
+        char text[64];
+        for (int k = 0; k < 3; k++) {
+            snprintf(text, sizeof text, "%.3f", row[k]);
+            row[k] = strtof(text, NULL);
+        }
+        double proba[2];
+        assert_int_equal(cnk_predictor_classify_row(ctx, p, row, 3, proba), CNK_OK);
+        assert_float_equal(proba[0] + proba[1], 1.0, 1e-9);
+        confusion[i % 2 ? 0 : 1][cnk_top_class(proba, 2)]++;
+    }
+    cnk_evaluation *ev;
+    assert_int_equal(cnk_predictor_evaluate(ctx, p, f->csv, "", &ev), CNK_OK);
+    assert_int_equal(cnk_evaluation_count(ev), 40);
+    for (int t = 0; t < 2; t++)
+        for (int q = 0; q < 2; q++) {
+            size_t n;
+            assert_int_equal(cnk_evaluation_confusion(ctx, ev, t, q, &n), CNK_OK);
+            assert_int_equal(n, confusion[t][q]);
+        }
+    double acc;
+    assert_int_equal(cnk_evaluation_accuracy(ctx, ev, &acc), CNK_OK);
+    print_message("CSV model: accuracy %.3f on its 40 rows\n", acc);
+    assert_true(acc >= 0.9); /* separable by the first feature */
+    cnk_evaluation_free(ev);
+    double proba[2];
+    float row[3] = {0};
+    assert_int_equal(cnk_predictor_classify_row(ctx, p, row, 2, proba), CNK_ERR_ARG);
+    assert_int_equal(cnk_predictor_classify_file(ctx, p, f->csv, proba), CNK_ERR_ARG);
+    assert_non_null(strstr(cnk_context_error(ctx), "cnk_predictor_classify_row"));
     cnk_predictor_free(p);
     cnk_context_free(ctx);
 }
@@ -674,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_evaluate_folder),
         cmocka_unit_test(test_classify_samples_equals_files),
         cmocka_unit_test(test_classify_fusion_model),
+        cmocka_unit_test(test_classify_rows),
         cmocka_unit_test(test_callbacks_report_skipped_files),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
