@@ -106,7 +106,9 @@ for h in "$P"/include/cnnkit/*.h; do
     name=$(basename "$h")
     printf '#include <cnnkit/%s>\n#include <cnnkit/%s>\nint main(void) { return 0; }\n' "$name" "$name" > "$T/h.c"
     $CC -std=c11 -pedantic -Wall -Wextra -Werror -fsyntax-only -I"$P/include" "$T/h.c" || fail "$name alone (C)"
-    c++ -x c++ -Wall -Wextra -Werror -fsyntax-only -I"$P/include" "$T/h.c" || fail "$name alone (C++)"
+    if command -v c++ > /dev/null; then
+        c++ -x c++ -Wall -Wextra -Werror -fsyntax-only -I"$P/include" "$T/h.c" || fail "$name alone (C++)"
+    fi
 done
 
 # --- the shared library exports exactly the public API
