@@ -148,7 +148,8 @@ static void print_summary(const cnk_train_options *o, const cnk_train_result *re
     printf("files: %zu train (%zu segments), %zu val, %zu test\n", res->n_train, res->n_train_segments, res->n_val,
            res->n_test);
     printf("epochs: %d (best %d%s)\n", res->epochs_run, res->best_epoch, res->stopped_early ? ", stopped early" : "");
-    printf("time: features %.1f s, training %.1f s\n", res->seconds_features, res->seconds_training);
+    printf("time: features %.1f s (%zu files from the cache), training %.1f s\n", res->seconds_features,
+           res->n_cached, res->seconds_training);
     if (!isnan(res->test_accuracy)) printf("test accuracy: %.4f\n", res->test_accuracy);
     printf("model: %s\n", o->model_path);
     if (o->report_dir) printf("report: %s/report.html\n", o->report_dir);

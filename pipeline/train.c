@@ -503,6 +503,7 @@ static void fill_result(train_run *r)
     res->epochs_run = r->n_history;
     res->best_epoch = r->best_epoch;
     res->best_val_loss = r->best_val;
+    res->n_cached = r->fs.n_cached;
 }
 
 int cnk_train_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_train_result *result)

@@ -63,6 +63,7 @@ typedef struct cnk_train_result {
     double seconds_features, seconds_training;
     int stopped_early;
     int interrupted;         /* stopped by max_epochs_this_run: the checkpoint holds the state */
+    size_t n_cached;         /* files whose features came from the feature cache */
 } cnk_train_result;
 
 /* The checkpoint written after every epoch: "<model_path>.ckpt" (plus the optimiser state

@@ -89,6 +89,15 @@ expect_rc 1 $? "predict with a corrupt file"
 [ "$(wc -l < "$T/pc.out")" = 1 ] || fail "predict should still classify the good file"
 rm "$D/pluck/zz_broken.wav"
 
+# --- the feature cache: a second run decodes nothing and trains the same model
+"$BIN" train "$D" -o "$T/k1.cnk" --epochs 1 --batch-size 8 --threads 1 --cache "$T/cache" > "$T/k1.out" 2>&1
+expect_rc 0 $? "train with a cache"
+"$BIN" train "$D" -o "$T/k2.cnk" --epochs 1 --batch-size 8 --threads 1 --cache "$T/cache" > "$T/k2.out" 2>&1
+expect_rc 0 $? "train from the cache"
+grep -q '(0 files from the cache)' "$T/k1.out" || fail "the first run should compute every file"
+grep -q '(24 files from the cache)' "$T/k2.out" || fail "the second run should take every file from the cache"
+cmp -s "$T/k1.cnk" "$T/k2.cnk" || fail "cached features gave a different model"
+
 # --- usage (2) and fatal (3) errors
 "$BIN" train "$D" --epochs 1 > /dev/null 2>&1;                   expect_rc 2 $? "train without -o"
 "$BIN" train "$D" -o "$T/u.cnk" --epochs zero > /dev/null 2>&1;  expect_rc 2 $? "train --epochs zero"
