@@ -695,7 +695,6 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
     result->weight = r->best_weight;
     snprintf(result->train.input, sizeof result->train.input, "mel+wavelet");
     snprintf(result->train.arch, sizeof result->train.arch, "fusion (%s)", cnk_fusion_mode_name(mode));
-    result->train.n_train = r->n_refs[CNK_PART_TRAIN] ? 0 : 0;
     for (size_t i = 0; r->fs[0].features && i < r->ds.n_items; i++) {
         if (!r->fs[0].features[i].data || !r->fs[1].features || !r->fs[1].features[i].data) continue;
         int part = r->ds.items[i].part;
@@ -704,6 +703,7 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
         result->train.n_test += part == CNK_PART_TEST;
     }
     result->train.n_train_segments = r->n_refs[CNK_PART_TRAIN];
+    result->train.n_cached = r->fs[0].n_cached < r->fs[1].n_cached ? r->fs[0].n_cached : r->fs[1].n_cached;
     release_run(r);
     free(r);
     return rc;

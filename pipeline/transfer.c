@@ -1248,6 +1248,7 @@ static void fill_counts(xfer_run *r)
     snprintf(res->input, sizeof res->input, "%s",
              r->is_yamnet ? "yamnet" : r->mel_image.active ? "mel-image" : "image");
     snprintf(res->arch, sizeof res->arch, "transfer:%s", r->res->backbone);
+    res->n_cached = r->res->n_backbone_cached; /* the backbone outputs are the cached features here */
     for (size_t i = 0; r->feats && i < r->ds.n_items; i++) {
         if (!r->feats[i]) continue;
         int part = r->ds.items[i].part;

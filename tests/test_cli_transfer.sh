@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `cnnkit train --from` and `--input mel+wavelet --arch fusion` end to end (../shared/CLI.md): MobileNetV1
+# 0.25/128 imported from the shared .tflite as a frozen backbone on a few animals3 photos (second run: every
+# backbone output from the cache, the same model), predict and eval on raw files with the saved whole
+# network; the same backbone on mel images of generated audio; a weighted fusion model whose report shows each
+# branch, predicted and evaluated from its file; usage errors exit 2, a missing backbone exits 3 and leaves
+# no model behind.
+set -u
+BIN=${CNK_BIN:?CNK_BIN not set}
+SHARED=${CNK_SHARED:?CNK_SHARED not set}
+WORK=${CNK_BUILD_DIR:-.}/tmp-cli-transfer-$$
+rm -rf "$WORK" && mkdir -p "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+expect_rc() { # expected actual what
+    [ "$1" = "$2" ] || fail "$3: exit code $2, expected $1 ($(tail -3 "$WORK/err" 2>/dev/null))"
+}
+
+"$BIN" import "$SHARED/weights/mobilenet_v1_0.25_128/mobilenet_v1_0.25_128_quant.tflite" -o "$WORK/v1.cnk" 2> "$WORK/err"
+expect_rc 0 $? "import"
+for c in cats dogs panda; do
+    mkdir -p "$WORK/photos/$c"
+    ls "$SHARED/datasets/animals3/$c" | sort | head -6 | while read -r f; do
+        ln -s "$SHARED/datasets/animals3/$c/$f" "$WORK/photos/$c/$f"
+    done
+done
+
+# 1. Frozen backbone: head only, backbone outputs computed once, then all from the cache.
+"$BIN" train "$WORK/photos" --from "$WORK/v1.cnk" --epochs 8 --cache "$WORK/cache" -o "$WORK/a.cnk" \
+    --report "$WORK/rep" > "$WORK/out" 2> "$WORK/err"
+expect_rc 0 $? "train --from"
+grep -q "(0 files from the cache)" "$WORK/out" && grep -q "^backbone: mobilenet_v1 (256 features per segment)" "$WORK/out" ||
+    fail "first run's backbone line: $(cat "$WORK/out")"
+grep -q "^test accuracy: " "$WORK/out" || fail "no test accuracy line"
+[ -f "$WORK/rep/report.txt" ] && [ -f "$WORK/rep/predictions.csv" ] || fail "report files missing"
+"$BIN" train "$WORK/photos" --from "$WORK/v1.cnk" --epochs 8 --cache "$WORK/cache" -o "$WORK/b.cnk" \
+    > "$WORK/out2" 2> "$WORK/err"
+expect_rc 0 $? "second train --from"
+grep -q "(18 files from the cache)" "$WORK/out2" || fail "second run not from the cache: $(cat "$WORK/out2")"
+[ "$(grep '^test accuracy' "$WORK/out")" = "$(grep '^test accuracy' "$WORK/out2")" ] || fail "cached run differs"
+
+# 2. The saved whole network on raw files.
+panda=$(ls "$WORK/photos/panda" | head -1)
+"$BIN" predict "$WORK/a.cnk" "$WORK/photos/panda/$panda" --format csv > "$WORK/pred" 2> "$WORK/err"
+expect_rc 0 $? "predict"
+grep -Eq "(cats|dogs|panda)" "$WORK/pred" || fail "predict output: $(cat "$WORK/pred")"
+"$BIN" eval "$WORK/a.cnk" "$WORK/photos" > "$WORK/eval" 2> "$WORK/err"
+expect_rc 0 $? "eval"
+grep -q "accuracy" "$WORK/eval" || fail "eval prints no report"
+
+# 3. Audio on the image backbone (mel images), and the late-fusion model.
+"$BIN" demo --generate-only --out "$WORK/audio" --clips 5 --seconds 0.5 --sr 8000 > /dev/null 2> "$WORK/err"
+expect_rc 0 $? "demo --generate-only"
+AUDIO="$WORK/audio"
+[ -d "$AUDIO/data" ] && AUDIO="$AUDIO/data"
+"$BIN" train "$AUDIO" --from "$WORK/v1.cnk" --epochs 3 --no-cache -o "$WORK/mel.cnk" > "$WORK/out" 2> "$WORK/err"
+expect_rc 0 $? "train --from on audio"
+grep -q "mel-image" "$WORK/out" || fail "audio transfer does not use mel images: $(cat "$WORK/out")"
+wav=$(find "$AUDIO" -name '*.wav' | sort | head -1)
+"$BIN" predict "$WORK/mel.cnk" "$wav" > "$WORK/pred" 2> "$WORK/err"
+expect_rc 0 $? "predict with the mel-image model"
+
+"$BIN" train "$AUDIO" --input mel+wavelet --arch fusion --fusion weighted --epochs 2 --no-cache \
+    -o "$WORK/f.cnk" --report "$WORK/frep" > "$WORK/out" 2> "$WORK/err"
+expect_rc 0 $? "train fusion"
+grep -q "^branches: mel " "$WORK/out" || fail "no branch accuracies: $(cat "$WORK/out")"
+for m in "fusion (weighted)" "mel branch" "wavelet branch"; do
+    grep -q "$m" "$WORK/frep/report.txt" || fail "report lacks '$m'"
+done
+"$BIN" predict "$WORK/f.cnk" "$wav" --format json > "$WORK/pred" 2> "$WORK/err"
+expect_rc 0 $? "predict with the fusion model"
+"$BIN" eval "$WORK/f.cnk" "$AUDIO" > "$WORK/eval" 2> "$WORK/err"
+expect_rc 0 $? "eval with the fusion model"
+
+# 4. Errors.
+"$BIN" train "$AUDIO" --input mel+wavelet --fusion max -o "$WORK/x.cnk" > /dev/null 2> "$WORK/err"
+expect_rc 2 $? "--fusion max"
+"$BIN" train "$AUDIO" --fusion mean -o "$WORK/x.cnk" > /dev/null 2> "$WORK/err"
+expect_rc 2 $? "--fusion without mel+wavelet"
+"$BIN" train "$AUDIO" --freeze backbone -o "$WORK/x.cnk" > /dev/null 2> "$WORK/err"
+expect_rc 2 $? "--freeze without --from"
+"$BIN" train "$WORK/photos" --from "$WORK/missing.cnk" -o "$WORK/x.cnk" > /dev/null 2> "$WORK/err"
+expect_rc 3 $? "missing backbone"
+[ "$(wc -l < "$WORK/err")" = 1 ] || fail "missing backbone: expected one line, got: $(cat "$WORK/err")"
+grep -q "missing.cnk" "$WORK/err" || fail "the error does not name the file"
+[ ! -e "$WORK/x.cnk" ] || fail "a model was written despite the error"
+
+if [ "$failures" -gt 0 ]; then
+    echo "$failures failure(s)" >&2
+    exit 1
+fi
+echo "all transfer/fusion CLI checks passed"
