@@ -193,6 +193,11 @@ while IFS=$'\t' read -r kind rel expect word; do
   n_bad=$((n_bad + 1))
 done <"$corpus/MANIFEST.tsv"
 mkfifo "$genres/blues/fifo.wav" # a reader that opened it would block forever
+# Names with a comma and a line break: the output mirrors them, the skip message stays one line.
+cp "$corpus/audio/good_tone.wav" "$genres/jazz/odd, name
+one.wav"
+cp "$corpus/audio/text.wav" "$genres/blues/odd
+broken.wav"
 chmod 000 "$genres/blues/bad_text_wav.wav"
 run "features over a folder with broken files" "$bin" features "$genres" "$tmp/feat" --jobs 2
 [ $code -eq 1 ] || fail "folder run: exit $code, expected 1: $(tail -n 3 "$tmp/err" | tr '\n' '|')"
@@ -200,6 +205,10 @@ for good in jazz/jazz.00053 jazz/jazz.00055 blues/blues.00001; do
   [ -s "$tmp/feat/$good.npy" ] || fail "folder run: $good.npy was not written (the rest of the folder must be processed)"
 done
 grep -qF "$genres/jazz/jazz.00054.wav" "$tmp/err" || fail "folder run: the corrupt jazz.00054.wav was not named"
+[ -s "$tmp/feat/jazz/odd, name
+one.npy" ] || fail "folder run: the clip whose name has a comma and a line break was not processed"
+[ "$(grep -c "broken.wav" "$tmp/err")" -eq 1 ] && grep -q "odd.broken.wav" "$tmp/err" ||
+  fail "folder run: a broken file whose name has a line break is not named on one line: $(grep -A1 "odd" "$tmp/err")"
 named=0
 for f in "$genres"/blues/bad_*; do
   if grep -qF "$f" "$tmp/err"; then named=$((named + 1)); else fail "folder run: $(basename "$f") not named"; fi
