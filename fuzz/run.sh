@@ -28,6 +28,8 @@ for t in "${targets[@]}"; do
   [ -d "$here/corpus/$t" ] && dirs+=("$here/corpus/$t")
   [ -d "$here/crashers/$t" ] && dirs+=("$here/crashers/$t")
   log="$build/fuzz-$t.log"
+  stamp="$build/fuzz-$t.started"
+  touch "$stamp"
   echo "== fuzz_$t for ${seconds}s (log: $log)"
   # -rss_limit_mb: an input that makes a loader allocate gigabytes is a finding (absurd sizes must be refused).
   "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
@@ -37,7 +39,7 @@ for t in "${targets[@]}"; do
   echo
   if [ $rc -ne 0 ]; then
     echo "fuzz_$t FAILED (exit $rc): $(grep -m1 -E "ERROR: |runtime error|CONTRACT VIOLATION" "$log")"
-    ls -1 "$artifacts" | sed "s|^|  $artifacts/|"
+    find "$artifacts" -type f -newer "$stamp" | sed "s|^|  |" # this run's findings only
     failed+=("$t")
   fi
 done
