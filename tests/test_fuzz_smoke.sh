@@ -21,6 +21,13 @@ failures=0
 for bin in "${bins[@]}"; do
   [ -x "$bin" ] || continue
   t=$(basename "$bin" | sed 's/^fuzz_//')
+  # A harness older than the code it tests would replay fixed crashers against the old code: say so, skip it.
+  newer=$(find "$src/core" "$src/features" "$src/nn" "$src/pipeline" "$src/fuzz" -name '*.[ch]' -newer "$bin" 2>/dev/null |
+    head -1)
+  if [ -n "$newer" ]; then
+    echo "skipped: fuzz_$t is older than $newer (rebuild with 'make fuzz')"
+    continue
+  fi
   mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
   dirs=("$work/$t/corpus")
   [ -d "$src/fuzz/corpus/$t" ] && dirs+=("$src/fuzz/corpus/$t")
