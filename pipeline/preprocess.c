@@ -46,6 +46,7 @@ void cnk_preprocess_defaults(cnk_preprocess *p, cnk_prep_kind kind)
     p->fmin = 0;
     p->fmax = 0;
     p->wavelet_fmin = 32;
+    p->db_ref_max = 1; /* FSDD's speakers differ by 20 dB in level: absolute dB made a held-out speaker unreadable */
     cnk_preprocess_set_segment_seconds(p, 3.0);
     p->channels = kind == CNK_PREP_IMAGE ? 3 : 1;
     p->height = p->width = kind == CNK_PREP_CSV ? 0 : 64; /* CSV rows stay vectors unless given an image size */
@@ -135,8 +136,8 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
     tb_printf(&tb, "input=%s\n", cnk_prep_kind_name(p->kind));
     tb_printf(&tb, "sample_rate=%d\nn_fft=%d\nhop_length=%d\nn_mels=%d\nn_scales=%d\n", p->sample_rate, p->n_fft,
               p->hop_length, p->n_mels, p->n_scales);
-    tb_printf(&tb, "fmin=%.9g\nfmax=%.9g\nwavelet_fmin=%.9g\n", (double)p->fmin, (double)p->fmax,
-              (double)p->wavelet_fmin);
+    tb_printf(&tb, "fmin=%.9g\nfmax=%.9g\nwavelet_fmin=%.9g\ndb_ref=%s\n", (double)p->fmin, (double)p->fmax,
+              (double)p->wavelet_fmin, p->db_ref_max ? "max" : "1");
     tb_printf(&tb, "segment_frames=%d\nsegment_hop=%d\ntrain_hop=%d\nmin_fill=%d\n", p->segment_frames,
               p->segment_hop, p->train_hop, p->min_fill);
     tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
@@ -256,6 +257,10 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
                         n_mean, n_std, p->n_norm);
     for (int i = 0; i < p->n_norm; i++)
         if (!(p->std[i] > 0)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing std %d is not > 0", source, i);
+    v = find_value(text, "db_ref", &len); /* absent in the first models: they used ref 1 */
+    if (v && len == 3 && strncmp(v, "max", 3) == 0) p->db_ref_max = 1;
+    else if (v && !(len == 1 && v[0] == '1'))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'db_ref' must be max or 1", source);
     v = find_value(text, "csv_drop", &len);
     if (v && len < sizeof p->csv_drop) {
         memcpy(p->csv_drop, v, len);
@@ -269,12 +274,13 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
     switch (p->kind) {
     case CNK_PREP_MEL:
     case CNK_PREP_MEL_WAVELET:
-        snprintf(out, cap, "mel sr=%d n_fft=%d hop=%d n_mels=%d fmin=%.9g fmax=%.9g db", p->sample_rate, p->n_fft,
-                 p->hop_length, p->n_mels, (double)p->fmin, (double)p->fmax);
+        snprintf(out, cap, "mel sr=%d n_fft=%d hop=%d n_mels=%d fmin=%.9g fmax=%.9g db ref=%s", p->sample_rate,
+                 p->n_fft, p->hop_length, p->n_mels, (double)p->fmin, (double)p->fmax, p->db_ref_max ? "max" : "1");
         break;
     case CNK_PREP_WAVELET:
-        snprintf(out, cap, "wavelet sr=%d hop=%d n_fft=%d scales=%d fmin=%.9g fmax=%.9g db", p->sample_rate,
-                 p->hop_length, p->n_fft, p->n_scales, (double)p->wavelet_fmin, (double)p->fmax);
+        snprintf(out, cap, "wavelet sr=%d hop=%d n_fft=%d scales=%d fmin=%.9g fmax=%.9g db ref=%s", p->sample_rate,
+                 p->hop_length, p->n_fft, p->n_scales, (double)p->wavelet_fmin, (double)p->fmax,
+                 p->db_ref_max ? "max" : "1");
         break;
     case CNK_PREP_IMAGE:
         snprintf(out, cap, "image c=%d h=%d w=%d centre-crop [0,1]", p->channels, p->height, p->width);
@@ -478,6 +484,11 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: no spectrogram frame", path);
     }
     cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, 80.0f);
+    if (w->params.db_ref_max) { /* as librosa's ref=np.max: the loudest bin becomes 0 dB */
+        float peak = out->data[0];
+        for (size_t i = 1; i < rows * frames; i++) peak = fmaxf(peak, out->data[i]);
+        for (size_t i = 0; i < rows * frames; i++) out->data[i] -= peak;
+    }
     out->ndim = 2;
     out->shape[0] = rows;
     out->shape[1] = frames;

@@ -30,6 +30,8 @@ typedef struct cnk_preprocess {
     int n_scales;           /* wavelet rows */
     float fmin, fmax;       /* mel band (fmax 0 = sr/2) */
     float wavelet_fmin;     /* lowest wavelet centre frequency */
+    int db_ref_max;         /* 1: dB relative to the clip's loudest bin (librosa ref=np.max), so recordings made
+                             * at different levels look alike; 0: dB relative to 1.0 (ref=1) */
     /* audio segments, in spectrogram frames */
     int segment_frames;     /* the model's input width */
     int segment_hop;        /* frames between segment starts at prediction and evaluation */

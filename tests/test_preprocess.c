@@ -196,10 +196,29 @@ static void test_mel_features_match_features_module(void **state)
     float *want = malloc(64 * frames * sizeof *want);
     assert_int_equal(cnk_spec_compute(spec, audio.samples, audio.n_samples, want), CNK_OK);
     cnk_power_to_db(want, 64 * frames, 1.0f, 1e-10f, 80.0f);
-    assert_memory_equal(f.data, want, 64 * frames * sizeof *want);
     float peak = want[0], low = want[0];
     for (size_t i = 0; i < 64 * frames; i++) peak = fmaxf(peak, want[i]), low = fminf(low, want[i]);
     assert_true(peak - low <= 80.0f + 1e-3f && peak - low > 40.0f);
+    /* db_ref=max (the default): relative to the clip's loudest bin, as librosa's ref=np.max */
+    assert_int_equal(p.db_ref_max, 1);
+    for (size_t i = 0; i < 64 * frames; i++) want[i] -= peak;
+    assert_memory_equal(f.data, want, 64 * frames * sizeof *want);
+    /* and a quieter recording of the same clip gives the same features */
+    cnk_prep_worker *w2;
+    for (size_t i = 0; i < audio.n_samples; i++) audio.samples[i] *= 0.1f; /* -20 dB */
+    SF_INFO info = {.samplerate = 8000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    char quiet[4300];
+    snprintf(quiet, sizeof quiet, "%s/quiet.wav", dir);
+    SNDFILE *sf = sf_open(quiet, SFM_WRITE, &info);
+    assert_non_null(sf);
+    sf_writef_float(sf, audio.samples, (sf_count_t)audio.n_samples);
+    sf_close(sf);
+    assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w2), CNK_OK);
+    cnk_array g;
+    assert_int_equal(cnk_preprocess_file(&ctx, w2, quiet, &g), CNK_OK);
+    cnk_prep_worker_free(w2);
+    tu_assert_close(g.data, f.data, 64 * frames, 1e-3, 0, "features of a 20 dB quieter clip");
+    cnk_array_release(&g);
     free(want);
     cnk_spec_free(spec);
     cnk_audio_release(&audio);
