@@ -134,6 +134,16 @@ while IFS=$'\t' read -r kind rel expect word; do
   no_leftovers "$tmp/o"
 done <"$corpus/MANIFEST.tsv"
 
+# ---- the CSV reader behind `cnnkit report` (predictions files) -------------------------------------------
+for rel in csv/empty.csv csv/ragged.csv csv/duplicate_header.csv csv/unterminated_quote.csv csv/header_only.csv \
+  csv/good.csv; do
+  rm -rf "$tmp/rep"
+  run "report $rel" "$bin" report "$corpus/$rel" -o "$tmp/rep"
+  [ $code -eq 3 ] || fail "report $rel: exit $code, expected 3: $(head -c 300 "$tmp/err")"
+  check_fatal "report $rel" "$rel" ""
+  [ ! -e "$tmp/rep" ] || [ -z "$(ls -A "$tmp/rep")" ] || fail "report $rel: failed but left files in the report folder"
+done
+
 # ---- inputs git cannot store ----------------------------------------------------------------------------
 mkdir -p "$tmp/odd/dir.wav" "$tmp/o2"
 run "a directory named .wav" "$bin" features "$tmp/odd/dir.wav" "$tmp/o2/dir.npy" --jobs 1
