@@ -14,10 +14,13 @@
 #include "core/fsutil.h"
 #include "nn/arch.h"
 #include "nn/builtin.h"
+#include "nn/cfg.h"
+#include "nn/model.h"
 #include "nn/modelfile.h"
 #include "pipeline/classify.h"
 #include "pipeline/dataset.h"
 #include "pipeline/mel_image.h"
+#include "pipeline/preprocess.h"
 #include "pipeline/split.h"
 #include "pipeline/transfer.h"
 
@@ -282,6 +285,73 @@ static void test_yamnet_backbone(void **state)
     cnk_modelfile_release(&mf);
 }
 
+/* A backbone with batch norm (cnnkit's own `cnn`, as a model trained on other data would be): layers kept
+ * frozen in the fine-tuning phase run their BN on the stored running statistics and leave them untouched;
+ * the unfrozen top block's BN updates its own. */
+static void test_frozen_batchnorm(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char bn_backbone[4300], model[4300];
+    snprintf(bn_backbone, sizeof bn_backbone, "%s/cnn_bn.cnk", tmp);
+    snprintf(model, sizeof model, "%s/cnn_ft.cnk", tmp);
+    cnk_builtin_opts bo;
+    cnk_builtin_opts_init(&bo);
+    bo.input = (cnk_shape){3, 32, 32};
+    bo.n_classes = 5;
+    cnk_arch arch;
+    assert_int_equal(cnk_builtin_arch(&ctx, "cnn", &bo, &arch), CNK_OK);
+    cnk_model *m;
+    assert_int_equal(cnk_model_create(&ctx, &arch, 1, &m), CNK_OK);
+    cnk_model_init_params(m, 5);
+    float *buffers = cnk_model_buffers(m);
+    for (size_t i = 0; i < arch.n_buffers; i++) buffers[i] = 0.5f + 0.001f * (float)(i % 97); /* "trained" */
+    cnk_preprocess p;
+    cnk_preprocess_defaults(&p, CNK_PREP_IMAGE);
+    p.width = p.height = 32;
+    p.n_norm = 3;
+    for (int c = 0; c < 3; c++) p.mean[c] = 0.5f, p.std[c] = 0.25f;
+    char *prep_text = NULL, *arch_text = NULL, *names[5] = {"a", "b", "c", "d", "e"};
+    assert_int_equal(cnk_preprocess_to_text(&ctx, &p, &prep_text), CNK_OK);
+    assert_int_equal(cnk_cfg_write(&ctx, &arch, &arch_text), CNK_OK);
+    cnk_modelfile out = {.arch_text = arch_text, .class_names = names, .n_classes = 5, .preprocess = prep_text,
+                         .params = cnk_model_params(m), .n_params = arch.n_params, .buffers = buffers,
+                         .n_buffers = arch.n_buffers};
+    assert_int_equal(cnk_modelfile_write(&ctx, bn_backbone, &out), CNK_OK);
+    free(prep_text);
+    free(arch_text);
+    cnk_model_free(m);
+
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.from = bn_backbone;
+    t.epochs = 3;
+    t.val_fraction = 0;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    o.finetune_epochs = 1;
+    cnk_transfer_result r;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    assert_int_equal(r.feature_dim, 128);
+    assert_int_equal(r.finetune_epochs_run, 1);
+    cnk_modelfile mf, bb;
+    assert_int_equal(cnk_modelfile_read(&ctx, model, &mf), CNK_OK);
+    assert_int_equal(cnk_modelfile_read(&ctx, bn_backbone, &bb), CNK_OK);
+    int top = cnk_transfer_unfreeze_from(&arch, 1);
+    assert_string_equal(arch.layers[top].name, "conv4");
+    const cnk_layer *bn3 = &arch.layers[cnk_arch_find(&arch, "conv3_bn")];
+    const cnk_layer *bn4 = &arch.layers[cnk_arch_find(&arch, "conv4_bn")];
+    /* frozen: the running statistics of conv1_bn..conv3_bn are the stored ones, bit for bit */
+    assert_memory_equal(mf.buffers, bb.buffers, (bn3->buffer_offset + bn3->n_buffers) * sizeof(float));
+    assert_memory_not_equal(mf.buffers + bn4->buffer_offset, bb.buffers + bn4->buffer_offset,
+                            bn4->n_buffers * sizeof(float));
+    assert_memory_equal(mf.params, bb.params, arch.layers[top].param_offset * sizeof(float));
+    cnk_modelfile_release(&mf);
+    cnk_modelfile_release(&bb);
+    cnk_arch_release(&arch);
+}
+
 static void test_blocks_and_freeze(void **state)
 {
     (void)state;
@@ -384,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_frozen_backbone_cache_and_predict),
         cmocka_unit_test(test_finetune_top_block),
         cmocka_unit_test(test_yamnet_backbone),
+        cmocka_unit_test(test_frozen_batchnorm),
         cmocka_unit_test(test_blocks_and_freeze),
         cmocka_unit_test(test_mel_image),
         cmocka_unit_test(test_bad_options),
