@@ -43,6 +43,19 @@ cmp -s "$tmp/a/m.cnk" "$tmp/b/m.cnk" || fail "two runs with the same seed and th
 cmp -s "$tmp/a/m.cnk.split.csv" "$tmp/b/m.cnk.split.csv" || fail "two runs with the same seed split differently"
 echo "reference run: ${elapsed}s for $epochs epochs"
 
+# The same for a CNN (conv2d through OpenBLAS, batch norm, pooling) on images, with two threads.
+corpus=${CNK_FIXTURES:-$(dirname "$0")/fixtures}/bad_inputs/image
+mkdir -p "$tmp/img/cat" "$tmp/img/dog"
+for i in 1 2 3 4 5 6 7 8; do
+  cp "$corpus/good.png" "$tmp/img/cat/$i.png"
+  cp "$corpus/grey.png" "$tmp/img/dog/$i.png"
+done
+for run in c1 c2; do
+  "$bin" train "$tmp/img" --input image --image-size 20x20 --epochs 2 --batch-size 4 --seed 5 --threads 2 --no-cache \
+    -o "$tmp/$run.cnk" >/dev/null 2>"$tmp/$run.err" || fail "image CNN run $run failed: $(tail -n 2 "$tmp/$run.err")"
+done
+cmp -s "$tmp/c1.cnk" "$tmp/c2.cnk" || fail "two image CNN runs with the same seed and threads differ"
+
 # ---- SIGKILL in the middle of an epoch, then --resume ------------------------------------------------------
 # Kill half an epoch after the first checkpoint appears; repeat a few times with a later kill if the run ended
 # before it could be killed (a very fast machine).
