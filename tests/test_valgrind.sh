@@ -68,6 +68,7 @@ done
   >/dev/null 2>&1 || echo "note: could not train the image model"
 cp "$corpus/image/truncated.png" "$tmp/img/a/broken.png"
 cp "$corpus/image/good.jpg" "$tmp/img/b/5.jpg"
+cp "$corpus/image/grey16.pgm" "$tmp/img/b/6.pgm" # 16-bit grey for an RGB model: stb 2.27 over-reads it unless helped
 [ -f "$tmp/img.cnk" ] && vg "predict over an image folder with a broken file" 1 predict "$tmp/img.cnk" "$tmp/img"
 vg "summary of a damaged model" 3 summary "$corpus/model/flipped_byte_60.cnk"
 vg "import of a damaged TFLite file" 3 import "$corpus/tflite/vector_length_outside.tflite" -o "$tmp/i.cnk"

@@ -170,6 +170,14 @@ def gen_images():
     put("image", "one_pixel.png", image_bytes(Image.new("RGB", (1, 1), (200, 10, 30)), "PNG"), "0",
         seed_for="image")
     put("image", "png_named.jpg", png, "0")
+    # Binary PGM/PPM, where Debian's stb_image 2.27 needs help: 16-bit ones converted to another channel count are
+    # over-read, and cut-short pixel data is left uninitialised.
+    grey16_px = rng.integers(0, 65536, (4, 5)).astype(">u2")
+    put("image", "grey16.pgm", b"P5\n5 4\n65535\n" + grey16_px.tobytes(), "0", seed_for="image")
+    rgb16_px = rng.integers(0, 1024, (4, 5, 3)).astype(">u2")
+    put("image", "rgb16.ppm", b"P6\n# 10-bit values\n5 4\n1023\n" + rgb16_px.tobytes(), "0", seed_for="image")
+    ppm = b"P6\n8 8\n255\n" + bytes(rng.integers(0, 256, 8 * 8 * 3, dtype=np.uint8))
+    put("image", "truncated.ppm", ppm[: len(ppm) - 40], "3", "truncated", seed_for="image")
     seed("image", "small.bmp", image_bytes(rgb.resize((5, 3)), "BMP"))
     seed("image", "small.gif", image_bytes(rgb.resize((6, 4)).convert("P"), "GIF"))
     seed("image", "small.ppm", image_bytes(rgb.resize((4, 4)), "PPM"))
@@ -284,8 +292,15 @@ def cnk_bytes(arch=SMALL_CFG, classes=("a", "b", "c"), prep="", n_params=SMALL_P
     return out
 
 
+# The preprocessing text of an image model as `cnnkit train` wrote it (pipeline/preprocess.c's key=value lines).
+IMAGE_PREP = ("input=image\nsample_rate=22050\nn_fft=2048\nhop_length=512\nn_mels=128\nn_scales=64\nfmin=0\nfmax=0\n"
+              "wavelet_fmin=32\nsegment_frames=130\nsegment_hop=65\ntrain_hop=33\nmin_fill=32\nchannels=1\nheight=6\n"
+              "width=6\nn_features=0\ncsv_drop=filename,length\nn_norm=1\nmean=0.49\nstd=0.11\narch_name=cnn\n")
+
+
 def gen_models():
     good = put("model", "good.cnk", cnk_bytes(), "0", seed_for="modelfile")
+    seed("modelfile", "good_with_preprocessing.cnk", cnk_bytes(prep=IMAGE_PREP))
     for cut in (0, 7, 19, 40, len(good) // 2, len(good) - 1):
         put("model", f"truncated_{cut}.cnk", good[:cut], "3", "", seed_for="modelfile" if cut in (40,) else None)
     for at in (3, 14, 60, len(good) // 2, len(good) - 2):
