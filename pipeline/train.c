@@ -474,6 +474,8 @@ static int setup(train_run *r, cnk_modelfile *ckpt)
     if (!rc) rc = cnk_featureset_compute(ctx, &r->ds, &r->prep, r->opts->cache_dir, CNK_PART_NONE, &r->fs);
     r->result->seconds_features = now_seconds() - t0;
     if (!rc) rc = build_refs(r);
+    if (!rc && r->opts->report_dir && r->parts[CNK_PART_TEST].n == 0) /* say so before training, not after */
+        rc = cnk_fail(ctx, CNK_ERR_ARG, "--report: there is no test split to evaluate on");
     if (!rc && !r->opts->resume) rc = fit_normalisation(r);
     if (!rc) rc = cnk_preprocess_to_text(ctx, &r->prep, &r->prep_text);
     if (rc) return rc;

@@ -104,6 +104,8 @@ cmp -s "$T/k1.cnk" "$T/k2.cnk" || fail "cached features gave a different model"
 "$BIN" train "$D" -o "$T/u.cnk" --bogus > /dev/null 2>&1;        expect_rc 2 $? "train --bogus"
 "$BIN" train "$T/nowhere" -o "$T/u.cnk" > /dev/null 2>&1;        expect_rc 3 $? "train on a missing folder"
 "$BIN" train "$D" -o "$T/u.cnk" --arch nosuch "${COMMON[@]}" > /dev/null 2>&1; expect_rc 2 $? "train --arch nosuch"
+"$BIN" train "$D" -o "$T/u.cnk" --test-fraction 0 --report "$T/urep" "${COMMON[@]}" > /dev/null 2>&1
+expect_rc 2 $? "--report without a test split"
 [ -e "$T/u.cnk" ] && fail "a failed run left a model file"
 "$BIN" eval "$T/m.cnk" > /dev/null 2>&1;                         expect_rc 2 $? "eval without DATA"
 "$BIN" eval "$T/rep/report.txt" "$D" > /dev/null 2>&1;           expect_rc 3 $? "eval with a non-model"
