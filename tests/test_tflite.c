@@ -330,7 +330,7 @@ static size_t build_tiny_model(fbw *b, int builtin, const char *custom, uint32_t
         size_t shape_at = at[0], name_at = at[3], quant_at = at[4];
         fbw_link(b, tensors + 4 + 4 * (size_t)t, tensor);
         fbw_link(b, shape_at, fbw_vector(b, shapes[t], (size_t)ndims[t], 4));
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "t%d", t);
         fbw_link(b, name_at, fbw_string(b, name));
         if (!quantized) continue;
