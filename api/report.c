@@ -19,7 +19,7 @@ struct cnk_evaluation {
     double *proba;  /* n x n_classes when has_proba */
     char **paths;   /* NULL entries where none was given */
     int has_proba;  /* -1 until the first add decides */
-    int n_paths;    /* how many predictions came with a path */
+    size_t n_paths; /* how many predictions came with a path */
     cnk_metrics metrics;
     int metrics_valid;
 };
@@ -134,7 +134,7 @@ static cnk_report_model model_view(const cnk_evaluation *ev)
     cnk_report_model m = {.name = "model", .n_samples = ev->n, .n_classes = (size_t)ev->n_classes,
                           .class_names = (const char *const *)ev->class_names, .y_true = ev->y_true,
                           .y_pred = ev->y_pred, .proba = ev->has_proba == 1 ? ev->proba : NULL,
-                          .paths = ev->n_paths == (int)ev->n ? (const char *const *)ev->paths : NULL};
+                          .paths = ev->n_paths == ev->n ? (const char *const *)ev->paths : NULL};
     return m;
 }
 
