@@ -12,6 +12,7 @@ corpus=${CNK_FIXTURES:-$(dirname "$0")/fixtures}/bad_inputs
 tmp=$(mktemp -d "${CNK_BUILD_DIR:-/tmp}/tmp-bad-inputs-XXXXXX")
 trap 'chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 export OPENBLAS_NUM_THREADS=1
+export XDG_CACHE_HOME="$tmp/cache" # hermetic: never features cached by an earlier (older) cnnkit
 failures=0
 checks=0
 

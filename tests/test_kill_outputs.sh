@@ -10,6 +10,7 @@ tmp=$(mktemp -d "${CNK_BUILD_DIR:-/tmp}/tmp-kill-outputs-XXXXXX")
 pid=""
 trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 export OPENBLAS_NUM_THREADS=1
+export XDG_CACHE_HOME="$tmp/cache" # hermetic: never features cached by an earlier (older) cnnkit
 failures=0
 fail() {
   echo "FAIL: $*"

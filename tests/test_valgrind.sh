@@ -19,7 +19,9 @@ fi
 command -v valgrind >/dev/null || { echo "FAIL: valgrind is not installed (make deps-test installs it)"; exit 1; }
 tmp=$(mktemp -d "${CNK_BUILD_DIR:-/tmp}/tmp-valgrind-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS=1
+export OMP_NUM_THREADS=1
+export XDG_CACHE_HOME="$tmp/cache" # hermetic: never features cached by an earlier (older) cnnkit
 failures=0
 
 # vg LABEL EXPECTED_EXIT cnnkit-args...: one cnnkit run under memcheck.
