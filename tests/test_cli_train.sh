@@ -12,6 +12,7 @@ expect_rc() { # expected, actual, what
     [ "$1" = "$2" ] || fail "$3: exit code $2, expected $1"
 }
 COMMON=(--batch-size 8 --no-cache --threads 1)
+export XDG_CACHE_HOME="$T/xdg-cache" # eval/predict use the default cache: a private one, never a stale user cache
 
 "$BIN" demo --out "$T" --generate-only --clips 6 --seconds 0.5 --sr 8000 > /dev/null 2>&1
 expect_rc 0 $? "demo --generate-only"
