@@ -49,10 +49,10 @@ timed fusion "$CNNKIT" train "$FSDD" --input mel+wavelet --arch fusion --fusion 
 
 {
     echo "FSDD, speaker '$SPEAKER' held out (test), seed 42, fusion mode $FUSION"
-    sed -n '/model comparison/,$p' "$OUT/comparison/report.txt"
+    sed -n '/model comparison/,/^$/p' "$OUT/comparison/report.txt"
     echo
     echo "fusion branches (from its own report):"
-    sed -n '/model comparison/,$p' "$OUT/fusion/report.txt"
+    sed -n '/model comparison/,/^$/p' "$OUT/fusion/report.txt"
     echo
     echo "wall times (s):"
     cat "$OUT/times.txt"
