@@ -498,8 +498,8 @@ static int extract_all(xfer_run *r)
 typedef struct head_trainer {
     cnk_model *model;
     cnk_optim *opt;
-    int *order;     /* train samples: item << 12 | segment ... kept as two arrays */
-    int *s_item, *s_seg;
+    int *order;          /* shuffled sample indices */
+    int *s_item, *s_seg; /* training samples: (item, segment) */
     size_t n_samples;
     float *x, *dlogits, *probs;
     int *y;
@@ -662,7 +662,6 @@ static int head_epoch(xfer_run *r, head_trainer *h, int epoch, float lr, double 
     }
     *loss = seen ? loss_sum / (double)seen : NAN;
     *acc = seen ? (double)correct / (double)seen : NAN;
-    (void)epoch;
     return CNK_OK;
 }
 
