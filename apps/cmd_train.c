@@ -46,7 +46,11 @@ static const char *const usage_text =
     "  --from MODEL.cnk         transfer learning from a pretrained model (`cnnkit import`: MobileNet, YAMNet):\n"
     "                           a new head for DATA's classes on the backbone's cached outputs\n"
     "  --freeze backbone|none|N with --from: train the head only (default), everything, or all but the first N\n"
-    "                           layers\n"
+    "                           layers (none / N: after the head, --finetune-epochs, default --epochs)\n"
+    "  --finetune-epochs E      with --from: a second phase of E epochs training the whole network but what\n"
+    "                           --freeze keeps (backbone: all but the top --unfreeze N blocks, default 1) at\n"
+    "  --unfreeze N             --finetune-lr X (default lr / 10)\n"
+    "  --finetune-lr X\n"
     "  --input mel+wavelet --arch fusion [--fusion mean|weighted|concat]   late fusion of the mel and wavelet\n"
     "                           views of each segment (default mean)\n";
 
@@ -54,7 +58,7 @@ enum {
     OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
     OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
-    OPT_STOP_AFTER, OPT_FUSION, OPT_HELP
+    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_HELP
 };
 
 static const struct option long_options[] = {
@@ -87,6 +91,9 @@ static const struct option long_options[] = {
     {"freeze", required_argument, NULL, OPT_FREEZE},
     {"stop-after", required_argument, NULL, OPT_STOP_AFTER}, /* undocumented: for tests of --resume */
     {"fusion", required_argument, NULL, OPT_FUSION},
+    {"finetune-epochs", required_argument, NULL, OPT_FINETUNE_EPOCHS},
+    {"unfreeze", required_argument, NULL, OPT_UNFREEZE},
+    {"finetune-lr", required_argument, NULL, OPT_FINETUNE_LR},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -155,16 +162,41 @@ static void print_summary(const cnk_train_options *o, const cnk_train_result *re
     if (o->report_dir) printf("report: %s/report.html\n", o->report_dir);
 }
 
+/* The second phase of transfer learning (--finetune-epochs, --unfreeze, --finetune-lr). */
+typedef struct finetune_options {
+    int epochs; /* -1 = default */
+    int unfreeze;
+    double lr;
+} finetune_options;
+
+static int parse_finetune(int c, const char *arg, finetune_options *f)
+{
+    long n;
+    double x;
+    switch (c) {
+    case OPT_FINETUNE_EPOCHS: return cli_parse_int(arg, 0, 100000, &n) ? -1 : (f->epochs = (int)n, 0);
+    case OPT_UNFREEZE: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (f->unfreeze = (int)n, 0);
+    case OPT_FINETUNE_LR: return cli_parse_double(arg, 1e-9, 10, &x) || x <= 0 ? -1 : (f->lr = x, 0);
+    default: return -1;
+    }
+}
+
 /* --from: transfer learning (pipeline/transfer.h). */
-static int run_transfer(cnk_ctx *ctx, const cnk_train_options *opts, cnk_train_result *res)
+static int run_transfer(cnk_ctx *ctx, const cnk_train_options *opts, const finetune_options *f, cnk_train_result *res)
 {
     cnk_transfer_options to;
     cnk_transfer_options_init(&to, opts);
+    to.finetune_epochs = f->epochs;
+    to.unfreeze = f->unfreeze;
+    to.finetune_lr = f->lr;
     cnk_transfer_result tr;
     int rc = cnk_transfer_run(ctx, &to, &tr);
     *res = tr.train;
     if (!rc) printf("backbone: %s (%d features per segment), head trained in %.1f s\n", tr.backbone, tr.feature_dim,
                     tr.seconds_head);
+    if (!rc && tr.finetune_epochs_run)
+        printf("fine-tuning: %d epochs in %.1f s (test accuracy after the head alone: %.4f)\n", tr.finetune_epochs_run,
+               tr.seconds_finetune, tr.head_test_accuracy);
     return rc;
 }
 
@@ -194,6 +226,7 @@ int cmd_train(int argc, char **argv)
     opterr = 0;
     int c;
     const char *fusion = NULL;
+    finetune_options finetune = {-1, 0, 0};
     while ((c = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
         if (c == OPT_HELP || c == 'h') {
             fputs(usage_text, stdout);
@@ -201,6 +234,11 @@ int cmd_train(int argc, char **argv)
         }
         if (c == OPT_FUSION) {
             fusion = optarg;
+            continue;
+        }
+        if (c == OPT_FINETUNE_EPOCHS || c == OPT_UNFREEZE || c == OPT_FINETUNE_LR) {
+            if (parse_finetune(c, optarg, &finetune))
+                return cli_usage_error("train", "bad value '%s' for %s", optarg, argv[optind - 1]);
             continue;
         }
         if (c == '?' || c == ':') return cli_usage_error("train", "unknown option or missing value: %s", argv[optind - 1]);
@@ -214,12 +252,13 @@ int cmd_train(int argc, char **argv)
     if (opts.data && opts.train_dir) return cli_usage_error("train", "give DATA or --train/--test, not both");
     if ((opts.train_dir != NULL) != (opts.test_dir != NULL))
         return cli_usage_error("train", "--train and --test go together");
-    if (opts.freeze && !opts.from) return cli_usage_error("train", "--freeze goes with --from");
+    if ((opts.freeze || finetune.epochs >= 0 || finetune.unfreeze || finetune.lr > 0) && !opts.from)
+        return cli_usage_error("train", "--freeze, --finetune-epochs, --unfreeze and --finetune-lr go with --from");
     int is_fusion = (opts.input && strcmp(opts.input, "mel+wavelet") == 0) ||
                     (opts.arch && strcmp(opts.arch, "fusion") == 0);
     if (fusion && !is_fusion) return cli_usage_error("train", "--fusion goes with --input mel+wavelet --arch fusion");
     cnk_train_result res;
-    int rc = opts.from ? run_transfer(&ctx, &opts, &res)
+    int rc = opts.from ? run_transfer(&ctx, &opts, &finetune, &res)
              : is_fusion ? run_fusion(&ctx, &opts, fusion, &res)
                          : cnk_train_run(&ctx, &opts, &res);
     if (rc) return cli_fail("train", &ctx, rc);

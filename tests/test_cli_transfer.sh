@@ -49,6 +49,12 @@ grep -Eq "(cats|dogs|panda)" "$WORK/pred" || fail "predict output: $(cat "$WORK/
 expect_rc 0 $? "eval"
 grep -q "accuracy" "$WORK/eval" || fail "eval prints no report"
 
+# 2b. A second phase fine-tuning the top block.
+"$BIN" train "$WORK/photos" --from "$WORK/v1.cnk" --epochs 3 --finetune-epochs 1 --unfreeze 1 --finetune-lr 1e-4 \
+    --cache "$WORK/cache" -o "$WORK/ft.cnk" > "$WORK/out" 2> "$WORK/err"
+expect_rc 0 $? "train --from --finetune-epochs"
+grep -q "^fine-tuning: 1 epochs" "$WORK/out" || fail "no fine-tuning line: $(cat "$WORK/out")"
+
 # 3. Audio on the image backbone (mel images), and the late-fusion model.
 "$BIN" demo --generate-only --out "$WORK/audio" --clips 5 --seconds 0.5 --sr 8000 > /dev/null 2> "$WORK/err"
 expect_rc 0 $? "demo --generate-only"
@@ -80,6 +86,8 @@ expect_rc 2 $? "--fusion max"
 expect_rc 2 $? "--fusion without mel+wavelet"
 "$BIN" train "$AUDIO" --freeze backbone -o "$WORK/x.cnk" > /dev/null 2> "$WORK/err"
 expect_rc 2 $? "--freeze without --from"
+"$BIN" train "$AUDIO" --finetune-epochs 2 -o "$WORK/x.cnk" > /dev/null 2> "$WORK/err"
+expect_rc 2 $? "--finetune-epochs without --from"
 "$BIN" train "$WORK/photos" --from "$WORK/missing.cnk" -o "$WORK/x.cnk" > /dev/null 2> "$WORK/err"
 expect_rc 3 $? "missing backbone"
 [ "$(wc -l < "$WORK/err")" = 1 ] || fail "missing backbone: expected one line, got: $(cat "$WORK/err")"
