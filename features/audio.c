@@ -52,8 +52,12 @@ static int data_chunk_truncated(SNDFILE *sf, long long *declared, long long *pre
         const char *rest = NULL;
         if (strncmp(line, "data :", 6) == 0 || strncmp(line, "SSND :", 6) == 0)
             rest = line + 6;
-        else if (strncmp(line, "Data Size :", 11) == 0)
-            rest = line + 11;
+        else if (strncmp(line, "Data Size", 9) == 0) { /* libsndfile pads the AU label: "Data Size   :" */
+            rest = line + 9;
+            while (*rest == ' ')
+                rest++;
+            rest = *rest == ':' ? rest + 1 : NULL;
+        }
         if (!rest) continue;
         long long n, m;
         if (sscanf(rest, " %lld (should be %lld)", &n, &m) == 2 && n > 0 && n != 0xFFFFFFFFLL && m < n - 8) {
