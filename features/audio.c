@@ -69,32 +69,58 @@ static int data_chunk_truncated(SNDFILE *sf, long long *declared, long long *pre
     return 0;
 }
 
-/* Reads every frame and averages the channels in place; a short read means the file is truncated. */
+/* Frames decoded per read. Memory grows with the audio actually decoded, never with what a header promises:
+ * a 45-byte FLAC header can claim half a billion frames. */
+#define DECODE_CHUNK_FRAMES ((size_t)1 << 16)
+
+/* Appends the channel means of got interleaved frames to *mono (holding *have of at most frames frames). */
+static int append_mono(cnk_ctx *ctx, const char *path, const float *block, size_t got, size_t channels,
+                       size_t frames, float **mono, size_t *have, size_t *cap)
+{
+    if (*have + got > *cap) {
+        size_t new_cap = *cap ? *cap * 2 : DECODE_CHUNK_FRAMES;
+        if (new_cap < *have + got) new_cap = *have + got;
+        if (new_cap > frames) new_cap = frames;
+        float *grown = realloc(*mono, new_cap * sizeof *grown);
+        if (!grown) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for %zu samples", path, new_cap);
+        *mono = grown;
+        *cap = new_cap;
+    }
+    for (size_t i = 0; i < got; i++) {
+        double sum = 0;
+        for (size_t c = 0; c < channels; c++)
+            sum += block[i * channels + c];
+        float v = (float)(sum / (double)channels);
+        if (!isfinite(v)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: sample %zu is NaN or infinite", path, *have + i);
+        (*mono)[*have + i] = v;
+    }
+    *have += got;
+    return CNK_OK;
+}
+
+/* Reads every frame in chunks and averages the channels; a short read means the file is truncated. */
 static int decode_mono(cnk_ctx *ctx, const char *path, SNDFILE *sf, const SF_INFO *info, float **mono)
 {
     size_t frames = (size_t)info->frames, channels = (size_t)info->channels;
-    float *buf = malloc(frames * channels * sizeof *buf);
-    if (!buf) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for %zu samples", path, frames * channels);
-    sf_count_t got = sf_readf_float(sf, buf, (sf_count_t)frames);
-    if (got != (sf_count_t)frames) {
+    float *block = malloc(DECODE_CHUNK_FRAMES * channels * sizeof *block);
+    if (!block) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for %zu channels", path, channels);
+    float *buf = NULL;
+    size_t have = 0, cap = 0;
+    int rc = CNK_OK;
+    while (rc == CNK_OK && have < frames) {
+        size_t want = frames - have < DECODE_CHUNK_FRAMES ? frames - have : DECODE_CHUNK_FRAMES;
+        sf_count_t got = sf_readf_float(sf, block, (sf_count_t)want);
+        if (got <= 0) break;
+        rc = append_mono(ctx, path, block, (size_t)got, channels, frames, &buf, &have, &cap);
+        if ((size_t)got < want) break;
+    }
+    free(block);
+    if (rc == CNK_OK && have != frames)
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (header promises %zu frames, only %zu readable)", path, frames,
+                      have);
+    if (rc != CNK_OK) {
         free(buf);
-        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (header promises %zu frames, only %lld readable)", path,
-                        frames, (long long)(got < 0 ? 0 : got));
-    }
-    for (size_t i = 0; i < frames; i++) {
-        double sum = 0;
-        for (size_t c = 0; c < channels; c++)
-            sum += buf[i * channels + c];
-        float v = (float)(sum / (double)channels);
-        if (!isfinite(v)) {
-            free(buf);
-            return cnk_fail(ctx, CNK_ERR_INPUT, "%s: sample %zu is NaN or infinite", path, i);
-        }
-        buf[i] = v;
-    }
-    if (channels > 1) {
-        float *shrunk = realloc(buf, frames * sizeof *buf);
-        if (shrunk) buf = shrunk;
+        return rc;
     }
     *mono = buf;
     return CNK_OK;
