@@ -160,7 +160,11 @@ int cnk_audio_load(cnk_ctx *ctx, const char *path, int target_sr, cnk_audio *out
     size_t n_resampled;
     rc = cnk_audio_resample(ctx, mono, (size_t)info.frames, info.samplerate, target_sr, &resampled, &n_resampled);
     free(mono);
-    if (rc != CNK_OK) return rc;
+    if (rc != CNK_OK) { /* the resampler knows no file name: put it in front of its message */
+        char why[sizeof ctx->message];
+        snprintf(why, sizeof why, "%s", cnk_error(ctx));
+        return cnk_fail(ctx, rc, "%s: %s", path, why);
+    }
     if (n_resampled == 0) {
         free(resampled);
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: too short to resample from %d to %d Hz", path, info.samplerate,
