@@ -3,6 +3,7 @@
  * offset to its vtable, which lists where each field sits (0 = absent, take the schema default). */
 #include "nn/tflite.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -346,6 +347,10 @@ static int dequantise(const fb_reader *r, cnk_tfl_tensor *t, const unsigned char
             double zero = 0;
             if (q->n_zeros) zero = (double)(int64_t)rd_u64(r->buf + q->zero_data + 8 * (q->n_zeros > 1 ? c : 0));
             v = (v - zero) * scale;
+            /* A NaN/infinite scale or a value beyond float range (converting it would be undefined) is damage. */
+            if (!(fabs(v) <= FLT_MAX))
+                return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: tensor '%s' has an invalid quantisation (scale %g)",
+                                r->name, t->name, scale);
         }
         t->data[i] = (float)v;
     }
