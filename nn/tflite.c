@@ -485,9 +485,10 @@ static int read_options(const fb_reader *r, const fb_table *ot, int type, cnk_tf
     return rc;
 }
 
-/* Reads an int vector of tensor indices; each must be -1 (an omitted optional input) or a valid tensor. */
-static int read_indices(const fb_reader *r, const fb_table *t, int field, int n_tensors, int *out, int *n_out,
-                        const char *what)
+/* Reads an int vector of tensor indices; each must be a valid tensor, or -1 where allow_omitted (an omitted
+ * optional operator input; outputs and graph inputs/outputs always name a tensor). */
+static int read_indices(const fb_reader *r, const fb_table *t, int field, int n_tensors, int allow_omitted, int *out,
+                        int *n_out, const char *what)
 {
     size_t data, n;
     int rc = fb_vector(r, t, field, 4, &data, &n, what);
@@ -497,7 +498,8 @@ static int read_indices(const fb_reader *r, const fb_table *t, int field, int n_
                         CNK_TFL_MAX_OP_IO);
     for (size_t i = 0; i < n; i++) {
         int32_t index = (int32_t)rd_u32(r->buf + data + 4 * i);
-        if (index < -1 || index >= n_tensors) return fb_corrupt(r, "tensor index out of range", data + 4 * i);
+        if (index < (allow_omitted ? -1 : 0) || index >= n_tensors)
+            return fb_corrupt(r, "tensor index out of range", data + 4 * i);
         out[i] = index;
     }
     *n_out = (int)n;
@@ -550,8 +552,8 @@ static int read_operator(const fb_reader *r, const fb_table *ot, const tfl_opcod
     op->stride_w = op->stride_h = op->dilation_w = op->dilation_h = op->filter_w = op->filter_h = 1;
     op->depth_multiplier = 1;
     op->beta = 1.0f;
-    if ((rc = read_indices(r, ot, OP_INPUTS, n_tensors, op->inputs, &op->n_inputs, "operator inputs")) ||
-        (rc = read_indices(r, ot, OP_OUTPUTS, n_tensors, op->outputs, &op->n_outputs, "operator outputs")) ||
+    if ((rc = read_indices(r, ot, OP_INPUTS, n_tensors, 1, op->inputs, &op->n_inputs, "operator inputs")) ||
+        (rc = read_indices(r, ot, OP_OUTPUTS, n_tensors, 0, op->outputs, &op->n_outputs, "operator outputs")) ||
         (rc = fb_int(r, ot, OP_OPTIONS_TYPE, 1, 0, &options_type)))
         return rc;
     fb_table opts;
@@ -616,8 +618,8 @@ static int read_subgraph(const fb_reader *r, const fb_table *sg, const fb_table 
             (rc = read_tensor(r, &tt, buffers, n_buffers, &g->tensors[i])))
             return rc;
     }
-    if ((rc = read_indices(r, sg, SUBGRAPH_INPUTS, g->n_tensors, g->inputs, &g->n_inputs, "graph inputs")) ||
-        (rc = read_indices(r, sg, SUBGRAPH_OUTPUTS, g->n_tensors, g->outputs, &g->n_outputs, "graph outputs")))
+    if ((rc = read_indices(r, sg, SUBGRAPH_INPUTS, g->n_tensors, 0, g->inputs, &g->n_inputs, "graph inputs")) ||
+        (rc = read_indices(r, sg, SUBGRAPH_OUTPUTS, g->n_tensors, 0, g->outputs, &g->n_outputs, "graph outputs")))
         return rc;
     tfl_opcode *codes = NULL;
     size_t n_codes = 0;
