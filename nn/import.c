@@ -263,7 +263,11 @@ static int try_width(cnk_ctx *ctx, const char *name, const cnk_tfl_graph *g, con
     opts.width = width;
     opts.folded_bn = 1;
     int rc = cnk_builtin_arch(ctx, info->arch_name, &opts, arch);
-    if (rc) return rc;
+    if (rc) { /* the built-in's message names no file: put it in front */
+        char why[sizeof ctx->message];
+        snprintf(why, sizeof why, "%s", cnk_error(ctx));
+        return cnk_fail(ctx, rc, "%s: %s", name, why);
+    }
     int layers[MAX_WEIGHTED_OPS], n_layers = 0, adds = 0;
     for (int i = 0; i < arch->n_layers; i++) {
         if (arch->layers[i].kind == CNK_LAYER_ADD) adds++;
