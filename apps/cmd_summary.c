@@ -107,6 +107,7 @@ static int parse_args(int argc, char **argv, summary_args *a)
 static int looks_like_model(const char *path)
 {
     if (cnk_path_has_ext(path, "cnk")) return 1;
+    if (!cnk_is_file(path)) return 0; /* a named pipe would block fopen; the cfg reader refuses it */
     FILE *fp = fopen(path, "rb");
     if (!fp) return 0;
     char magic[8];

@@ -1,6 +1,7 @@
 #include "core/atomic_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,12 +76,18 @@ int cnk_read_file(cnk_ctx *ctx, const char *path, size_t max_size, unsigned char
 {
     *data = NULL;
     *size = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK: opening a named pipe would otherwise wait forever for a writer; it is refused below. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(fp);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return cnk_fail(ctx, CNK_ERR_IO, "%s: not a regular file", path);
+    }
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     }
     if (max_size && (size_t)st.st_size > max_size) {
         fclose(fp);

@@ -34,6 +34,9 @@ int cnk_image_load_budget(cnk_ctx *ctx, const char *path, int channels, size_t m
     memset(out, 0, sizeof *out);
     if (channels != 1 && channels != 3) return cnk_fail(ctx, CNK_ERR_ARG, "%s: channels must be 1 or 3", path);
     if (cnk_is_dir(path)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: is a directory, not an image", path);
+    /* Anything but a regular file is refused before opening: a named pipe would block fopen forever. */
+    if (!cnk_is_file(path))
+        return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file, or not a regular file)", path);
     FILE *fp = fopen(path, "rb");
     if (!fp) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file or unreadable)", path);
     int width, height, file_channels;

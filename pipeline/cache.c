@@ -102,6 +102,9 @@ void cnk_cache_key_bytes(const void *data, size_t size, const char *params, cnk_
 
 int cnk_cache_key_file(cnk_ctx *ctx, const char *path, const char *params, cnk_cache_key *key)
 {
+    /* Anything but a regular file is refused before opening: a named pipe would block fopen forever. */
+    if (!cnk_is_file(path))
+        return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file, or not a regular file)", path);
     FILE *fp = fopen(path, "rb");
     if (!fp) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     hasher h;

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "core/atomic_file.h"
+#include "core/fsutil.h"
 
 static size_t element_size(int type)
 {
@@ -80,6 +81,9 @@ int cnk_idx_open(cnk_ctx *ctx, const char *path, cnk_idx_reader *r)
     memset(r, 0, sizeof *r);
     if (strlen(path) >= sizeof r->path) return cnk_fail(ctx, CNK_ERR_ARG, "%s: path too long", path);
     strcpy(r->path, path);
+    /* Anything but a regular file is refused before opening: a named pipe would block fopen forever. */
+    if (!cnk_is_file(path))
+        return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file, or not a regular file)", path);
     FILE *probe = fopen(path, "rb"); /* gzopen's errors say little: name the cause first */
     if (!probe) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     fclose(probe);
