@@ -1,9 +1,12 @@
 #include "features/image.h"
 
 #include <stb/stb_image.h>
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/fsutil.h"
 
@@ -29,6 +32,48 @@ int cnk_image_is_image_path(const char *path)
     return 0;
 }
 
+/* Where the pixel data of a binary PGM/PPM ("P5"/"P6") starts, parsed as stb_image parses it: three numbers
+ * after the magic, each after whitespace and '#' comments, and then one byte, whatever it is. 0 for other files.
+ * The file position is left where it was. */
+static long pnm_data_offset(FILE *fp)
+{
+    long start = ftell(fp), offset = 0;
+    int c0 = fgetc(fp), c1 = fgetc(fp);
+    if (c0 == 'P' && (c1 == '5' || c1 == '6')) {
+        int c = fgetc(fp);
+        for (int field = 0; field < 3 && c != EOF; field++) {
+            for (;;) {
+                while (c != EOF && isspace(c))
+                    c = fgetc(fp);
+                if (c != '#') break;
+                while (c != EOF && c != '\n' && c != '\r')
+                    c = fgetc(fp);
+            }
+            while (c != EOF && isdigit(c))
+                c = fgetc(fp);
+        }
+        offset = ftell(fp); /* past the separator byte (or at the end of a file that stops in its header) */
+    }
+    fseek(fp, start, SEEK_SET);
+    return offset;
+}
+
+/* 1 <-> 3 channels the way stb_image converts 8-bit pixels (grey = (77 R + 150 G + 29 B) >> 8). Frees px. */
+static unsigned char *convert_channels(unsigned char *px, size_t n_pixels, int from, int to)
+{
+    unsigned char *out = malloc(n_pixels * (size_t)to);
+    for (size_t i = 0; out && i < n_pixels; i++) {
+        if (from == 1) {
+            out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = px[i];
+        } else {
+            const unsigned char *rgb = px + 3 * i;
+            out[i] = (unsigned char)((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
+        }
+    }
+    free(px);
+    return out;
+}
+
 int cnk_image_load_budget(cnk_ctx *ctx, const char *path, int channels, size_t max_pixels, cnk_image *out)
 {
     memset(out, 0, sizeof *out);
@@ -50,9 +95,29 @@ int cnk_image_load_budget(cnk_ctx *ctx, const char *path, int channels, size_t m
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: %d x %d pixels exceeds the budget of %zu pixels", path, width, height,
                         max_pixels);
     }
-    unsigned char *pixels = stbi_load_from_file(fp, &width, &height, &file_channels, channels);
+    /* Two defects of Debian's stb_image 2.27 with binary PGM/PPM: pixel data cut short is left uninitialised (so
+     * the length is checked here), and a 16-bit file converted to another channel count is read past the end of
+     * its buffer (so it is decoded in its own channels and converted below). */
+    int load_channels = channels;
+    long data_offset = pnm_data_offset(fp);
+    if (data_offset > 0) {
+        int sixteen = stbi_is_16_bit_from_file(fp);
+        size_t needed = (size_t)width * (size_t)height * (size_t)file_channels * (sixteen ? 2 : 1);
+        struct stat st;
+        if (fstat(fileno(fp), &st) != 0 || st.st_size < data_offset || (size_t)(st.st_size - data_offset) < needed) {
+            fclose(fp);
+            return cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (the PGM/PPM header promises %zu bytes of pixels)", path,
+                            needed);
+        }
+        if (sixteen) load_channels = file_channels;
+    }
+    unsigned char *pixels = stbi_load_from_file(fp, &width, &height, &file_channels, load_channels);
     fclose(fp);
     if (!pixels) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: cannot decode image (%s)", path, stbi_failure_reason());
+    if (load_channels != channels) {
+        pixels = convert_channels(pixels, (size_t)width * (size_t)height, load_channels, channels);
+        if (!pixels) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for %d x %d pixels", path, width, height);
+    }
     out->pixels = pixels;
     out->width = width;
     out->height = height;
