@@ -22,6 +22,9 @@ struct cnk_training {
     char *strings[S_COUNT];
     cnk_epoch_fn on_epoch;
     void *user;
+    int finetune_epochs;   /* transfer learning's second phase: -1 = default */
+    int unfreeze;          /* 0 = default */
+    double finetune_lr;    /* 0 = default */
     cnk_train_result result;
     int has_result;
 };
@@ -71,6 +74,7 @@ cnk_training *cnk_training_create(const char *data, const char *model_path)
     cnk_training *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     cnk_train_options_init(&t->opts);
+    t->finetune_epochs = -1;
     if (set_string(t, S_DATA, data) || set_string(t, S_MODEL, model_path)) {
         cnk_training_free(t);
         return NULL;
@@ -130,6 +134,17 @@ static int set_number(cnk_train_options *o, const char *name, const char *v)
     return 1;
 }
 
+/* Transfer learning's fine-tuning phase, with the CLI's ranges; as set_number. */
+static int set_finetune(cnk_training *t, const char *name, const char *v)
+{
+    long n;
+    double x;
+    if (!strcmp(name, "finetune-epochs")) return parse_long(v, 0, 100000, &n) ? -1 : (t->finetune_epochs = (int)n, 0);
+    if (!strcmp(name, "unfreeze")) return parse_long(v, 1, 100000, &n) ? -1 : (t->unfreeze = (int)n, 0);
+    if (!strcmp(name, "finetune-lr")) return parse_double(v, 1e-9, 10, &x) || x <= 0 ? -1 : (t->finetune_lr = x, 0);
+    return 1;
+}
+
 int cnk_training_set(cnk_ctx *ctx, cnk_training *t, const char *option, const char *value)
 {
     if (!t || !option) return cnk_fail(ctx, CNK_ERR_ARG, "training: NULL argument");
@@ -142,6 +157,7 @@ int cnk_training_set(cnk_ctx *ctx, cnk_training *t, const char *option, const ch
         if (!strcmp(option, string_options[i].name))
             return set_string(t, string_options[i].slot, value) ? cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory") : 0;
     int rc = set_number(&t->opts, option, value);
+    if (rc > 0) rc = set_finetune(t, option, value);
     if (rc < 0) return cnk_fail(ctx, CNK_ERR_ARG, "training option %s: bad value '%s'", option, value);
     if (rc > 0) return cnk_fail(ctx, CNK_ERR_ARG, "training: unknown option '%s'", option);
     return CNK_OK;
@@ -162,10 +178,13 @@ static void forward_epoch(void *user, const cnk_epoch_stats *st)
 
 /* As `cnnkit train`: --from runs transfer learning (pipeline/transfer.h), mel+wavelet input late fusion
  * (pipeline/fusion.h), anything else pipeline/train.h. */
-static int run_transfer(cnk_ctx *ctx, const cnk_train_options *o, cnk_train_result *result)
+static int run_transfer(cnk_ctx *ctx, const cnk_training *t, cnk_train_result *result)
 {
     cnk_transfer_options to;
-    cnk_transfer_options_init(&to, o);
+    cnk_transfer_options_init(&to, &t->opts);
+    to.finetune_epochs = t->finetune_epochs;
+    to.unfreeze = t->unfreeze;
+    to.finetune_lr = t->finetune_lr;
     cnk_transfer_result tr;
     int rc = cnk_transfer_run(ctx, &to, &tr);
     if (!rc) *result = tr.train;
@@ -194,14 +213,16 @@ int cnk_training_run(cnk_ctx *ctx, cnk_training *t)
     if (o->data && o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "training: give data or train/test folders, not both");
     if ((o->train_dir != NULL) != (o->test_dir != NULL))
         return cnk_fail(ctx, CNK_ERR_ARG, "training: the train and test options go together");
-    if (o->freeze && !o->from) return cnk_fail(ctx, CNK_ERR_ARG, "training: the freeze option goes with from");
+    if ((o->freeze || t->finetune_epochs >= 0 || t->unfreeze || t->finetune_lr > 0) && !o->from)
+        return cnk_fail(ctx, CNK_ERR_ARG, "training: the freeze, finetune-epochs, unfreeze and finetune-lr options go "
+                                          "with from");
     int is_fusion = (o->input && !strcmp(o->input, "mel+wavelet")) || (o->arch && !strcmp(o->arch, "fusion"));
     const char *fusion = t->strings[S_FUSION];
     if (fusion && !is_fusion)
         return cnk_fail(ctx, CNK_ERR_ARG, "training: the fusion option goes with input mel+wavelet (arch fusion)");
     t->opts.on_epoch = forward_epoch;
     t->opts.user = t;
-    int rc = o->from ? run_transfer(ctx, o, &t->result)
+    int rc = o->from ? run_transfer(ctx, t, &t->result)
              : is_fusion ? run_fusion(ctx, o, fusion, &t->result)
                          : cnk_train_run(ctx, o, &t->result);
     t->has_result = rc == CNK_OK;

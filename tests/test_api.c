@@ -417,7 +417,13 @@ static void test_training_option_errors(void **state)
     t = cnk_training_create("/nonexistent/data", "/nonexistent/m.cnk");
     assert_int_equal(cnk_training_set(ctx, t, "freeze", "none"), CNK_OK);
     assert_int_equal(cnk_training_run(ctx, t), CNK_ERR_ARG);
-    assert_string_equal(cnk_context_error(ctx), "training: the freeze option goes with from");
+    assert_string_equal(cnk_context_error(ctx),
+                        "training: the freeze, finetune-epochs, unfreeze and finetune-lr options go with from");
+    cnk_training_free(t);
+    t = cnk_training_create("/nonexistent/data", "/nonexistent/m.cnk");
+    assert_int_equal(cnk_training_set(ctx, t, "finetune-lr", "-1"), CNK_ERR_ARG);
+    assert_int_equal(cnk_training_set(ctx, t, "unfreeze", "2"), CNK_OK);
+    assert_int_equal(cnk_training_run(ctx, t), CNK_ERR_ARG);
     cnk_training_free(t);
     t = cnk_training_create("/nonexistent/data", "/nonexistent/m.cnk");
     assert_int_equal(cnk_training_set(ctx, t, "fusion", "concat"), CNK_OK);
