@@ -82,9 +82,16 @@ static void hasher_final(hasher *h, cnk_cache_key *key)
 }
 
 /* The parameters go first, length-prefixed, so (params, content) pairs cannot run into each other. */
+/* Mixed into every key so features cached by an older cnnkit are never reused after the code that computes
+ * them changes: bump CACHE_REVISION whenever decoding or a feature stage changes its output (a fix that
+ * leaves the version number alone), and entries of other versions simply stop matching. */
+#define CACHE_REVISION "features-r1"
+
 static void hasher_start(hasher *h, const char *params)
 {
     hasher_init(h);
+    static const char revision[] = CNK_VERSION_STRING "/" CACHE_REVISION;
+    hasher_update(h, revision, sizeof revision - 1);
     uint64_t n = params ? strlen(params) : 0;
     unsigned char prefix[8];
     for (int i = 0; i < 8; i++) prefix[i] = (unsigned char)(n >> (8 * i));
