@@ -106,6 +106,47 @@ static void run_one(tree_run *run, cnk_ctx *local, cnk_extractor *ex, const char
     }
 }
 
+/* Two inputs that differ only in their extension (x.wav and x.au) would mirror onto the same output file.
+ * The first in bytewise order keeps it; each later one is marked in skip[] and reported, never overwritten. */
+typedef struct stem_entry {
+    const char *path;
+    size_t stem_len;
+    size_t index;
+} stem_entry;
+
+static int compare_stems(const void *a, const void *b)
+{
+    const stem_entry *x = a, *y = b;
+    size_t n = x->stem_len < y->stem_len ? x->stem_len : y->stem_len;
+    int c = memcmp(x->path, y->path, n);
+    if (c == 0 && x->stem_len != y->stem_len) c = x->stem_len < y->stem_len ? -1 : 1;
+    if (c == 0) c = x->index < y->index ? -1 : (x->index > y->index);
+    return c;
+}
+
+static int mark_output_collisions(cnk_ctx *ctx, const cnk_pathlist *files, unsigned char *skip)
+{
+    if (files->count < 2) return CNK_OK;
+    stem_entry *entries = malloc(files->count * sizeof *entries);
+    if (!entries) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory listing outputs");
+    for (size_t i = 0; i < files->count; i++) {
+        const char *path = files->paths[i], *ext = cnk_path_ext(path);
+        entries[i] = (stem_entry){path, *ext ? (size_t)(ext - 1 - path) : strlen(path), i};
+    }
+    qsort(entries, files->count, sizeof *entries, compare_stems);
+    for (size_t i = 1; i < files->count; i++) {
+        const stem_entry *prev = &entries[i - 1], *cur = &entries[i];
+        if (prev->stem_len != cur->stem_len || memcmp(prev->path, cur->path, cur->stem_len) != 0) continue;
+        size_t keeper = i - 1;
+        while (keeper > 0 && skip[entries[keeper].index]) keeper--;
+        skip[cur->index] = 1;
+        cnk_warn(ctx, "%s: its output would overwrite the one of %s (same name, other extension)", cur->path,
+                 entries[keeper].path);
+    }
+    free(entries);
+    return CNK_OK;
+}
+
 int cnk_extract_tree(cnk_ctx *ctx, const cnk_extract_params *params, const char *in_dir, const char *out_dir,
                      const cnk_extract_output *output, int jobs, size_t *n_written)
 {
@@ -117,6 +158,13 @@ int cnk_extract_tree(cnk_ctx *ctx, const cnk_extract_params *params, const char 
     cnk_pathlist files;
     if ((rc = list_audio(ctx, in_dir, &files)) != CNK_OK) return rc;
     if ((rc = cnk_mkdirs(ctx, out_dir)) != CNK_OK) {
+        cnk_pathlist_release(&files);
+        return rc;
+    }
+    unsigned char *skip = calloc(files.count ? files.count : 1, 1);
+    if (!skip || (rc = mark_output_collisions(ctx, &files, skip)) != CNK_OK) {
+        if (!skip) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory listing outputs");
+        free(skip);
         cnk_pathlist_release(&files);
         return rc;
     }
@@ -145,11 +193,17 @@ int cnk_extract_tree(cnk_ctx *ctx, const cnk_extract_params *params, const char 
 #pragma omp atomic read
             stop = run.fatal;
             if (stop || !ex) continue;
+            if (skip[i]) {
+#pragma omp critical(cnk_extract_tree)
+                cnk_progress(ctx, "features", ++run.done, run.total, cnk_path_base(files.paths[i]));
+                continue;
+            }
             run_one(&run, &local, ex, in_dir, files.paths[i], out_dir, output);
         }
         cnk_extractor_free(ex);
     }
     cnk_pathlist_release(&files);
+    free(skip);
     *n_written = run.written;
     return run.fatal ? ctx->status : CNK_OK;
 }

@@ -116,6 +116,17 @@ grep -q "text.wav" "$WORK/err7" || fail "fatal error does not name the file"
 mkdir -p "$WORK/empty_dir"
 "$BIN" features "$WORK/empty_dir" "$WORK/e_out" 2> /dev/null; expect_rc 3 $? "folder without audio"
 
+# 7b. x.wav and x.au in one folder mirror onto the same x.npy: the second is skipped (exit 1), never
+# overwriting the first's output.
+mkdir -p "$WORK/clash/a"
+cp "$clip" "$WORK/clash/a/x.wav"
+cp "$clip" "$WORK/clash/a/x.au"
+"$BIN" features --jobs 2 "$WORK/clash" "$WORK/clash_out" 2> "$WORK/err7b"
+expect_rc 1 $? "two inputs with one output name"
+grep -q "x.wav: its output would overwrite the one of .*x.au" "$WORK/err7b" \
+  || fail "output clash not reported: $(cat "$WORK/err7b")"
+[ -f "$WORK/clash_out/a/x.npy" ] || fail "the first of two clashing inputs was not written"
+
 # 8. Nothing temporary left anywhere.
 left=$(find "$WORK" -name '*.tmp.*' | wc -l)
 [ "$left" = 0 ] || fail "temporary files left behind: $(find "$WORK" -name '*.tmp.*')"
