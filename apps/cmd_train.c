@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "pipeline/distributed.h"
 #include "pipeline/fusion.h"
 #include "pipeline/train.h"
 #include "pipeline/transfer.h"
@@ -42,7 +43,7 @@ static const char *const usage_text =
     "  --report DIR             evaluate on the test split and write the report files into DIR\n"
     "  --resume CHECKPOINT      continue an interrupted run (same DATA, options and -o)\n"
     "  --cache DIR | --no-cache feature cache folder (default ~/.cache/cnnkit)\n"
-    "  --threads N              (default: all cores)\n"
+    "  --threads N              (default: all cores; under mpirun, per rank: the cores / the ranks on a machine)\n"
     "  --from MODEL.cnk         transfer learning from a pretrained model (`cnnkit import`: MobileNet, YAMNet):\n"
     "                           a new head for DATA's classes on the backbone's cached outputs\n"
     "  --freeze backbone|none|N with --from: train the head only (default), everything, or all but the first N\n"
@@ -215,6 +216,29 @@ static int run_fusion(cnk_ctx *ctx, const cnk_train_options *opts, const char *m
     return rc;
 }
 
+/* Under `mpirun -np N` (pipeline/distributed.h) every rank trains its shard of each batch; rank 0 alone prints
+ * and writes files, the other ranks keep quiet, and by default each rank takes its share of the cores. */
+static int start_ranks(cnk_ctx *ctx, cnk_train_options *opts, int threads_given, int data_parallel, cnk_dist *dist)
+{
+    int rc = cnk_dist_init(ctx, dist);
+    if (rc) return rc;
+    if (dist->size > 1 && !data_parallel)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from and fusion training are not data-parallel: run them "
+                                                  "without mpirun");
+    if (!threads_given) ctx->threads = cnk_dist_default_threads(dist, ctx->threads);
+    if (!cnk_dist_is_root(dist)) ctx->progress = NULL, ctx->warn = NULL, opts->on_epoch = NULL;
+    opts->dist = dist;
+    return CNK_OK;
+}
+
+/* A failed rank ends every rank (none may wait for it); then MPI is closed. Returns the exit code. */
+static int end_ranks(cnk_dist *dist, int exit_code)
+{
+    if (exit_code != CLI_OK && exit_code != CLI_SKIPPED) cnk_dist_abort(dist, exit_code);
+    cnk_dist_finalize(dist);
+    return exit_code;
+}
+
 int cmd_train(int argc, char **argv)
 {
     cnk_ctx ctx;
@@ -224,10 +248,11 @@ int cmd_train(int argc, char **argv)
     opts.on_epoch = on_epoch;
     optind = 1;
     opterr = 0;
-    int c;
+    int c, threads_given = 0;
     const char *fusion = NULL;
     finetune_options finetune = {-1, 0, 0};
     while ((c = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
+        threads_given |= c == OPT_THREADS;
         if (c == OPT_HELP || c == 'h') {
             fputs(usage_text, stdout);
             return CLI_OK;
@@ -257,15 +282,23 @@ int cmd_train(int argc, char **argv)
     int is_fusion = (opts.input && strcmp(opts.input, "mel+wavelet") == 0) ||
                     (opts.arch && strcmp(opts.arch, "fusion") == 0);
     if (fusion && !is_fusion) return cli_usage_error("train", "--fusion goes with --input mel+wavelet --arch fusion");
+    cnk_dist dist;
+    if (start_ranks(&ctx, &opts, threads_given, !opts.from && !is_fusion, &dist))
+        return end_ranks(&dist, cli_fail("train", &ctx, ctx.status));
     cnk_train_result res;
     int rc = opts.from ? run_transfer(&ctx, &opts, &finetune, &res)
              : is_fusion ? run_fusion(&ctx, &opts, fusion, &res)
                          : cnk_train_run(&ctx, &opts, &res);
-    if (rc) return cli_fail("train", &ctx, rc);
+    if (rc) return end_ranks(&dist, cli_fail("train", &ctx, rc));
+    end_ranks(&dist, CLI_OK);
+    if (!cnk_dist_is_root(&dist)) return cli_success(&ctx);
     if (res.interrupted) {
         printf("stopped after %d epochs; continue with --resume %s.ckpt\n", res.epochs_run, opts.model_path);
         return cli_success(&ctx);
     }
     print_summary(&opts, &res);
+    if (dist.size > 1)
+        printf("ranks: %d x %d thread(s); %zu gradient allreduces, %.1f s waiting in collectives on rank 0\n",
+               dist.size, ctx.threads, dist.n_reductions, dist.comm_seconds);
     return cli_success(&ctx);
 }

@@ -18,6 +18,7 @@
 #include "nn/optim.h"
 #include "pipeline/augment.h"
 #include "pipeline/dataset.h"
+#include "pipeline/distributed.h"
 #include "pipeline/featureset.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/report.h"
@@ -205,7 +206,7 @@ static int assign_split(train_run *r)
     so.group_by = r->opts->group_by;
     so.test_match = r->opts->test_match;
     rc = cnk_split_assign(r->ctx, &r->ds, &so);
-    if (!rc) rc = cnk_split_write(r->ctx, split_path, &r->ds);
+    if (!rc && cnk_dist_is_root(r->opts->dist)) rc = cnk_split_write(r->ctx, split_path, &r->ds);
     return rc;
 }
 
@@ -418,7 +419,8 @@ static int evaluate_test(train_run *r)
     double *proba = NULL, loss, acc;
     int rc = cnk_train_evaluate(r, CNK_PART_TEST, &items, &y_pred, &proba, &loss, &acc);
     if (!rc) r->result->test_accuracy = acc;
-    if (!rc && r->opts->report_dir) rc = write_report(r, items, y_pred, proba, r->parts[CNK_PART_TEST].n_items);
+    if (!rc && r->opts->report_dir && cnk_dist_is_root(r->opts->dist))
+        rc = write_report(r, items, y_pred, proba, r->parts[CNK_PART_TEST].n_items);
     free(items);
     free(y_pred);
     free(proba);
@@ -471,6 +473,7 @@ static int setup(train_run *r, cnk_modelfile *ckpt)
     }
     if (!rc) rc = assign_split(r);
     double t0 = now_seconds();
+    if (!rc) rc = cnk_dist_warm_feature_cache(ctx, r->opts->dist, &r->ds, &r->prep, r->opts->cache_dir);
     if (!rc) rc = cnk_featureset_compute(ctx, &r->ds, &r->prep, r->opts->cache_dir, CNK_PART_NONE, &r->fs);
     r->result->seconds_features = now_seconds() - t0;
     if (!rc) rc = build_refs(r);
@@ -491,6 +494,9 @@ static int setup(train_run *r, cnk_modelfile *ckpt)
     if (!rc) rc = create_model(r);
     if (!rc) rc = alloc_buffers(r);
     if (!rc && r->opts->resume) rc = cnk_train_load_checkpoint(r, ckpt);
+    /* Every rank starts from rank 0's weights. */
+    if (!rc) rc = cnk_dist_broadcast_floats(ctx, r->opts->dist, cnk_model_params(r->model), r->arch.n_params);
+    if (!rc) rc = cnk_dist_broadcast_floats(ctx, r->opts->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
     choose_augmentation(r);
     return rc;
 }
@@ -532,7 +538,7 @@ int cnk_train_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_train_result 
     if (!rc && !result->interrupted) {
         memcpy(cnk_model_params(r->model), r->best_params, r->arch.n_params * sizeof(float));
         memcpy(cnk_model_buffers(r->model), r->best_buffers, r->arch.n_buffers * sizeof(float));
-        rc = evaluate_test(r);
+        if (cnk_dist_is_root(opts->dist)) rc = evaluate_test(r); /* the other ranks would only repeat it */
     }
     fill_result(r);
     release_run(r);

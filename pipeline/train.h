@@ -8,6 +8,8 @@
 
 #include "core/context.h"
 
+struct cnk_dist; /* pipeline/distributed.h */
+
 /* One epoch's numbers, reported through on_epoch and kept in the history. */
 typedef struct cnk_epoch_stats {
     int epoch;          /* 1-based */
@@ -47,6 +49,7 @@ typedef struct cnk_train_options {
                               * (lets tests interrupt and --resume a run deterministically) */
     void (*on_epoch)(void *user, const cnk_epoch_stats *stats);
     void *user;
+    struct cnk_dist *dist;   /* data-parallel training over MPI (pipeline/distributed.h); NULL = one process */
 } cnk_train_options;
 
 void cnk_train_options_init(cnk_train_options *opts);

@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "nn/loss.h"
 #include "nn/modelfile.h"
+#include "pipeline/distributed.h"
 #include "pipeline/train_internal.h"
 
 static double now_seconds(void)
@@ -56,8 +57,9 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-/* One optimisation step on a filled batch; adds to the loss sum and correct count. */
-static int train_step(train_run *r, int n, float lr, double *loss_sum, size_t *correct)
+/* Forward and backward of this process's n samples: the gradients (of their mean loss) accumulate in the
+ * model's gradient arena; adds to the loss sum and correct count. */
+static int local_gradients(train_run *r, int n, double *loss_sum, size_t *correct)
 {
     const float *inputs[1] = {r->batch_x};
     int rc = cnk_model_forward(r->ctx, r->model, inputs, n, CNK_MODE_TRAIN);
@@ -65,16 +67,28 @@ static int train_step(train_run *r, int n, float lr, double *loss_sum, size_t *c
     const float *logits = cnk_model_output(r->model, 0, NULL);
     double loss = cnk_loss_softmax_ce(logits, r->batch_y, n, r->n_classes, r->probs, r->dlogits);
     if (!isfinite(loss)) return cnk_fail(r->ctx, CNK_ERR_INPUT, "training diverged (loss %g): try a lower --lr", loss);
-    cnk_model_zero_grad(r->model);
     const float *douts[1] = {r->dlogits};
     rc = cnk_model_backward(r->ctx, r->model, douts);
+    if (rc) return rc;
+    *loss_sum += loss * n;
+    for (int k = 0; k < n; k++) *correct += argmax(r->probs + (size_t)k * r->n_classes, r->n_classes) == r->batch_y[k];
+    return CNK_OK;
+}
+
+/* One optimisation step on a filled batch; adds to the loss sum and correct count. With several ranks, n is
+ * this rank's shard (maybe 0) of a global batch of n_global and the gradients are reduced before the step. */
+static int train_step(train_run *r, int n, int n_global, float lr, double *loss_sum, size_t *correct)
+{
+    cnk_model_zero_grad(r->model);
+    int rc = n > 0 ? local_gradients(r, n, loss_sum, correct) : CNK_OK;
+    if (!rc)
+        rc = cnk_dist_allreduce_gradients(r->ctx, r->opts->dist, cnk_model_grads(r->model), r->arch.n_params,
+                                          (size_t)n, (size_t)n_global);
     if (rc) return rc;
     int n_ranges;
     const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
     cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
                    r->ctx->threads);
-    *loss_sum += loss * n;
-    for (int k = 0; k < n; k++) *correct += argmax(r->probs + (size_t)k * r->n_classes, r->n_classes) == r->batch_y[k];
     return CNK_OK;
 }
 
@@ -93,8 +107,10 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
     /* Streams derived from (seed, epoch) make a resumed run repeat exactly what an uninterrupted one does. */
     cnk_rng shuffle_rng, aug_rng;
     cnk_rng_seed(&shuffle_rng, r->ctx->seed, 1000 + (uint64_t)epoch);
-    cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch);
-    cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch);
+    /* Each rank draws its own augmentation and dropout streams (rank 0's are the single-process ones). */
+    uint64_t rank_stream = (uint64_t)cnk_dist_rank(r->opts->dist) << 32;
+    cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch + rank_stream);
+    cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch + rank_stream);
     cnk_rng_shuffle(&shuffle_rng, order, (int)n);
     size_t n_batches = (n + (size_t)r->batch - 1) / (size_t)r->batch;
     /* A last batch of one sample would give batch norm a zero variance: it is left out (reshuffled next epoch). */
@@ -107,15 +123,24 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
     for (size_t b = 0; b < n_batches && !rc; b++) {
         size_t from = b * (size_t)r->batch;
         int bs = (int)((n - from) < (size_t)r->batch ? n - from : (size_t)r->batch);
-        for (int k = 0; k < bs; k++) batch_refs[k] = &train->refs[order[from + (size_t)k]];
-        rc = fill_batch(r, batch_refs, bs, 1, &aug_rng);
-        if (!rc) rc = train_step(r, bs, lr, &loss_sum, &correct);
-        seen += (size_t)bs;
+        size_t shard_from, shard_n; /* this rank's part of the global batch (all of it in one process) */
+        cnk_dist_shard(r->opts->dist, (size_t)bs, &shard_from, &shard_n);
+        for (size_t k = 0; k < shard_n; k++) batch_refs[k] = &train->refs[order[from + shard_from + k]];
+        rc = fill_batch(r, batch_refs, (int)shard_n, 1, &aug_rng);
+        if (!rc) rc = train_step(r, (int)shard_n, bs, lr, &loss_sum, &correct);
+        seen += shard_n;
         snprintf(extra, sizeof extra, "loss %.4f acc %.3f", loss_sum / (double)seen, (double)correct / (double)seen);
         cnk_progress(r->ctx, stage, b + 1, n_batches, extra);
     }
     free(order);
     free(batch_refs);
+    /* The epoch's numbers over all ranks, and batch-norm running statistics averaged so every rank holds the
+     * same model (each rank normalised its own shard; see pipeline/distributed.h). */
+    double totals[3] = {loss_sum, (double)correct, (double)seen};
+    if (!rc) rc = cnk_dist_sum_doubles(r->ctx, r->opts->dist, totals, 3);
+    if (!rc)
+        rc = cnk_dist_average_floats(r->ctx, r->opts->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    loss_sum = totals[0], correct = (size_t)totals[1], seen = (size_t)totals[2];
     *loss_out = seen ? loss_sum / (double)seen : NAN;
     *acc_out = seen ? (double)correct / (double)seen : NAN;
     return rc;
@@ -378,11 +403,12 @@ static int end_epoch(train_run *r, int epoch, cnk_epoch_stats *st)
         r->bad_epochs = 0;
         memcpy(r->best_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
         memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
-        rc = cnk_train_save_model(r, r->opts->model_path, r->best_params, r->best_buffers);
+        if (cnk_dist_is_root(r->opts->dist))
+            rc = cnk_train_save_model(r, r->opts->model_path, r->best_params, r->best_buffers);
     } else {
         r->bad_epochs++;
     }
-    if (!rc) rc = save_checkpoint(r, epoch + 1);
+    if (!rc && cnk_dist_is_root(r->opts->dist)) rc = save_checkpoint(r, epoch + 1);
     return rc;
 }
 
