@@ -61,7 +61,11 @@ int main(int argc, char **argv)
             return CLI_OK;
         }
         const command *cmd = find_command(argv[2]);
-        if (!cmd) return cli_usage_error("help", "unknown subcommand '%s'", argv[2]);
+        if (!cmd) {
+            fprintf(stderr, "cnnkit help: unknown subcommand '%s'\n\n", argv[2]);
+            print_usage(stderr);
+            return CLI_USAGE;
+        }
         char *help_argv[] = {(char *)cmd->name, "--help", NULL};
         return cmd->run(2, help_argv);
     }
