@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/atomic_file.h"
+#include "core/strbuf.h"
 
 #define MAX_CFG_BYTES ((size_t)16 << 20)
 #define MAX_LINE 4096
@@ -405,45 +406,6 @@ int cnk_cfg_read_file(cnk_ctx *ctx, const char *path, cnk_arch *arch)
 
 /* ---- writing -------------------------------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n + 256;
-        char *grown = realloc(b->data, cap);
-        if (!grown) {
-            b->failed = 1;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-}
-
 /* The shortest decimal text that reads back as exactly v ("0.001", not "0.00100000005"). */
 static const char *float_text(float v, char *buf, size_t cap)
 {
@@ -454,31 +416,31 @@ static const char *float_text(float v, char *buf, size_t cap)
     return buf;
 }
 
-static void write_window(sbuf *b, const cnk_layer *l, int with_dilation)
+static void write_window(cnk_strbuf *b, const cnk_layer *l, int with_dilation)
 {
     const cnk_window *w = &l->window;
-    if (w->kernel_h == w->kernel_w) sb_printf(b, "size = %d\n", w->kernel_h);
-    else sb_printf(b, "size = %dx%d\n", w->kernel_h, w->kernel_w);
-    if (w->stride_h == w->stride_w) sb_printf(b, "stride = %d\n", w->stride_h);
-    else sb_printf(b, "stride = %dx%d\n", w->stride_h, w->stride_w);
+    if (w->kernel_h == w->kernel_w) cnk_strbuf_printf(b, "size = %d\n", w->kernel_h);
+    else cnk_strbuf_printf(b, "size = %dx%d\n", w->kernel_h, w->kernel_w);
+    if (w->stride_h == w->stride_w) cnk_strbuf_printf(b, "stride = %d\n", w->stride_h);
+    else cnk_strbuf_printf(b, "stride = %dx%d\n", w->stride_h, w->stride_w);
     if (with_dilation && (w->dilation_h != 1 || w->dilation_w != 1)) {
-        if (w->dilation_h == w->dilation_w) sb_printf(b, "dilation = %d\n", w->dilation_h);
-        else sb_printf(b, "dilation = %dx%d\n", w->dilation_h, w->dilation_w);
+        if (w->dilation_h == w->dilation_w) cnk_strbuf_printf(b, "dilation = %d\n", w->dilation_h);
+        else cnk_strbuf_printf(b, "dilation = %dx%d\n", w->dilation_h, w->dilation_w);
     }
-    if (w->padding == CNK_PAD_SAME) sb_printf(b, "padding = same\n");
-    else if (w->padding == CNK_PAD_VALID) sb_printf(b, "padding = valid\n");
+    if (w->padding == CNK_PAD_SAME) cnk_strbuf_printf(b, "padding = same\n");
+    else if (w->padding == CNK_PAD_VALID) cnk_strbuf_printf(b, "padding = valid\n");
     else if (w->pad_top == w->pad_bottom && w->pad_top == w->pad_left && w->pad_top == w->pad_right)
-        sb_printf(b, "padding = %d\n", w->pad_top);
-    else sb_printf(b, "padding = %d,%d,%d,%d\n", w->pad_top, w->pad_bottom, w->pad_left, w->pad_right);
+        cnk_strbuf_printf(b, "padding = %d\n", w->pad_top);
+    else cnk_strbuf_printf(b, "padding = %d,%d,%d,%d\n", w->pad_top, w->pad_bottom, w->pad_left, w->pad_right);
 }
 
-static void write_activation(sbuf *b, const cnk_activation *a)
+static void write_activation(cnk_strbuf *b, const cnk_activation *a)
 {
     if (a->kind == CNK_ACT_LINEAR) return;
-    sb_printf(b, "activation = %s\n", cnk_act_name(a->kind));
+    cnk_strbuf_printf(b, "activation = %s\n", cnk_act_name(a->kind));
     char num[32];
     if (a->kind == CNK_ACT_LEAKY_RELU || a->kind == CNK_ACT_ELU)
-        sb_printf(b, "alpha = %s\n", float_text(a->alpha, num, sizeof num));
+        cnk_strbuf_printf(b, "alpha = %s\n", float_text(a->alpha, num, sizeof num));
 }
 
 /* 1 if the layer's inputs are just "the previous layer" (so `from` can be left out). */
@@ -487,82 +449,75 @@ static int default_inputs(const cnk_layer *l, int index)
     return l->n_inputs == 0 || (l->n_inputs == 1 && l->inputs[0] == index - 1);
 }
 
-static void write_layer(sbuf *b, const cnk_arch *arch, int index)
+static void write_layer(cnk_strbuf *b, const cnk_arch *arch, int index)
 {
     const cnk_layer *l = &arch->layers[index];
     char num[32];
-    sb_printf(b, "[%s]\nname = %s\n", cnk_layer_kind_name(l->kind), l->name);
+    cnk_strbuf_printf(b, "[%s]\nname = %s\n", cnk_layer_kind_name(l->kind), l->name);
     if (l->kind != CNK_LAYER_INPUT && !default_inputs(l, index)) {
-        sb_printf(b, "from = ");
+        cnk_strbuf_printf(b, "from = ");
         for (int k = 0; k < l->n_inputs; k++) {
             int src = l->inputs[k];
-            sb_printf(b, "%s%s", k ? ", " : "", src >= 0 && src < arch->n_layers ? arch->layers[src].name : "?");
+            cnk_strbuf_printf(b, "%s%s", k ? ", " : "", src >= 0 && src < arch->n_layers ? arch->layers[src].name : "?");
         }
-        sb_printf(b, "\n");
+        cnk_strbuf_printf(b, "\n");
     }
-    if (l->kind != CNK_LAYER_INPUT && !l->trainable) sb_printf(b, "trainable = 0\n");
+    if (l->kind != CNK_LAYER_INPUT && !l->trainable) cnk_strbuf_printf(b, "trainable = 0\n");
     switch (l->kind) {
     case CNK_LAYER_INPUT:
-        sb_printf(b, "shape = %dx%dx%d\n", l->input_shape.c, l->input_shape.h, l->input_shape.w);
+        cnk_strbuf_printf(b, "shape = %dx%dx%d\n", l->input_shape.c, l->input_shape.h, l->input_shape.w);
         break;
     case CNK_LAYER_CONV2D:
     case CNK_LAYER_DEPTHWISE_CONV2D:
-        if (l->kind == CNK_LAYER_CONV2D) sb_printf(b, "filters = %d\n", l->filters);
+        if (l->kind == CNK_LAYER_CONV2D) cnk_strbuf_printf(b, "filters = %d\n", l->filters);
         write_window(b, l, 1);
-        if (!l->bias) sb_printf(b, "bias = 0\n");
+        if (!l->bias) cnk_strbuf_printf(b, "bias = 0\n");
         write_activation(b, &l->activation);
         break;
     case CNK_LAYER_MAXPOOL:
     case CNK_LAYER_AVGPOOL: write_window(b, l, 0); break;
     case CNK_LAYER_BATCHNORM:
-        sb_printf(b, "eps = %s\n", float_text(l->eps, num, sizeof num));
-        sb_printf(b, "momentum = %s\n", float_text(l->momentum, num, sizeof num));
+        cnk_strbuf_printf(b, "eps = %s\n", float_text(l->eps, num, sizeof num));
+        cnk_strbuf_printf(b, "momentum = %s\n", float_text(l->momentum, num, sizeof num));
         write_activation(b, &l->activation);
         break;
     case CNK_LAYER_DENSE:
-        sb_printf(b, "units = %d\n", l->units);
-        if (!l->bias) sb_printf(b, "bias = 0\n");
+        cnk_strbuf_printf(b, "units = %d\n", l->units);
+        if (!l->bias) cnk_strbuf_printf(b, "bias = 0\n");
         write_activation(b, &l->activation);
         break;
-    case CNK_LAYER_DROPOUT: sb_printf(b, "rate = %s\n", float_text(l->rate, num, sizeof num)); break;
+    case CNK_LAYER_DROPOUT: cnk_strbuf_printf(b, "rate = %s\n", float_text(l->rate, num, sizeof num)); break;
     case CNK_LAYER_ADD:
         write_activation(b, &l->activation);
         break;
     case CNK_LAYER_ACTIVATION:
-        sb_printf(b, "activation = %s\n", cnk_act_name(l->activation.kind));
+        cnk_strbuf_printf(b, "activation = %s\n", cnk_act_name(l->activation.kind));
         if (l->activation.kind == CNK_ACT_LEAKY_RELU || l->activation.kind == CNK_ACT_ELU)
-            sb_printf(b, "alpha = %s\n", float_text(l->activation.alpha, num, sizeof num));
+            cnk_strbuf_printf(b, "alpha = %s\n", float_text(l->activation.alpha, num, sizeof num));
         break;
     default: break;
     }
-    sb_printf(b, "\n");
+    cnk_strbuf_printf(b, "\n");
 }
 
 int cnk_cfg_write(cnk_ctx *ctx, const cnk_arch *arch, char **text)
 {
     *text = NULL;
-    sbuf b = {NULL, 0, 0, 0};
-    b.cap = 4096;
-    b.data = malloc(b.cap);
-    if (!b.data) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory writing an architecture");
-    b.data[0] = '\0';
-    sb_printf(&b, "# cnnkit architecture (%d layers)\n", arch->n_layers);
+    cnk_strbuf b;
+    cnk_strbuf_init(&b);
+    cnk_strbuf_printf(&b, "# cnnkit architecture (%d layers)\n", arch->n_layers);
     int default_outputs = arch->n_outputs == 0 || (arch->n_outputs == 1 && arch->outputs[0] == arch->n_layers - 1);
     if (!default_outputs) {
-        sb_printf(&b, "[network]\noutputs = ");
+        cnk_strbuf_printf(&b, "[network]\noutputs = ");
         for (int k = 0; k < arch->n_outputs; k++) {
             int o = arch->outputs[k];
-            sb_printf(&b, "%s%s", k ? ", " : "", o >= 0 && o < arch->n_layers ? arch->layers[o].name : "?");
+            cnk_strbuf_printf(&b, "%s%s", k ? ", " : "", o >= 0 && o < arch->n_layers ? arch->layers[o].name : "?");
         }
-        sb_printf(&b, "\n\n");
+        cnk_strbuf_printf(&b, "\n\n");
     }
     for (int i = 0; i < arch->n_layers; i++) write_layer(&b, arch, i);
-    if (b.failed) {
-        free(b.data);
-        return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory writing an architecture");
-    }
-    *text = b.data;
-    return CNK_OK;
+    *text = cnk_strbuf_take(&b);
+    return *text ? CNK_OK : cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory writing an architecture");
 }
 
 int cnk_cfg_write_file(cnk_ctx *ctx, const cnk_arch *arch, const char *path)

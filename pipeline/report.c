@@ -56,45 +56,45 @@ static int write_text(report_state *st, const char *file, const char *text)
 
 /* ---- report.txt ---- */
 
-static void comparison_text(cnk_rbuf *b, const report_state *st)
+static void comparison_text(cnk_strbuf *b, const report_state *st)
 {
     size_t width = strlen("model");
     for (size_t m = 0; m < st->n_metrics; m++) {
         size_t len = cnk_utf8_length(model_name(&st->input->models[m]));
         if (len > width) width = len;
     }
-    cnk_rbuf_puts(b, "\nmodel comparison\n");
+    cnk_strbuf_puts(b, "\nmodel comparison\n");
     cnk_rbuf_pad_left(b, "model", width);
-    cnk_rbuf_printf(b, "  %9s %9s %11s %9s\n", "accuracy", "macro f1", "weighted f1", "samples");
+    cnk_strbuf_printf(b, "  %9s %9s %11s %9s\n", "accuracy", "macro f1", "weighted f1", "samples");
     for (size_t m = 0; m < st->n_metrics; m++) {
         const cnk_metrics *mm = &st->metrics[m];
         cnk_rbuf_pad_left(b, model_name(&st->input->models[m]), width);
-        cnk_rbuf_printf(b, "  %9.4f %9.4f %11.4f %9zu\n", mm->accuracy, mm->macro_avg.f1, mm->weighted_avg.f1,
+        cnk_strbuf_printf(b, "  %9.4f %9.4f %11.4f %9zu\n", mm->accuracy, mm->macro_avg.f1, mm->weighted_avg.f1,
                         mm->n_samples);
     }
 }
 
 static int write_report_txt(report_state *st)
 {
-    cnk_rbuf b;
-    cnk_rbuf_init(&b);
+    cnk_strbuf b;
+    cnk_strbuf_init(&b);
     for (size_t m = 0; m < st->n_metrics; m++) {
         char *text = NULL;
         int rc = cnk_report_format_text(st->ctx, &st->input->models[m], &text);
         if (rc) {
-            cnk_rbuf_release(&b);
+            cnk_strbuf_release(&b);
             return rc;
         }
         if (m == 1) comparison_text(&b, st);
         if (m > 0) {
-            cnk_rbuf_puts(&b, "\n== ");
-            cnk_rbuf_puts(&b, model_name(&st->input->models[m]));
-            cnk_rbuf_puts(&b, " ==\n\n");
+            cnk_strbuf_puts(&b, "\n== ");
+            cnk_strbuf_puts(&b, model_name(&st->input->models[m]));
+            cnk_strbuf_puts(&b, " ==\n\n");
         }
-        cnk_rbuf_puts(&b, text);
+        cnk_strbuf_puts(&b, text);
         free(text);
     }
-    char *all = cnk_rbuf_take(&b);
+    char *all = cnk_strbuf_take(&b);
     if (!all) return cnk_fail(st->ctx, CNK_ERR_NOMEM, "report.txt: out of memory");
     int rc = write_text(st, "report.txt", all);
     free(all);

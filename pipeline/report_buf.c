@@ -6,83 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cnk_rbuf_init(cnk_rbuf *b) { memset(b, 0, sizeof *b); }
-
-void cnk_rbuf_release(cnk_rbuf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
-int cnk_rbuf_failed(const cnk_rbuf *b) { return b->failed; }
-
-char *cnk_rbuf_take(cnk_rbuf *b)
-{
-    if (b->failed) {
-        cnk_rbuf_release(b);
-        return NULL;
-    }
-    if (!b->data) cnk_rbuf_append(b, "", 0);
-    char *text = b->data;
-    memset(b, 0, sizeof *b);
-    return text;
-}
-
-static int reserve(cnk_rbuf *b, size_t extra)
-{
-    if (b->failed) return 0;
-    if (extra > ((size_t)1 << 40)) { /* no report needs a terabyte: a size computation went wrong */
-        b->failed = 1;
-        return 0;
-    }
-    if (b->len + extra + 1 <= b->cap) return 1;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (!data) {
-        b->failed = 1;
-        return 0;
-    }
-    b->data = data;
-    b->cap = cap;
-    return 1;
-}
-
-void cnk_rbuf_append(cnk_rbuf *b, const char *data, size_t n)
-{
-    if (!reserve(b, n)) return;
-    if (n) memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void cnk_rbuf_puts(cnk_rbuf *b, const char *text) { cnk_rbuf_append(b, text, strlen(text)); }
-
-void cnk_rbuf_printf(cnk_rbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-    if (!reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void cnk_rbuf_repeat(cnk_rbuf *b, char c, size_t n)
-{
-    if (!reserve(b, n)) return;
-    memset(b->data + b->len, c, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
 size_t cnk_utf8_sequence(const unsigned char *p)
 {
     if (p[0] < 0x80) return 1;
@@ -102,59 +25,59 @@ size_t cnk_utf8_length(const char *text)
     return n;
 }
 
-void cnk_rbuf_pad_left(cnk_rbuf *b, const char *text, size_t width)
+void cnk_rbuf_pad_left(cnk_strbuf *b, const char *text, size_t width)
 {
     size_t len = cnk_utf8_length(text);
-    if (len < width) cnk_rbuf_repeat(b, ' ', width - len);
-    cnk_rbuf_puts(b, text);
+    if (len < width) cnk_strbuf_repeat(b, ' ', width - len);
+    cnk_strbuf_puts(b, text);
 }
 
-void cnk_rbuf_html(cnk_rbuf *b, const char *text)
+void cnk_rbuf_html(cnk_strbuf *b, const char *text)
 {
     const unsigned char *p = (const unsigned char *)text;
     while (*p) {
         size_t len = cnk_utf8_sequence(p);
         switch (len ? *p : 0) {
-        case 0: cnk_rbuf_puts(b, "&#xFFFD;"); break;
-        case '&': cnk_rbuf_puts(b, "&amp;"); break;
-        case '<': cnk_rbuf_puts(b, "&lt;"); break;
-        case '>': cnk_rbuf_puts(b, "&gt;"); break;
-        case '"': cnk_rbuf_puts(b, "&quot;"); break;
-        case '\'': cnk_rbuf_puts(b, "&#39;"); break;
-        default: cnk_rbuf_append(b, (const char *)p, len);
+        case 0: cnk_strbuf_puts(b, "&#xFFFD;"); break;
+        case '&': cnk_strbuf_puts(b, "&amp;"); break;
+        case '<': cnk_strbuf_puts(b, "&lt;"); break;
+        case '>': cnk_strbuf_puts(b, "&gt;"); break;
+        case '"': cnk_strbuf_puts(b, "&quot;"); break;
+        case '\'': cnk_strbuf_puts(b, "&#39;"); break;
+        default: cnk_strbuf_append(b, (const char *)p, len);
         }
         p += len ? len : 1;
     }
 }
 
-void cnk_rbuf_json_string(cnk_rbuf *b, const char *text)
+void cnk_rbuf_json_string(cnk_strbuf *b, const char *text)
 {
-    cnk_rbuf_puts(b, "\"");
+    cnk_strbuf_puts(b, "\"");
     const unsigned char *p = (const unsigned char *)text;
     while (*p) {
         size_t len = cnk_utf8_sequence(p);
         if (len == 0) {
-            cnk_rbuf_puts(b, "\\ufffd");
+            cnk_strbuf_puts(b, "\\ufffd");
             p++;
             continue;
         }
         if (*p == '"' || *p == '\\') {
             char esc[2] = {'\\', (char)*p};
-            cnk_rbuf_append(b, esc, 2);
+            cnk_strbuf_append(b, esc, 2);
         } else if (*p < 0x20) {
-            cnk_rbuf_printf(b, "\\u%04x", *p);
+            cnk_strbuf_printf(b, "\\u%04x", *p);
         } else {
-            cnk_rbuf_append(b, (const char *)p, len);
+            cnk_strbuf_append(b, (const char *)p, len);
         }
         p += len;
     }
-    cnk_rbuf_puts(b, "\"");
+    cnk_strbuf_puts(b, "\"");
 }
 
-void cnk_rbuf_json_number(cnk_rbuf *b, double value)
+void cnk_rbuf_json_number(cnk_strbuf *b, double value)
 {
     if (!isfinite(value)) {
-        cnk_rbuf_puts(b, "null");
+        cnk_strbuf_puts(b, "null");
         return;
     }
     /* The shortest of %.15g..%.17g that reads back exactly keeps files tidy and lossless. */
@@ -163,13 +86,13 @@ void cnk_rbuf_json_number(cnk_rbuf *b, double value)
         snprintf(text, sizeof text, "%.*g", digits, value);
         if (strtod(text, NULL) == value) break;
     }
-    cnk_rbuf_puts(b, text);
+    cnk_strbuf_puts(b, text);
 }
 
-void cnk_rbuf_base64(cnk_rbuf *b, const unsigned char *data, size_t n)
+void cnk_rbuf_base64(cnk_strbuf *b, const unsigned char *data, size_t n)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (!reserve(b, (n + 2) / 3 * 4)) return;
+    if (!cnk_strbuf_reserve(b, (n + 2) / 3 * 4)) return;
     char *out = b->data + b->len;
     size_t i = 0, o = 0;
     for (; i + 2 < n; i += 3) {

@@ -35,37 +35,37 @@ static const char *const page_style =
     ".note{color:#5b6577;font-size:13px}\n"
     "footer{margin-top:40px;color:#8a93a3;font-size:12px}\n";
 
-static void number_cell(cnk_rbuf *b, double v, int digits)
+static void number_cell(cnk_strbuf *b, double v, int digits)
 {
     if (isfinite(v))
-        cnk_rbuf_printf(b, "<td>%.*f</td>", digits, v);
+        cnk_strbuf_printf(b, "<td>%.*f</td>", digits, v);
     else
-        cnk_rbuf_puts(b, "<td>&ndash;</td>");
+        cnk_strbuf_puts(b, "<td>&ndash;</td>");
 }
 
 /* A cell with a proportional bar behind the value, so the table reads at a glance. */
-static void bar_cell(cnk_rbuf *b, double v)
+static void bar_cell(cnk_strbuf *b, double v)
 {
     double pct = isfinite(v) ? fmax(0, fmin(1, v)) * 100 : 0;
-    cnk_rbuf_printf(b,
+    cnk_strbuf_printf(b,
                     "<td class=\"bar\" style=\"background:linear-gradient(90deg,#cfe0f5 %.1f%%,transparent %.1f%%)\">"
                     "%.2f</td>",
                     pct, pct, v);
 }
 
-static void card(cnk_rbuf *b, const char *key, const char *value)
+static void card(cnk_strbuf *b, const char *key, const char *value)
 {
-    cnk_rbuf_puts(b, "<div class=\"card\"><div class=\"v\">");
+    cnk_strbuf_puts(b, "<div class=\"card\"><div class=\"v\">");
     cnk_rbuf_html(b, value);
-    cnk_rbuf_puts(b, "</div><div class=\"k\">");
+    cnk_strbuf_puts(b, "</div><div class=\"k\">");
     cnk_rbuf_html(b, key);
-    cnk_rbuf_puts(b, "</div></div>\n");
+    cnk_strbuf_puts(b, "</div></div>\n");
 }
 
-static void summary(cnk_rbuf *b, const cnk_metrics *m)
+static void summary(cnk_strbuf *b, const cnk_metrics *m)
 {
     char v[64];
-    cnk_rbuf_puts(b, "<h2>Summary</h2>\n<div class=\"cards\">\n");
+    cnk_strbuf_puts(b, "<h2>Summary</h2>\n<div class=\"cards\">\n");
     snprintf(v, sizeof v, "%.4f", m->accuracy);
     card(b, "accuracy", v);
     snprintf(v, sizeof v, "%.4f", m->macro_avg.f1);
@@ -90,79 +90,79 @@ static void summary(cnk_rbuf *b, const cnk_metrics *m)
             card(b, "log loss", v);
         }
     }
-    cnk_rbuf_puts(b, "</div>\n");
+    cnk_strbuf_puts(b, "</div>\n");
 }
 
-static void class_table(cnk_rbuf *b, const cnk_metrics *m)
+static void class_table(cnk_strbuf *b, const cnk_metrics *m)
 {
-    cnk_rbuf_puts(b, "<h2>Per-class metrics</h2>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">class</th>"
+    cnk_strbuf_puts(b, "<h2>Per-class metrics</h2>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">class</th>"
                      "<th>precision</th><th>recall</th><th>F1</th><th>support</th>");
-    if (m->has_proba) cnk_rbuf_puts(b, "<th>ROC AUC</th>");
-    cnk_rbuf_puts(b, "</tr>\n");
+    if (m->has_proba) cnk_strbuf_puts(b, "<th>ROC AUC</th>");
+    cnk_strbuf_puts(b, "</tr>\n");
     for (size_t c = 0; c < m->n_classes; c++) {
-        cnk_rbuf_puts(b, "<tr><td class=\"l\">");
+        cnk_strbuf_puts(b, "<tr><td class=\"l\">");
         cnk_rbuf_html(b, m->class_names[c]);
-        cnk_rbuf_puts(b, "</td>");
+        cnk_strbuf_puts(b, "</td>");
         number_cell(b, m->precision[c], 2);
         number_cell(b, m->recall[c], 2);
         bar_cell(b, m->f1[c]);
-        cnk_rbuf_printf(b, "<td>%zu</td>", m->support[c]);
+        cnk_strbuf_printf(b, "<td>%zu</td>", m->support[c]);
         if (m->has_proba) number_cell(b, m->roc_auc[c], 3);
-        cnk_rbuf_puts(b, "</tr>\n");
+        cnk_strbuf_puts(b, "</tr>\n");
     }
     const char *colspan = m->has_proba ? "<td></td>" : "";
-    cnk_rbuf_printf(b, "<tr class=\"avg\"><td class=\"l\">accuracy</td><td></td><td></td><td>%.2f</td><td>%zu</td>%s</tr>\n",
+    cnk_strbuf_printf(b, "<tr class=\"avg\"><td class=\"l\">accuracy</td><td></td><td></td><td>%.2f</td><td>%zu</td>%s</tr>\n",
                     m->accuracy, m->n_samples, colspan);
     const cnk_metrics_avg *avgs[2] = {&m->macro_avg, &m->weighted_avg};
     const char *names[2] = {"macro avg", "weighted avg"};
     for (int a = 0; a < 2; a++) {
-        cnk_rbuf_printf(b, "<tr class=\"avg\"><td class=\"l\">%s</td>", names[a]);
+        cnk_strbuf_printf(b, "<tr class=\"avg\"><td class=\"l\">%s</td>", names[a]);
         number_cell(b, avgs[a]->precision, 2);
         number_cell(b, avgs[a]->recall, 2);
         number_cell(b, avgs[a]->f1, 2);
-        cnk_rbuf_printf(b, "<td>%zu</td>%s</tr>\n", avgs[a]->support, colspan);
+        cnk_strbuf_printf(b, "<td>%zu</td>%s</tr>\n", avgs[a]->support, colspan);
     }
-    cnk_rbuf_puts(b, "</table></div>\n");
+    cnk_strbuf_puts(b, "</table></div>\n");
 }
 
-static void confusion_table(cnk_rbuf *b, const cnk_metrics *m)
+static void confusion_table(cnk_strbuf *b, const cnk_metrics *m)
 {
     size_t k = m->n_classes;
     if (k > 100) { /* a million cells would swamp the page */
-        cnk_rbuf_puts(b, "<p class=\"note\">The confusion matrix counts are in confusion.csv.</p>\n");
+        cnk_strbuf_puts(b, "<p class=\"note\">The confusion matrix counts are in confusion.csv.</p>\n");
         return;
     }
-    cnk_rbuf_puts(b, "<details><summary>Confusion matrix as a table (rows: true class, columns: predicted)</summary>"
+    cnk_strbuf_puts(b, "<details><summary>Confusion matrix as a table (rows: true class, columns: predicted)</summary>"
                      "\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">true \\ predicted</th>");
     for (size_t j = 0; j < k; j++) {
-        cnk_rbuf_puts(b, "<th>");
+        cnk_strbuf_puts(b, "<th>");
         cnk_rbuf_html(b, m->class_names[j]);
-        cnk_rbuf_puts(b, "</th>");
+        cnk_strbuf_puts(b, "</th>");
     }
-    cnk_rbuf_puts(b, "</tr>\n");
+    cnk_strbuf_puts(b, "</tr>\n");
     for (size_t i = 0; i < k; i++) {
-        cnk_rbuf_puts(b, "<tr><th class=\"l\">");
+        cnk_strbuf_puts(b, "<tr><th class=\"l\">");
         cnk_rbuf_html(b, m->class_names[i]);
-        cnk_rbuf_puts(b, "</th>");
+        cnk_strbuf_puts(b, "</th>");
         for (size_t j = 0; j < k; j++)
-            cnk_rbuf_printf(b, i == j ? "<td><b>%zu</b></td>" : "<td>%zu</td>", m->confusion[i * k + j]);
-        cnk_rbuf_puts(b, "</tr>\n");
+            cnk_strbuf_printf(b, i == j ? "<td><b>%zu</b></td>" : "<td>%zu</td>", m->confusion[i * k + j]);
+        cnk_strbuf_puts(b, "</tr>\n");
     }
-    cnk_rbuf_puts(b, "</table></div></details>\n");
+    cnk_strbuf_puts(b, "</table></div></details>\n");
 }
 
-static void images_section(cnk_rbuf *b, const cnk_report_image *images, size_t n_images)
+static void images_section(cnk_strbuf *b, const cnk_report_image *images, size_t n_images)
 {
     if (n_images == 0) return;
-    cnk_rbuf_puts(b, "<h2>Charts</h2>\n");
+    cnk_strbuf_puts(b, "<h2>Charts</h2>\n");
     for (size_t i = 0; i < n_images; i++) {
-        cnk_rbuf_puts(b, "<figure><img alt=\"");
+        cnk_strbuf_puts(b, "<figure><img alt=\"");
         cnk_rbuf_html(b, images[i].caption);
-        cnk_rbuf_puts(b, "\" src=\"data:image/png;base64,");
+        cnk_strbuf_puts(b, "\" src=\"data:image/png;base64,");
         cnk_rbuf_base64(b, images[i].png, images[i].size);
-        cnk_rbuf_puts(b, "\"><figcaption>");
+        cnk_strbuf_puts(b, "\"><figcaption>");
         cnk_rbuf_html(b, images[i].caption);
-        cnk_rbuf_puts(b, "</figcaption></figure>\n");
+        cnk_strbuf_puts(b, "</figcaption></figure>\n");
     }
 }
 
@@ -179,7 +179,7 @@ static int by_confidence(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-static int mistakes_section(cnk_ctx *ctx, cnk_rbuf *b, const cnk_report_model *model, size_t cap)
+static int mistakes_section(cnk_ctx *ctx, cnk_strbuf *b, const cnk_report_model *model, size_t cap)
 {
     size_t n = model->n_samples, k = model->n_classes, n_wrong = 0;
     mistake *list = malloc((n ? n : 1) * sizeof *list);
@@ -189,55 +189,55 @@ static int mistakes_section(cnk_ctx *ctx, cnk_rbuf *b, const cnk_report_model *m
             list[n_wrong++] = (mistake){i, model->proba ? model->proba[i * k + (size_t)model->y_pred[i]] : 0};
     /* Most confident mistakes first: they are the ones worth a look. */
     if (model->proba) qsort(list, n_wrong, sizeof *list, by_confidence);
-    cnk_rbuf_puts(b, "<h2>Misclassified examples</h2>\n");
+    cnk_strbuf_puts(b, "<h2>Misclassified examples</h2>\n");
     if (n_wrong == 0) {
-        cnk_rbuf_puts(b, "<p class=\"note\">None: every sample was classified correctly.</p>\n");
+        cnk_strbuf_puts(b, "<p class=\"note\">None: every sample was classified correctly.</p>\n");
         free(list);
         return CNK_OK;
     }
     size_t shown = n_wrong < cap ? n_wrong : cap;
-    cnk_rbuf_printf(b, "<p class=\"note\">%zu of %zu samples are misclassified; showing %zu%s.</p>\n", n_wrong, n,
+    cnk_strbuf_printf(b, "<p class=\"note\">%zu of %zu samples are misclassified; showing %zu%s.</p>\n", n_wrong, n,
                     shown, model->proba ? ", most confident first" : "");
-    cnk_rbuf_puts(b, "<div class=\"scroll\"><table>\n<tr><th class=\"l\">");
-    cnk_rbuf_puts(b, model->paths ? "path" : "sample");
-    cnk_rbuf_puts(b, "</th><th class=\"l\">true</th><th class=\"l\">predicted</th>");
-    if (model->proba) cnk_rbuf_puts(b, "<th>p(predicted)</th><th>p(true)</th>");
-    cnk_rbuf_puts(b, "</tr>\n");
+    cnk_strbuf_puts(b, "<div class=\"scroll\"><table>\n<tr><th class=\"l\">");
+    cnk_strbuf_puts(b, model->paths ? "path" : "sample");
+    cnk_strbuf_puts(b, "</th><th class=\"l\">true</th><th class=\"l\">predicted</th>");
+    if (model->proba) cnk_strbuf_puts(b, "<th>p(predicted)</th><th>p(true)</th>");
+    cnk_strbuf_puts(b, "</tr>\n");
     for (size_t r = 0; r < shown; r++) {
         size_t i = list[r].index;
-        cnk_rbuf_puts(b, "<tr><td class=\"l\">");
+        cnk_strbuf_puts(b, "<tr><td class=\"l\">");
         if (model->paths)
             cnk_rbuf_html(b, model->paths[i]);
         else
-            cnk_rbuf_printf(b, "#%zu", i + 1);
-        cnk_rbuf_puts(b, "</td><td class=\"l\">");
+            cnk_strbuf_printf(b, "#%zu", i + 1);
+        cnk_strbuf_puts(b, "</td><td class=\"l\">");
         cnk_rbuf_html(b, model->class_names[model->y_true[i]]);
-        cnk_rbuf_puts(b, "</td><td class=\"l\">");
+        cnk_strbuf_puts(b, "</td><td class=\"l\">");
         cnk_rbuf_html(b, model->class_names[model->y_pred[i]]);
-        cnk_rbuf_puts(b, "</td>");
+        cnk_strbuf_puts(b, "</td>");
         if (model->proba) {
             number_cell(b, model->proba[i * k + (size_t)model->y_pred[i]], 3);
             number_cell(b, model->proba[i * k + (size_t)model->y_true[i]], 3);
         }
-        cnk_rbuf_puts(b, "</tr>\n");
+        cnk_strbuf_puts(b, "</tr>\n");
     }
-    cnk_rbuf_puts(b, "</table></div>\n");
+    cnk_strbuf_puts(b, "</table></div>\n");
     free(list);
     return CNK_OK;
 }
 
-static void params_section(cnk_rbuf *b, const cnk_report_input *input)
+static void params_section(cnk_strbuf *b, const cnk_report_input *input)
 {
     if (input->n_params == 0) return;
-    cnk_rbuf_puts(b, "<h2>Run parameters</h2>\n<table>\n");
+    cnk_strbuf_puts(b, "<h2>Run parameters</h2>\n<table>\n");
     for (size_t i = 0; i < input->n_params; i++) {
-        cnk_rbuf_puts(b, "<tr><th class=\"l\">");
+        cnk_strbuf_puts(b, "<tr><th class=\"l\">");
         cnk_rbuf_html(b, input->params[i].key ? input->params[i].key : "");
-        cnk_rbuf_puts(b, "</th><td class=\"l\">");
+        cnk_strbuf_puts(b, "</th><td class=\"l\">");
         cnk_rbuf_html(b, input->params[i].value ? input->params[i].value : "");
-        cnk_rbuf_puts(b, "</td></tr>\n");
+        cnk_strbuf_puts(b, "</td></tr>\n");
     }
-    cnk_rbuf_puts(b, "</table>\n");
+    cnk_strbuf_puts(b, "</table>\n");
 }
 
 static const char *model_name(const cnk_report_input *input, size_t m)
@@ -246,27 +246,27 @@ static const char *model_name(const cnk_report_input *input, size_t m)
 }
 
 /* Per-class F1 of every model, rows = classes of all models (sorted), best value per row in bold. */
-static int comparison_section(cnk_ctx *ctx, cnk_rbuf *b, const cnk_report_input *input, const cnk_metrics *metrics)
+static int comparison_section(cnk_ctx *ctx, cnk_strbuf *b, const cnk_report_input *input, const cnk_metrics *metrics)
 {
     size_t n = input->n_models;
-    cnk_rbuf_puts(b, "<h2>Model comparison</h2>\n<table>\n<tr><th class=\"l\">model</th><th>accuracy</th>"
+    cnk_strbuf_puts(b, "<h2>Model comparison</h2>\n<table>\n<tr><th class=\"l\">model</th><th>accuracy</th>"
                      "<th>macro F1</th><th>weighted F1</th><th>samples</th></tr>\n");
     for (size_t m = 0; m < n; m++) {
-        cnk_rbuf_puts(b, "<tr><td class=\"l\">");
+        cnk_strbuf_puts(b, "<tr><td class=\"l\">");
         cnk_rbuf_html(b, model_name(input, m));
-        cnk_rbuf_puts(b, "</td>");
+        cnk_strbuf_puts(b, "</td>");
         bar_cell(b, metrics[m].accuracy);
         bar_cell(b, metrics[m].macro_avg.f1);
         bar_cell(b, metrics[m].weighted_avg.f1);
-        cnk_rbuf_printf(b, "<td>%zu</td></tr>\n", metrics[m].n_samples);
+        cnk_strbuf_printf(b, "<td>%zu</td></tr>\n", metrics[m].n_samples);
     }
-    cnk_rbuf_puts(b, "</table>\n<h3>F1 per class</h3>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">class</th>");
+    cnk_strbuf_puts(b, "</table>\n<h3>F1 per class</h3>\n<div class=\"scroll\"><table>\n<tr><th class=\"l\">class</th>");
     for (size_t m = 0; m < n; m++) {
-        cnk_rbuf_puts(b, "<th>");
+        cnk_strbuf_puts(b, "<th>");
         cnk_rbuf_html(b, model_name(input, m));
-        cnk_rbuf_puts(b, "</th>");
+        cnk_strbuf_puts(b, "</th>");
     }
-    cnk_rbuf_puts(b, "</tr>\n");
+    cnk_strbuf_puts(b, "</tr>\n");
     size_t total = 0;
     for (size_t m = 0; m < n; m++) total += metrics[m].n_classes;
     const char **names = malloc((total ? total : 1) * sizeof *names);
@@ -285,9 +285,9 @@ static int comparison_section(cnk_ctx *ctx, cnk_rbuf *b, const cnk_report_input 
             names[j - 1] = t;
         }
     for (size_t i = 0; i < n_names; i++) {
-        cnk_rbuf_puts(b, "<tr><td class=\"l\">");
+        cnk_strbuf_puts(b, "<tr><td class=\"l\">");
         cnk_rbuf_html(b, names[i]);
-        cnk_rbuf_puts(b, "</td>");
+        cnk_strbuf_puts(b, "</td>");
         double best = -1;
         for (size_t m = 0; m < n; m++) {
             int c = cnk_metrics_find_class(&metrics[m], names[i]);
@@ -296,14 +296,14 @@ static int comparison_section(cnk_ctx *ctx, cnk_rbuf *b, const cnk_report_input 
         for (size_t m = 0; m < n; m++) {
             int c = cnk_metrics_find_class(&metrics[m], names[i]);
             if (c < 0)
-                cnk_rbuf_puts(b, "<td>&ndash;</td>");
+                cnk_strbuf_puts(b, "<td>&ndash;</td>");
             else
-                cnk_rbuf_printf(b, "<td%s>%.2f</td>", metrics[m].f1[c] == best && n > 1 ? " class=\"best\"" : "",
+                cnk_strbuf_printf(b, "<td%s>%.2f</td>", metrics[m].f1[c] == best && n > 1 ? " class=\"best\"" : "",
                                 metrics[m].f1[c]);
         }
-        cnk_rbuf_puts(b, "</tr>\n");
+        cnk_strbuf_puts(b, "</tr>\n");
     }
-    cnk_rbuf_puts(b, "</table></div>\n");
+    cnk_strbuf_puts(b, "</table></div>\n");
     free(names);
     return CNK_OK;
 }
@@ -313,19 +313,19 @@ int cnk_report_build_html(cnk_ctx *ctx, const cnk_report_input *input, const cnk
 {
     *html = NULL;
     const char *title = input->title ? input->title : "cnnkit evaluation report";
-    cnk_rbuf b;
-    cnk_rbuf_init(&b);
-    cnk_rbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    cnk_strbuf b;
+    cnk_strbuf_init(&b);
+    cnk_strbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
     cnk_rbuf_html(&b, title);
-    cnk_rbuf_printf(&b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<h1>", page_style);
+    cnk_strbuf_printf(&b, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<main>\n<h1>", page_style);
     cnk_rbuf_html(&b, title);
-    cnk_rbuf_puts(&b, "</h1>\n<p class=\"sub\">Model <b>");
+    cnk_strbuf_puts(&b, "</h1>\n<p class=\"sub\">Model <b>");
     cnk_rbuf_html(&b, model_name(input, 0));
-    cnk_rbuf_printf(&b, "</b> on %zu samples of %zu classes", metrics[0].n_samples, metrics[0].n_classes);
-    if (input->n_models > 1) cnk_rbuf_printf(&b, ", compared with %zu other model%s", input->n_models - 1,
+    cnk_strbuf_printf(&b, "</b> on %zu samples of %zu classes", metrics[0].n_samples, metrics[0].n_classes);
+    if (input->n_models > 1) cnk_strbuf_printf(&b, ", compared with %zu other model%s", input->n_models - 1,
                                              input->n_models > 2 ? "s" : "");
-    cnk_rbuf_puts(&b, ".</p>\n");
+    cnk_strbuf_puts(&b, ".</p>\n");
     summary(&b, &metrics[0]);
     class_table(&b, &metrics[0]);
     confusion_table(&b, &metrics[0]);
@@ -335,14 +335,14 @@ int cnk_report_build_html(cnk_ctx *ctx, const cnk_report_input *input, const cnk
     size_t cap = input->max_misclassified ? input->max_misclassified : DEFAULT_MAX_MISCLASSIFIED;
     if (rc == CNK_OK) rc = mistakes_section(ctx, &b, &input->models[0], cap);
     params_section(&b, input);
-    cnk_rbuf_printf(&b, "<footer>Generated by cnnkit %s. Metrics follow scikit-learn's definitions "
+    cnk_strbuf_printf(&b, "<footer>Generated by cnnkit %s. Metrics follow scikit-learn's definitions "
                         "(zero division counts as 0).</footer>\n</main>\n</body>\n</html>\n",
                     CNK_VERSION_STRING);
     if (rc) {
-        cnk_rbuf_release(&b);
+        cnk_strbuf_release(&b);
         return rc;
     }
-    *html = cnk_rbuf_take(&b);
+    *html = cnk_strbuf_take(&b);
     if (!*html) return cnk_fail(ctx, CNK_ERR_NOMEM, "report.html: out of memory");
     return CNK_OK;
 }

@@ -18,11 +18,11 @@ void cnk_report_model_metrics_input(const cnk_report_model *model, cnk_metrics_i
 }
 
 /* One row in the "{:>{width}s}  {:>9.{d}f} {:>9.{d}f} {:>9.{d}f} {:>9}" layout. */
-static void score_row(cnk_rbuf *b, const char *name, size_t width, int digits, double p, double r, double f,
+static void score_row(cnk_strbuf *b, const char *name, size_t width, int digits, double p, double r, double f,
                       size_t support)
 {
     cnk_rbuf_pad_left(b, name, width);
-    cnk_rbuf_printf(b, "  %9.*f %9.*f %9.*f %9zu\n", digits, p, digits, r, digits, f, support);
+    cnk_strbuf_printf(b, "  %9.*f %9.*f %9.*f %9zu\n", digits, p, digits, r, digits, f, support);
 }
 
 int cnk_report_format_classification(cnk_ctx *ctx, const cnk_metrics *m, int digits, char **text)
@@ -35,32 +35,32 @@ int cnk_report_format_classification(cnk_ctx *ctx, const cnk_metrics *m, int dig
         if (len > width) width = len;
     }
     if ((size_t)digits > width) width = (size_t)digits;
-    cnk_rbuf b;
-    cnk_rbuf_init(&b);
-    cnk_rbuf_repeat(&b, ' ', width);
-    cnk_rbuf_printf(&b, "  %9s %9s %9s %9s\n\n", "precision", "recall", "f1-score", "support");
+    cnk_strbuf b;
+    cnk_strbuf_init(&b);
+    cnk_strbuf_repeat(&b, ' ', width);
+    cnk_strbuf_printf(&b, "  %9s %9s %9s %9s\n\n", "precision", "recall", "f1-score", "support");
     for (size_t c = 0; c < m->n_classes; c++)
         score_row(&b, m->class_names[c], width, digits, m->precision[c], m->recall[c], m->f1[c], m->support[c]);
-    cnk_rbuf_puts(&b, "\n");
+    cnk_strbuf_puts(&b, "\n");
     /* scikit-learn prints the micro F1 here, which is 2*a*a/(a+a) for accuracy a: keep its rounding. */
     double a = m->accuracy, denom = a + a;
     double micro_f1 = (1.0 + 1.0) * a * a / (denom == 0.0 ? 1.0 : denom);
     cnk_rbuf_pad_left(&b, "accuracy", width);
-    cnk_rbuf_printf(&b, "  %9s %9s %9.*f %9zu\n", "", "", digits, micro_f1, m->n_samples);
+    cnk_strbuf_printf(&b, "  %9s %9s %9.*f %9zu\n", "", "", digits, micro_f1, m->n_samples);
     score_row(&b, "macro avg", width, digits, m->macro_avg.precision, m->macro_avg.recall, m->macro_avg.f1,
               m->macro_avg.support);
     score_row(&b, "weighted avg", width, digits, m->weighted_avg.precision, m->weighted_avg.recall,
               m->weighted_avg.f1, m->weighted_avg.support);
-    *text = cnk_rbuf_take(&b);
+    *text = cnk_strbuf_take(&b);
     if (!*text) return cnk_fail(ctx, CNK_ERR_NOMEM, "report: out of memory formatting the table");
     return CNK_OK;
 }
 
 /* Counts with a header row of class names; each column as wide as its name or its largest count. */
-static void confusion_text(cnk_rbuf *b, const cnk_metrics *m)
+static void confusion_text(cnk_strbuf *b, const cnk_metrics *m)
 {
     size_t k = m->n_classes, row_width = strlen("true \\ predicted");
-    cnk_rbuf_puts(b, "confusion matrix (rows: true class, columns: predicted class)\n");
+    cnk_strbuf_puts(b, "confusion matrix (rows: true class, columns: predicted class)\n");
     for (size_t c = 0; c < k; c++) {
         size_t len = cnk_utf8_length(m->class_names[c]);
         if (len > row_width) row_width = len;
@@ -80,14 +80,14 @@ static void confusion_text(cnk_rbuf *b, const cnk_metrics *m)
     }
     cnk_rbuf_pad_left(b, "true \\ predicted", row_width);
     for (size_t j = 0; j < k; j++) {
-        cnk_rbuf_puts(b, "  ");
+        cnk_strbuf_puts(b, "  ");
         cnk_rbuf_pad_left(b, m->class_names[j], col_width[j]);
     }
-    cnk_rbuf_puts(b, "\n");
+    cnk_strbuf_puts(b, "\n");
     for (size_t i = 0; i < k; i++) {
         cnk_rbuf_pad_left(b, m->class_names[i], row_width);
-        for (size_t j = 0; j < k; j++) cnk_rbuf_printf(b, "  %*zu", (int)col_width[j], m->confusion[i * k + j]);
-        cnk_rbuf_puts(b, "\n");
+        for (size_t j = 0; j < k; j++) cnk_strbuf_printf(b, "  %*zu", (int)col_width[j], m->confusion[i * k + j]);
+        cnk_strbuf_puts(b, "\n");
     }
     free(col_width);
 }
@@ -103,12 +103,12 @@ int cnk_report_format_text(cnk_ctx *ctx, const cnk_report_model *model, char **t
     char *table = NULL;
     rc = cnk_report_format_classification(ctx, &m, 2, &table);
     if (rc == CNK_OK) {
-        cnk_rbuf b;
-        cnk_rbuf_init(&b);
-        cnk_rbuf_puts(&b, table);
-        cnk_rbuf_puts(&b, "\n");
+        cnk_strbuf b;
+        cnk_strbuf_init(&b);
+        cnk_strbuf_puts(&b, table);
+        cnk_strbuf_puts(&b, "\n");
         confusion_text(&b, &m);
-        *text = cnk_rbuf_take(&b);
+        *text = cnk_strbuf_take(&b);
         if (!*text) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "report: out of memory formatting the report");
     }
     free(table);
