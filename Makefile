@@ -26,12 +26,12 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
 # The whole suite, then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer, then a
-# small end-to-end run under Valgrind, then every libFuzzer harness for 20 s (9 harnesses: 3 minutes).
+# small end-to-end run under Valgrind, then every libFuzzer harness for 30 s (9 harnesses: 4.5 minutes).
 test: deps-test
 	$(MAKE) test-release
 	$(MAKE) test-asan
 	$(MAKE) test-valgrind
-	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) fuzz FUZZ_SECONDS=30
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(CTEST_JOBS)
