@@ -8,6 +8,7 @@
 #include "core/fsutil.h"
 #include "features/audio.h"
 #include "features/extract_tree.h"
+#include "pipeline/distributed.h"
 
 static const char *const CMD = "features";
 
@@ -170,6 +171,8 @@ static int run_file(cnk_ctx *ctx, features_args *a)
     return cli_success(ctx);
 }
 
+/* Under mpirun every rank lists the same folder and writes the files it owns (round robin); the counts and
+ * the worst status are combined so every rank exits alike and rank 0 prints the summary. */
 static int run_tree(cnk_ctx *ctx, features_args *a)
 {
     if (cnk_is_file(a->output_path)) {
@@ -177,13 +180,29 @@ static int run_tree(cnk_ctx *ctx, features_args *a)
                 a->output_path);
         return CLI_USAGE;
     }
-    size_t written;
-    int rc = cnk_extract_tree(ctx, &a->params, a->input, a->output_path, &a->output, a->jobs, &written);
+    cnk_dist dist;
+    int rc = cnk_dist_init(ctx, &dist);
     if (rc != CNK_OK) return cli_fail(CMD, ctx, rc);
-    fprintf(stderr, "cnnkit %s: wrote %zu file%s to %s", CMD, written, written == 1 ? "" : "s", a->output_path);
-    if (ctx->n_warnings) fprintf(stderr, " (%zu skipped)", ctx->n_warnings);
-    fputc('\n', stderr);
-    return cli_success(ctx);
+    a->output.shard_index = cnk_dist_rank(&dist);
+    a->output.shard_count = cnk_dist_size(&dist);
+    if (dist.size > 1 && a->jobs == ctx->threads) a->jobs = cnk_dist_default_threads(&dist, ctx->threads);
+    size_t written = 0;
+    rc = cnk_extract_tree(ctx, &a->params, a->input, a->output_path, &a->output, a->jobs, &written);
+    double counts[2] = {(double)written, (double)ctx->n_warnings};
+    rc = cnk_dist_agree(ctx, &dist, rc);
+    if (rc == CNK_OK) rc = cnk_dist_sum_doubles(ctx, &dist, counts, 2);
+    int root = cnk_dist_is_root(&dist);
+    cnk_dist_finalize(&dist);
+    if (rc != CNK_OK) return cli_fail(CMD, ctx, rc);
+    written = (size_t)counts[0];
+    size_t skipped = (size_t)counts[1];
+    if (root) {
+        fprintf(stderr, "cnnkit %s: wrote %zu file%s to %s", CMD, written, written == 1 ? "" : "s",
+                a->output_path);
+        if (skipped) fprintf(stderr, " (%zu skipped)", skipped);
+        fputc('\n', stderr);
+    }
+    return skipped ? CLI_SKIPPED : CLI_OK;
 }
 
 int cmd_features(int argc, char **argv)

@@ -124,7 +124,13 @@ static int compare_stems(const void *a, const void *b)
     return c;
 }
 
-static int mark_output_collisions(cnk_ctx *ctx, const cnk_pathlist *files, unsigned char *skip)
+static int owns_file(const cnk_extract_output *output, size_t index)
+{
+    return output->shard_count <= 1 || index % (size_t)output->shard_count == (size_t)output->shard_index;
+}
+
+static int mark_output_collisions(cnk_ctx *ctx, const cnk_pathlist *files, const cnk_extract_output *output,
+                                  unsigned char *skip)
 {
     if (files->count < 2) return CNK_OK;
     stem_entry *entries = malloc(files->count * sizeof *entries);
@@ -140,7 +146,8 @@ static int mark_output_collisions(cnk_ctx *ctx, const cnk_pathlist *files, unsig
         size_t keeper = i - 1;
         while (keeper > 0 && skip[entries[keeper].index]) keeper--;
         skip[cur->index] = 1;
-        cnk_warn(ctx, "%s: its output would overwrite the one of %s (same name, other extension)", cur->path,
+        if (owns_file(output, cur->index)) /* every process marks it; its owner alone reports it */
+            cnk_warn(ctx, "%s: its output would overwrite the one of %s (same name, other extension)", cur->path,
                  entries[keeper].path);
     }
     free(entries);
@@ -162,7 +169,7 @@ int cnk_extract_tree(cnk_ctx *ctx, const cnk_extract_params *params, const char 
         return rc;
     }
     unsigned char *skip = calloc(files.count ? files.count : 1, 1);
-    if (!skip || (rc = mark_output_collisions(ctx, &files, skip)) != CNK_OK) {
+    if (!skip || (rc = mark_output_collisions(ctx, &files, output, skip)) != CNK_OK) {
         if (!skip) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory listing outputs");
         free(skip);
         cnk_pathlist_release(&files);
@@ -193,7 +200,7 @@ int cnk_extract_tree(cnk_ctx *ctx, const cnk_extract_params *params, const char 
 #pragma omp atomic read
             stop = run.fatal;
             if (stop || !ex) continue;
-            if (skip[i]) {
+            if (skip[i] || !owns_file(output, i)) {
 #pragma omp critical(cnk_extract_tree)
                 cnk_progress(ctx, "features", ++run.done, run.total, cnk_path_base(files.paths[i]));
                 continue;

@@ -14,6 +14,9 @@ typedef enum cnk_output_format { CNK_OUTPUT_NPY = 0, CNK_OUTPUT_PNG = 1 } cnk_ou
 typedef struct cnk_extract_output {
     cnk_output_format format;
     cnk_colormap colormap; /* png only */
+    /* Folder runs split across processes (MPI ranks): this process handles the files whose index in the
+     * sorted listing is shard_index modulo shard_count. shard_count 0 or 1 = every file. */
+    int shard_index, shard_count;
 } cnk_extract_output;
 
 /* Computes the features of in_path and writes out_path (atomically). */

@@ -177,6 +177,22 @@ grep -q 'cnnkit train: rank 0 of 2: no answer from the other ranks for' "$tmp/st
   fail "stopped: no clear error from rank 0: $(tail -n 5 "$tmp/stopped.err")"
 awk -v t="$elapsed" 'BEGIN { exit !(t < 10) }' || fail "stopped: took ${elapsed} s (limit 10 s with a 2 s timeout)"
 
+# ---- cnnkit features split across ranks: the same files as one process, each broken file named once ----------
+mkdir -p "$tmp/feat_in/a"
+cp "$CNK_SHARED"/datasets/gtzan-mini/au/*/*.au "$tmp/feat_in/a/"
+echo "not audio" > "$tmp/feat_in/a/broken.wav"
+"$bin" features --jobs 1 "$tmp/feat_in" "$tmp/feat_one" 2>"$tmp/feat_one.err"
+[ $? = 1 ] || fail "features, 1 process: expected exit 1 (one broken file)"
+mpi 2 "$bin" features "$tmp/feat_in" "$tmp/feat_two" >"$tmp/feat_two.out" 2>"$tmp/feat_two.err"
+code=$?
+[ $code = 1 ] || fail "features, 2 ranks: exit $code, expected 1 (one broken file): $(tail -n 3 "$tmp/feat_two.err")"
+[ "$(grep -c 'broken.wav' "$tmp/feat_two.err")" = 1 ] || fail "features, 2 ranks: the broken file should be named once"
+[ "$(grep -c 'wrote 10 files' "$tmp/feat_two.err")" = 1 ] || fail "features, 2 ranks: rank 0 alone reports 10 files written"
+(cd "$tmp/feat_one" && find . -type f | sort | xargs md5sum) >"$tmp/feat_one.sum"
+(cd "$tmp/feat_two" && find . -type f | sort | xargs md5sum) >"$tmp/feat_two.sum"
+cmp -s "$tmp/feat_one.sum" "$tmp/feat_two.sum" || fail "features, 2 ranks: outputs differ from one process"
+[ "$(wc -l <"$tmp/feat_two.sum")" = 10 ] || fail "features, 2 ranks: expected 10 outputs"
+
 # ---- the collectives' unit tests with 2 ranks -------------------------------------------------------------------
 mkdir -p "$tmp/dist/data/0" "$tmp/dist/data/1" "$tmp/dist/cache"
 for i in 0 1 2 3 4; do
