@@ -46,6 +46,14 @@ static int join_path(report_state *st, const char *file, char *out, size_t cap)
     return CNK_OK;
 }
 
+/* Opens DIR/file for an atomic write. */
+static int open_report_file(report_state *st, const char *file, cnk_afile *af)
+{
+    char path[4300];
+    int rc = join_path(st, file, path, sizeof path);
+    return rc ? rc : cnk_afile_open(st->ctx, af, path);
+}
+
 static int write_text(report_state *st, const char *file, const char *text)
 {
     char path[4300];
@@ -106,10 +114,8 @@ static int write_report_txt(report_state *st)
 static int write_confusion_csv(report_state *st)
 {
     const cnk_metrics *m = &st->metrics[0];
-    char path[4300];
-    int rc = join_path(st, "confusion.csv", path, sizeof path);
     cnk_afile af;
-    if (rc == CNK_OK) rc = cnk_afile_open(st->ctx, &af, path);
+    int rc = open_report_file(st, "confusion.csv", &af);
     if (rc) return rc;
     fputs("label", af.fp);
     for (size_t j = 0; j < m->n_classes; j++) {
@@ -127,10 +133,8 @@ static int write_confusion_csv(report_state *st)
 
 static int write_predictions_csv(report_state *st)
 {
-    char path[4300];
-    int rc = join_path(st, "predictions.csv", path, sizeof path);
     cnk_afile af;
-    if (rc == CNK_OK) rc = cnk_afile_open(st->ctx, &af, path);
+    int rc = open_report_file(st, "predictions.csv", &af);
     if (rc) return rc;
     rc = cnk_predictions_write(st->ctx, af.fp, &st->input->models[0]);
     if (rc) {
@@ -148,10 +152,8 @@ static void csv_number(FILE *fp, const double *series, size_t e)
 
 static int write_history_csv(report_state *st, const cnk_report_history *h)
 {
-    char path[4300];
-    int rc = join_path(st, "history.csv", path, sizeof path);
     cnk_afile af;
-    if (rc == CNK_OK) rc = cnk_afile_open(st->ctx, &af, path);
+    int rc = open_report_file(st, "history.csv", &af);
     if (rc) return rc;
     fputs("epoch,train_loss,train_acc,val_loss,val_acc\n", af.fp);
     for (size_t e = 0; e < h->n_epochs; e++) {
@@ -167,10 +169,8 @@ static int write_history_csv(report_state *st, const cnk_report_history *h)
 
 static int write_comparison_csv(report_state *st)
 {
-    char path[4300];
-    int rc = join_path(st, "comparison.csv", path, sizeof path);
     cnk_afile af;
-    if (rc == CNK_OK) rc = cnk_afile_open(st->ctx, &af, path);
+    int rc = open_report_file(st, "comparison.csv", &af);
     if (rc) return rc;
     fputs("model,class,precision,recall,f1,support\n", af.fp);
     for (size_t m = 0; m < st->n_metrics; m++) {
