@@ -3,6 +3,7 @@
 #include <stb/stb_image.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,65 @@ static unsigned char *convert_channels(unsigned char *px, size_t n_pixels, int f
     return out;
 }
 
+static size_t le16(const unsigned char *b) { return (size_t)b[0] | (size_t)b[1] << 8; }
+static size_t le32(const unsigned char *b) { return le16(b) | le16(b + 2) << 16; }
+
+/* Which of stb_image's formats has no magic number: TGA is what stb tries last, when nothing else matched. */
+static int looks_like_tga(const unsigned char *b, size_t n)
+{
+    static const char *const magics[] = {"\xff\xd8", "\x89PNG", "GIF8", "BM", "8BPS", "\x53\x80\xf6\x34", "#?", "P"};
+    if (n < 18) return 0;
+    for (size_t i = 0; i < sizeof magics / sizeof magics[0]; i++)
+        if (memcmp(b, magics[i], strlen(magics[i])) == 0) return 0;
+    return b[2] == 1 || b[2] == 2 || b[2] == 3 || b[2] == 9 || b[2] == 10 || b[2] == 11;
+}
+
+/* Where the run-length packets of a TGA end once they have covered `pixels` pixels (walking the packets, as the
+ * file may end early); SIZE_MAX when the file ends first. The file position is left where it was. */
+static size_t tga_rle_end(FILE *fp, size_t offset, size_t pixels, size_t bytes_per_pixel)
+{
+    long start = ftell(fp);
+    size_t covered = 0, position = offset;
+    if (fseek(fp, (long)offset, SEEK_SET) != 0) position = SIZE_MAX;
+    while (position != SIZE_MAX && covered < pixels) {
+        int header = fgetc(fp);
+        if (header == EOF) {
+            position = SIZE_MAX;
+            break;
+        }
+        size_t count = (size_t)(header & 127) + 1, bytes = header & 128 ? bytes_per_pixel : count * bytes_per_pixel;
+        covered += count;
+        position += 1 + bytes;
+        if (fseek(fp, (long)bytes, SEEK_CUR) != 0) position = SIZE_MAX;
+    }
+    fseek(fp, start, SEEK_SET);
+    return position;
+}
+
+/* The fewest bytes an uncompressed BMP or a TGA of this size can have, from its header; 0 when unknown. stb_image
+ * reads missing BMP and TGA pixel data as zeros, so a 22-byte file could otherwise "decode" as 47 megapixels. */
+static size_t minimum_file_bytes(FILE *fp, int width, int height)
+{
+    unsigned char b[54] = {0};
+    long start = ftell(fp);
+    size_t n = fread(b, 1, sizeof b, fp), pixels = (size_t)width * (size_t)height;
+    fseek(fp, start, SEEK_SET);
+    if (n >= 34 && b[0] == 'B' && b[1] == 'M') {
+        size_t header = le32(b + 14), bits = header == 12 ? le16(b + 24) : le16(b + 28);
+        size_t compression = header == 12 ? 0 : le32(b + 30);
+        if (compression != 0 && compression != 3) return 0; /* stb refuses RLE BMPs itself */
+        size_t row_bytes = ((size_t)width * bits + 31) / 32 * 4;
+        return le32(b + 10) + row_bytes * (size_t)height;
+    }
+    if (looks_like_tga(b, n)) {
+        size_t bytes_per_pixel = (b[16] + 7u) / 8u, entry_bytes = (b[7] + 7u) / 8u;
+        size_t offset = 18 + b[0] + (b[1] ? le16(b + 5) * entry_bytes : 0);
+        if (b[2] < 9) return offset + pixels * bytes_per_pixel;
+        return tga_rle_end(fp, offset, pixels, bytes_per_pixel);
+    }
+    return 0;
+}
+
 int cnk_image_load_budget(cnk_ctx *ctx, const char *path, int channels, size_t max_pixels, cnk_image *out)
 {
     memset(out, 0, sizeof *out);
@@ -95,6 +155,18 @@ int cnk_image_load_budget(cnk_ctx *ctx, const char *path, int channels, size_t m
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: %d x %d pixels exceeds the budget of %zu pixels", path, width, height,
                         max_pixels);
     }
+    struct stat st;
+    size_t least = minimum_file_bytes(fp, width, height);
+    if (least == SIZE_MAX) {
+        fclose(fp);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (its run-length data ends before %d x %d pixels)", path,
+                        width, height);
+    }
+    if (least > 0 && (fstat(fileno(fp), &st) != 0 || (size_t)st.st_size < least)) {
+        fclose(fp);
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (its %d x %d header needs at least %zu bytes)", path, width,
+                        height, least);
+    }
     /* Two defects of Debian's stb_image 2.27 with binary PGM/PPM: pixel data cut short is left uninitialised (so
      * the length is checked here), and a 16-bit file converted to another channel count is read past the end of
      * its buffer (so it is decoded in its own channels and converted below). */
@@ -103,7 +175,6 @@ int cnk_image_load_budget(cnk_ctx *ctx, const char *path, int channels, size_t m
     if (data_offset > 0) {
         int sixteen = stbi_is_16_bit_from_file(fp);
         size_t needed = (size_t)width * (size_t)height * (size_t)file_channels * (sixteen ? 2 : 1);
-        struct stat st;
         if (fstat(fileno(fp), &st) != 0 || st.st_size < data_offset || (size_t)(st.st_size - data_offset) < needed) {
             fclose(fp);
             return cnk_fail(ctx, CNK_ERR_INPUT, "%s: truncated (the PGM/PPM header promises %zu bytes of pixels)", path,

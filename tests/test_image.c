@@ -233,12 +233,64 @@ static void test_normalisations(void **state)
     assert_false(cnk_image_is_image_path("a/b.wav"));
 }
 
+/* Writes a w x h RGB gradient with stb_image_write in the given format ("tga", "tga-rle" or "bmp"). */
+static void write_gradient(const char *path, const char *format, int w, int h)
+{
+    unsigned char *px = malloc((size_t)w * h * 3);
+    assert_non_null(px);
+    for (int i = 0; i < w * h * 3; i++) px[i] = (unsigned char)(i * 7 % 251);
+    if (strcmp(format, "bmp") == 0) {
+        assert_true(stbi_write_bmp(path, w, h, 3, px));
+    } else {
+        stbi_write_tga_with_rle = strcmp(format, "tga-rle") == 0;
+        assert_true(stbi_write_tga(path, w, h, 3, px));
+    }
+    free(px);
+}
+
+/* stb_image fills missing BMP/TGA pixel data with zeros; the loader must refuse such files (a 22-byte fuzz input
+ * otherwise decoded as 47 megapixels), while intact files and their exact pixels still load. */
+static void test_truncated_bmp_and_tga_are_refused(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char dir[4096], path[4200], cut[4200];
+    tu_tmpdir(dir, sizeof dir, "image-trunc");
+    const char *formats[] = {"tga", "tga-rle", "bmp"};
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/whole-%s.%s", dir, formats[f], f < 2 ? "tga" : "bmp");
+        write_gradient(path, formats[f], 37, 23);
+        cnk_image img;
+        assert_int_equal(cnk_image_load(&ctx, path, 3, &img), CNK_OK);
+        assert_int_equal(img.width, 37);
+        assert_int_equal(img.height, 23);
+        assert_int_equal(img.pixels[3 * 37 * 23 - 1], (3 * 37 * 23 - 1) * 7 % 251);
+        cnk_image_release(&img);
+        snprintf(cut, sizeof cut, "%s/cut-%s.%s", dir, formats[f], f < 2 ? "tga" : "bmp");
+        tu_system("head -c 60 '%s' > '%s'", path, cut);
+        assert_int_equal(cnk_image_load(&ctx, cut, 3, &img), CNK_ERR_INPUT);
+        assert_non_null(strstr(cnk_error(&ctx), "truncated"));
+        assert_non_null(strstr(cnk_error(&ctx), cut));
+    }
+    /* the fuzz input itself: an 18-byte TGA header promising 8243 x 5682 pixels, 4 bytes of data */
+    char crasher[4200];
+    const char *source = getenv("CNK_SOURCE_DIR");
+    snprintf(crasher, sizeof crasher, "%s/fuzz/crashers/image/timeout-tga-22-bytes-47mpx.tga",
+             source && *source ? source : "..");
+    cnk_image img;
+    assert_int_equal(cnk_image_load(&ctx, crasher, 3, &img), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "8243 x 5682"));
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loads_animals_jpegs_and_bmps),
         cmocka_unit_test(test_rgba_and_grey_png_conversion),
         cmocka_unit_test(test_pixel_budget_and_bad_files),
+        cmocka_unit_test(test_truncated_bmp_and_tga_are_refused),
         cmocka_unit_test(test_crop_and_resize_shapes),
         cmocka_unit_test(test_tensor_matches_torch_antialiased_bilinear),
         cmocka_unit_test(test_normalisations),
