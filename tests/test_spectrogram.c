@@ -115,10 +115,10 @@ static void test_stft_db_matches_librosa(void **state)
     cnk_spec_params p;
     cnk_spec_params_default(&p, a.sample_rate);
     p.kind = CNK_SPEC_STFT;
-    /* Single-precision FFTW: a bin 80 dB below its frame's loudest bin keeps a relative error near 2e-4,
-     * about 1e-3 dB (numpy's float32 FFT measures 3e-3 dB on the same clip). Mel bins sum many FFT bins,
-     * so the mel tests hold the 1e-3 dB line; the raw STFT gets this documented margin. */
-    check_db_parity(&p, &a, "features/stft_db_jazz_1s.npy", 4e-3);
+    /* The raw STFT runs in double precision (8e-6 dB measured); a single-precision FFT leaves a bin 80 dB below
+     * its frame's loudest bin with ~2e-4 relative error, 1.06e-3 dB here, so 1e-4 catches a slide back to float
+     * with a margin on both sides (the goal is 1e-3). */
+    check_db_parity(&p, &a, "features/stft_db_jazz_1s.npy", 1e-4);
     cnk_audio_release(&a);
 }
 
