@@ -15,7 +15,8 @@ static const char *const usage_text =
     "Usage: cnnkit predict MODEL.cnk PATH... [--top-k K] [--format text|csv|json] [--threads N]\n\n"
     "Classifies files, or every file of the model's input kind inside folders (recursively), with exactly the\n"
     "preprocessing stored in the model. Audio clips are cut into the model's segments and their probabilities\n"
-    "averaged. One row per file: path, predicted class, its probability (text: and the next K-1 classes;\n"
+    "averaged. CSV models classify the rows of CSV files (the label column may be absent), named FILE:ROW.\n"
+    "One row per file: path, predicted class, its probability (text: and the next K-1 classes;\n"
     "csv: path,predicted,probability,p_<class>...; json: an array of objects).\n";
 
 enum { OPT_TOP_K = 256, OPT_FORMAT, OPT_THREADS, OPT_CACHE, OPT_NO_CACHE, OPT_HELP };
@@ -157,9 +158,16 @@ int cmd_predict(int argc, char **argv)
     cnk_pathlist paths = {0};
     cnk_classified res = {0};
     int rc = cnk_classifier_load(&ctx, argv[optind], &clf);
-    if (!rc) rc = collect_paths(&ctx, clf, argv + optind + 1, argc - optind - 1, &paths);
-    if (!rc && paths.count == 0) rc = cnk_fail(&ctx, CNK_ERR_INPUT, "no file to classify");
-    if (!rc) rc = cnk_classifier_run_paths(&ctx, clf, (const char *const *)paths.paths, paths.count, cache_dir, &res);
+    if (!rc && cnk_classifier_preprocess(clf)->kind == CNK_PREP_CSV) {
+        /* CSV models classify the rows of CSV files; rows are named FILE:ROW */
+        rc = cnk_classifier_run_csv(&ctx, clf, (const char *const *)(argv + optind + 1), (size_t)(argc - optind - 1),
+                                    &paths, &res);
+    } else {
+        if (!rc) rc = collect_paths(&ctx, clf, argv + optind + 1, argc - optind - 1, &paths);
+        if (!rc && paths.count == 0) rc = cnk_fail(&ctx, CNK_ERR_INPUT, "no file to classify");
+        if (!rc)
+            rc = cnk_classifier_run_paths(&ctx, clf, (const char *const *)paths.paths, paths.count, cache_dir, &res);
+    }
     if (!rc) print_rows(clf, &paths, &res, format, (int)top_k);
     cnk_classified_release(&res);
     cnk_pathlist_release(&paths);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "nn/arch.h"
 #include "nn/model.h"
 #include "nn/modelfile.h"
@@ -172,6 +173,15 @@ int cnk_classifier_accepts_path(const cnk_classifier *c, const char *path)
     }
 }
 
+/* The most probable class (the first on ties). */
+static int top_index(const double *p, size_t n)
+{
+    size_t best = 0;
+    for (size_t k = 1; k < n; k++)
+        if (p[k] > p[best]) best = k;
+    return (int)best;
+}
+
 void cnk_classified_release(cnk_classified *r)
 {
     free(r->items);
@@ -203,12 +213,9 @@ static int classify_featureset(cnk_ctx *ctx, cnk_classifier *c, const cnk_featur
             cnk_classified_release(out);
             return rc;
         }
-        int best = 0;
-        for (size_t k = 1; k < C; k++)
-            if (p[k] > p[best]) best = (int)k;
         out->items[out->n] = (int)i;
         out->y_true[out->n] = labels ? labels[i] : -1;
-        out->y_pred[out->n] = best;
+        out->y_pred[out->n] = top_index(p, C);
         out->n++;
         cnk_progress(ctx, "classify", i + 1, n, NULL);
     }
@@ -236,12 +243,9 @@ static int run_special(cnk_ctx *ctx, cnk_classifier *c, const char *const *paths
         rc = cnk_transfer_predict_files(ctx, &c->mf, c->path, paths, n, proba, ok);
     for (size_t i = 0; !rc && i < n; i++) {
         if (!ok[i]) continue;
-        int best = 0;
-        for (size_t k = 1; k < C; k++)
-            if (proba[i * C + k] > proba[i * C + (size_t)best]) best = (int)k;
         out->items[out->n] = (int)i;
         out->y_true[out->n] = labels ? labels[i] : -1;
-        out->y_pred[out->n] = best;
+        out->y_pred[out->n] = top_index(proba + i * C, C);
         memcpy(out->proba + out->n * C, proba + i * C, C * sizeof *proba);
         out->n++;
     }
@@ -295,5 +299,87 @@ int cnk_classifier_run_paths(cnk_ctx *ctx, cnk_classifier *c, const char *const 
     if (rc) return rc;
     rc = classify_featureset(ctx, c, &fs, NULL, out);
     cnk_featureset_release(&fs);
+    return rc;
+}
+
+/* Appends one row's result: its display name ("FILE:ROW-NAME") and probabilities. */
+static int append_row(cnk_ctx *ctx, const char *file, const char *row_name, const double *p, size_t C,
+                      cnk_pathlist *names, cnk_classified *out)
+{
+    char name[4096 + 256];
+    snprintf(name, sizeof name, "%s:%s", file, row_name);
+    int rc = cnk_pathlist_add(ctx, names, name);
+    if (rc) return rc;
+    size_t n = out->n + 1;
+    int *items = realloc(out->items, n * sizeof *items), *y_true = items ? realloc(out->y_true, n * sizeof *y_true) : NULL;
+    if (items) out->items = items;
+    if (y_true) out->y_true = y_true;
+    int *y_pred = y_true ? realloc(out->y_pred, n * sizeof *y_pred) : NULL;
+    if (y_pred) out->y_pred = y_pred;
+    double *proba = y_pred ? realloc(out->proba, n * C * sizeof *proba) : NULL;
+    if (!proba) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory for %zu predictions", n);
+    out->proba = proba;
+    memcpy(proba + out->n * C, p, C * sizeof *p);
+    out->items[out->n] = (int)(names->count - 1);
+    out->y_true[out->n] = -1;
+    out->y_pred[out->n] = top_index(p, C);
+    out->n = n;
+    return CNK_OK;
+}
+
+/* The rows of one CSV file, read with the model's column rules (a label column is optional and ignored). */
+static int classify_csv_file(cnk_ctx *ctx, cnk_classifier *c, const char *path, double *p, cnk_pathlist *names,
+                             cnk_classified *out)
+{
+    const cnk_preprocess *prep = &c->prep;
+    cnk_dataset_options opts;
+    cnk_dataset_options_init(&opts);
+    opts.kind = CNK_INPUT_CSV;
+    opts.label_optional = 1;
+    if (prep->height > 0 && prep->channels * prep->height * prep->width == prep->n_features) {
+        opts.image_width = prep->width;
+        opts.image_height = prep->height;
+    }
+    cnk_dataset ds;
+    int rc = cnk_dataset_load_csv(ctx, path, &opts, &ds);
+    if (!rc && ds.item_size != (size_t)prep->n_features)
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: %zu numeric columns per row, the model expects %d", path, ds.item_size,
+                      prep->n_features);
+    for (size_t i = 0; !rc && i < ds.n_items; i++) {
+        cnk_array row = {.data = ds.values + ds.items[i].row * ds.item_size, .ndim = (int)ds.item_ndim};
+        for (int d = 0; d < ds.item_ndim; d++) row.shape[d] = ds.item_shape[d];
+        rc = cnk_classifier_predict_features(ctx, c, &row, p);
+        if (!rc) rc = append_row(ctx, path, ds.items[i].name, p, (size_t)c->mf.n_classes, names, out);
+        cnk_progress(ctx, "classify", i + 1, ds.n_items, NULL);
+    }
+    cnk_dataset_release(&ds);
+    return rc;
+}
+
+int cnk_classifier_run_csv(cnk_ctx *ctx, cnk_classifier *c, const char *const *paths, size_t n_paths,
+                           cnk_pathlist *names, cnk_classified *out)
+{
+    memset(out, 0, sizeof *out);
+    if (c->kind != KIND_PLAIN || c->prep.kind != CNK_PREP_CSV)
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: not a CSV model: classify files instead", c->path);
+    double *p = malloc(((size_t)c->mf.n_classes + 1) * sizeof *p);
+    int rc = p ? CNK_OK : cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
+    size_t skipped = 0;
+    for (size_t f = 0; !rc && f < n_paths; f++) {
+        if (cnk_input_kind_of_path(paths[f]) != CNK_INPUT_CSV) {
+            cnk_warn(ctx, "%s: not a .csv file (this model classifies the rows of CSV files)", paths[f]);
+            skipped++;
+            continue;
+        }
+        rc = classify_csv_file(ctx, c, paths[f], p, names, out);
+        if (rc && rc != CNK_ERR_NOMEM) { /* a bad file is reported and skipped, as in folders */
+            cnk_warn(ctx, "%s", cnk_error(ctx));
+            skipped++;
+            rc = CNK_OK;
+        }
+    }
+    if (!rc && out->n == 0) rc = cnk_fail(ctx, CNK_ERR_INPUT, "no CSV row to classify (%zu files skipped)", skipped);
+    free(p);
+    if (rc) cnk_classified_release(out);
     return rc;
 }

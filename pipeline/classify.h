@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "core/context.h"
+#include "core/fsutil.h"
 #include "core/npy.h"
 #include "pipeline/dataset.h"
 #include "pipeline/preprocess.h"
@@ -44,6 +45,11 @@ int cnk_classifier_run_dataset(cnk_ctx *ctx, cnk_classifier *c, const cnk_datase
 /* The same for a list of files (no labels: y_true is -1); files that fail are warned about and left out. */
 int cnk_classifier_run_paths(cnk_ctx *ctx, cnk_classifier *c, const char *const *paths, size_t n_paths,
                              const char *cache_dir, cnk_classified *out);
+/* CSV models: classifies every row of the CSV files (the training CSV's numeric columns; a label column may
+ * be there or not and is not used). names receives one "FILE:ROW" display name per row (ROW = the row's
+ * identifier column, e.g. `filename`, or "rowN" counting from 0), out->items index into names. */
+int cnk_classifier_run_csv(cnk_ctx *ctx, cnk_classifier *c, const char *const *paths, size_t n_paths,
+                           cnk_pathlist *names, cnk_classified *out);
 void cnk_classified_release(cnk_classified *r);
 
 #endif

@@ -492,7 +492,7 @@ static int add_csv_items(cnk_ctx *ctx, const cnk_csv *csv, const int *roles, siz
     for (size_t r = 0; r < csv->n_rows; r++) {
         snprintf(row_name, sizeof row_name, "row%zu", r);
         const char *name = id_col < csv->n_cols ? cnk_csv_cell(csv, r, id_col) : row_name;
-        int label = cnk_dataset_class_index(ds, cnk_csv_cell(csv, r, label_col));
+        int label = label_col < csv->n_cols ? cnk_dataset_class_index(ds, cnk_csv_cell(csv, r, label_col)) : -1;
         int rc = add_item(ctx, ds, NULL, name, r, label, CNK_PART_NONE);
         if (rc) return rc;
     }
@@ -526,12 +526,16 @@ int cnk_dataset_load_csv(cnk_ctx *ctx, const char *path, const cnk_dataset_optio
     size_t label_col = 0, n_features = 0;
     int *roles = malloc(csv.n_cols * sizeof *roles);
     if (!roles) rc = cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
-    if (!rc) rc = cnk_csv_require_column(ctx, &csv, opts->label_column ? opts->label_column : "label", &label_col);
+    const char *label_name = opts->label_column ? opts->label_column : "label";
+    if (!rc && opts->label_optional && !cnk_csv_find_column(&csv, label_name, &label_col))
+        label_col = csv.n_cols; /* no labels: every row is to be predicted */
+    else if (!rc)
+        rc = cnk_csv_require_column(ctx, &csv, label_name, &label_col);
     if (!rc && csv.n_rows == 0) rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: a header but no data rows", path);
     if (!rc) rc = assign_roles(ctx, &csv, opts, label_col, roles, &n_features, out);
     if (!rc) rc = set_image_shape(ctx, &csv, opts, n_features, out);
     if (!rc) rc = fill_values(ctx, &csv, roles, out);
-    if (!rc) rc = collect_classes(ctx, &csv, label_col, out);
+    if (!rc && label_col < csv.n_cols) rc = collect_classes(ctx, &csv, label_col, out);
     if (!rc) rc = add_csv_items(ctx, &csv, roles, label_col, out);
     if (!rc) rc = keep_feature_names(ctx, &csv, roles, out);
     out->kind = CNK_INPUT_CSV;

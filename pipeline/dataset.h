@@ -52,6 +52,8 @@ typedef struct cnk_dataset_options {
     cnk_input_kind kind;       /* AUTO: guess from the path and extensions */
     /* CSV */
     const char *label_column;  /* default "label" */
+    int label_optional;        /* 1: a CSV without the label column loads with every label -1 and no classes
+                                * (rows to predict) */
     const char *skip_columns;  /* comma-separated column names to ignore (e.g. "filename"), or NULL */
     int skip_text_columns;     /* 1 (default): also ignore columns where most values are not numbers (an
                                 * identifier like `filename`); a non-number in any other column is an error
