@@ -13,6 +13,8 @@
 #include "features/wavelet.h"
 #include "pipeline/segment.h"
 
+static const char *const clip_norm_names[CNK_CLIP_NORM_COUNT] = {"none", "cmn", "cmvn"};
+
 static const char *const kind_names[CNK_PREP_KIND_COUNT] = {"mel", "wavelet", "mel+wavelet", "image", "npy",
                                                              "csv"};
 
@@ -138,6 +140,7 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
               p->hop_length, p->n_mels, p->n_scales);
     tb_printf(&tb, "fmin=%.9g\nfmax=%.9g\nwavelet_fmin=%.9g\ndb_ref=%s\n", (double)p->fmin, (double)p->fmax,
               (double)p->wavelet_fmin, p->db_ref_max ? "max" : "1");
+    tb_printf(&tb, "clip_norm=%s\n", clip_norm_names[p->clip_norm]);
     tb_printf(&tb, "segment_frames=%d\nsegment_hop=%d\ntrain_hop=%d\nmin_fill=%d\n", p->segment_frames,
               p->segment_hop, p->train_hop, p->min_fill);
     tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
@@ -261,6 +264,15 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     if (v && len == 3 && strncmp(v, "max", 3) == 0) p->db_ref_max = 1;
     else if (v && !(len == 1 && v[0] == '1'))
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'db_ref' must be max or 1", source);
+    v = find_value(text, "clip_norm", &len); /* absent in models from before it existed: none */
+    if (v) {
+        int found = 0;
+        for (int m = 0; m < CNK_CLIP_NORM_COUNT && !found; m++)
+            if (len == strlen(clip_norm_names[m]) && strncmp(v, clip_norm_names[m], len) == 0)
+                p->clip_norm = m, found = 1;
+        if (!found)
+            return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'clip_norm' must be none, cmn or cmvn", source);
+    }
     v = find_value(text, "csv_drop", &len);
     if (v && len < sizeof p->csv_drop) {
         memcpy(p->csv_drop, v, len);
@@ -288,6 +300,11 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
     default:
         snprintf(out, cap, "%s", cnk_prep_kind_name(p->kind));
     }
+    /* Only named when on, so the cache entries of runs without it stay valid. */
+    size_t used = strlen(out);
+    int spectrogram = p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET;
+    if (spectrogram && p->clip_norm != CNK_CLIP_NORM_NONE && used < cap)
+        snprintf(out + used, cap - used, " clip_norm=%s", clip_norm_names[p->clip_norm]);
 }
 
 /* ---- segments and normalisation ---- */
@@ -405,6 +422,21 @@ int cnk_preprocess_fit_rows(cnk_ctx *ctx, cnk_preprocess *p, const float *rows, 
 
 /* ---- decoding files ---- */
 
+void cnk_preprocess_clip_norm(cnk_clip_norm mode, float *spec, size_t rows, size_t frames)
+{
+    if (mode == CNK_CLIP_NORM_NONE || frames == 0) return;
+    for (size_t r = 0; r < rows; r++) {
+        float *row = spec + r * frames;
+        double sum = 0, sum2 = 0;
+        for (size_t t = 0; t < frames; t++) sum += row[t];
+        double mean = sum / (double)frames;
+        for (size_t t = 0; t < frames; t++) sum2 += (row[t] - mean) * (row[t] - mean);
+        /* the 1e-3 keeps a constant band (e.g. at the dB floor) at 0 instead of dividing by 0 */
+        double scale = mode == CNK_CLIP_NORM_CMVN ? 1.0 / (sqrt(sum2 / (double)frames) + 1e-3) : 1.0;
+        for (size_t t = 0; t < frames; t++) row[t] = (float)((row[t] - mean) * scale);
+    }
+}
+
 struct cnk_prep_worker {
     cnk_preprocess params;
     cnk_spec *mel;         /* mel kinds */
@@ -489,6 +521,7 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
         for (size_t i = 1; i < rows * frames; i++) peak = fmaxf(peak, out->data[i]);
         for (size_t i = 0; i < rows * frames; i++) out->data[i] -= peak;
     }
+    cnk_preprocess_clip_norm((cnk_clip_norm)w->params.clip_norm, out->data, rows, frames);
     out->ndim = 2;
     out->shape[0] = rows;
     out->shape[1] = frames;

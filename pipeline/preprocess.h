@@ -19,6 +19,19 @@ typedef enum cnk_prep_kind {
     CNK_PREP_KIND_COUNT
 } cnk_prep_kind;
 
+/* Per-clip normalisation of a dB spectrogram's rows (frequency bands) over the clip's frames, before the
+ * global mean/std: CMVN removes each band's level and spread, i.e. most of the speaker's and microphone's
+ * spectral colouring, which a network trained on a few speakers would otherwise learn. */
+typedef enum cnk_clip_norm {
+    CNK_CLIP_NORM_NONE = 0,
+    CNK_CLIP_NORM_CMN,  /* subtract each band's mean */
+    CNK_CLIP_NORM_CMVN, /* subtract each band's mean, divide by its standard deviation (+ 1e-3) */
+    CNK_CLIP_NORM_COUNT
+} cnk_clip_norm;
+
+/* Normalises the rows of a rows x frames matrix in place as mode says. */
+void cnk_preprocess_clip_norm(cnk_clip_norm mode, float *spec, size_t rows, size_t frames);
+
 #define CNK_PREP_MAX_NORM 4096 /* normalisation values: 1, one per channel, or one per CSV feature */
 
 typedef struct cnk_preprocess {
@@ -32,6 +45,7 @@ typedef struct cnk_preprocess {
     float wavelet_fmin;     /* lowest wavelet centre frequency */
     int db_ref_max;         /* 1: dB relative to the clip's loudest bin (librosa ref=np.max), so recordings made
                              * at different levels look alike; 0: dB relative to 1.0 (ref=1) */
+    int clip_norm;          /* a cnk_clip_norm: per-clip normalisation of each spectrogram row (speech) */
     /* audio segments, in spectrogram frames */
     int segment_frames;     /* the model's input width */
     int segment_hop;        /* frames between segment starts at prediction and evaluation */

@@ -25,6 +25,7 @@ static void test_text_round_trip(void **state)
         a.sample_rate = 8000;
         a.fmin = 12.5f;
         cnk_preprocess_set_segment_seconds(&a, 1.0);
+        a.clip_norm = kind % CNK_CLIP_NORM_COUNT;
         a.n_norm = kind == CNK_PREP_CSV ? 57 : 1;
         for (int i = 0; i < a.n_norm; i++) {
             a.mean[i] = -42.123456789f + (float)i / 3;
@@ -237,6 +238,95 @@ static void test_mel_features_match_features_module(void **state)
     tu_rmtree(dir);
 }
 
+/* Per-clip normalisation of each band: known answers, and what it is for: a constant gain per band (a
+ * microphone's or a vocal tract's colouring, in dB an offset per row) disappears, and with CMVN a
+ * per-band contrast change too. */
+static void test_clip_norm(void **state)
+{
+    (void)state;
+    float x[2 * 4] = {1, 2, 3, 4, 5, 5, 5, 5};
+    cnk_preprocess_clip_norm(CNK_CLIP_NORM_CMN, x, 2, 4);
+    const float cmn[8] = {-1.5f, -0.5f, 0.5f, 1.5f, 0, 0, 0, 0};
+    tu_assert_close(x, cmn, 8, 1e-6, 0, "CMN of [1 2 3 4; 5 5 5 5]");
+    float y[2 * 4] = {1, 2, 3, 4, 5, 5, 5, 5};
+    cnk_preprocess_clip_norm(CNK_CLIP_NORM_CMVN, y, 2, 4);
+    double sd = sqrt(1.25) + 1e-3; /* population std of 1..4, plus the guard */
+    const float cmvn[8] = {(float)(-1.5 / sd), (float)(-0.5 / sd), (float)(0.5 / sd), (float)(1.5 / sd), 0, 0, 0, 0};
+    tu_assert_close(y, cmvn, 8, 1e-6, 0, "CMVN of [1 2 3 4; 5 5 5 5]");
+    float z[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    cnk_preprocess_clip_norm(CNK_CLIP_NORM_NONE, z, 2, 4);
+    assert_true(z[0] == 1 && z[7] == 8);
+
+    enum { ROWS = 16, FRAMES = 40 };
+    float base[ROWS * FRAMES], coloured[ROWS * FRAMES];
+    for (int r = 0; r < ROWS; r++)
+        for (int t = 0; t < FRAMES; t++) {
+            base[r * FRAMES + t] = -40.0f + 30.0f * sinf(0.3f * t + r) * cosf(0.11f * r * t);
+            coloured[r * FRAMES + t] = (base[r * FRAMES + t] - 7.0f * r) * (1.0f + 0.05f * r);
+        }
+    float a[ROWS * FRAMES], b[ROWS * FRAMES];
+    memcpy(a, base, sizeof a);
+    memcpy(b, coloured, sizeof b);
+    cnk_preprocess_clip_norm(CNK_CLIP_NORM_CMVN, a, ROWS, FRAMES);
+    cnk_preprocess_clip_norm(CNK_CLIP_NORM_CMVN, b, ROWS, FRAMES);
+    tu_assert_close(b, a, ROWS * FRAMES, 2e-3, 0, "CMVN of a clip with a gain and contrast per band");
+    for (int r = 0; r < ROWS; r++) { /* every band: mean 0, std ~1 */
+        double m = 0, v = 0;
+        for (int t = 0; t < FRAMES; t++) m += a[r * FRAMES + t] / FRAMES;
+        for (int t = 0; t < FRAMES; t++) v += (a[r * FRAMES + t] - m) * (a[r * FRAMES + t] - m) / FRAMES;
+        assert_true(fabs(m) < 1e-5 && fabs(sqrt(v) - 1) < 1e-3);
+    }
+}
+
+/* clip_norm in the model text (absent in older models: none) and in the feature cache key; a real file's
+ * features are the dB spectrogram with each band normalised. */
+static void test_clip_norm_in_preprocessing(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_preprocess p, q;
+    cnk_preprocess_defaults(&p, CNK_PREP_MEL);
+    assert_int_equal(p.clip_norm, CNK_CLIP_NORM_NONE);
+    char key_none[512], key_cmvn[512];
+    cnk_preprocess_feature_key(&p, key_none, sizeof key_none);
+    assert_null(strstr(key_none, "clip_norm")); /* caches made before clip_norm stay valid */
+    p.clip_norm = CNK_CLIP_NORM_CMVN;
+    cnk_preprocess_feature_key(&p, key_cmvn, sizeof key_cmvn);
+    assert_non_null(strstr(key_cmvn, " clip_norm=cmvn"));
+    char *text = NULL;
+    assert_int_equal(cnk_preprocess_to_text(&ctx, &p, &text), CNK_OK);
+    char *line = strstr(text, "clip_norm=cmvn\n");
+    assert_non_null(line);
+    assert_int_equal(cnk_preprocess_from_text(&ctx, text, "m.cnk", &q), CNK_OK);
+    assert_int_equal(q.clip_norm, CNK_CLIP_NORM_CMVN);
+    memcpy(line, "clip_norm=xmvn", 14);
+    assert_int_equal(cnk_preprocess_from_text(&ctx, text, "m.cnk", &q), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "m.cnk: preprocessing 'clip_norm' must be none, cmn or cmvn");
+    memmove(line, line + 15, strlen(line + 15) + 1); /* an older model without the line */
+    assert_int_equal(cnk_preprocess_from_text(&ctx, text, "m.cnk", &q), CNK_OK);
+    assert_int_equal(q.clip_norm, CNK_CLIP_NORM_NONE);
+    free(text);
+
+    char path[4096];
+    tu_shared(path, sizeof path, "datasets/fsdd/7/7_theo_12.wav");
+    p.sample_rate = 8000, p.n_fft = 512, p.hop_length = 128, p.n_mels = 64;
+    cnk_array f[2];
+    for (int m = 0; m < 2; m++) {
+        p.clip_norm = m ? CNK_CLIP_NORM_CMVN : CNK_CLIP_NORM_NONE;
+        cnk_prep_worker *w;
+        assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w), CNK_OK);
+        assert_int_equal(cnk_preprocess_file(&ctx, w, path, &f[m]), CNK_OK);
+        cnk_prep_worker_free(w);
+    }
+    assert_int_equal(f[1].shape[0], 64);
+    assert_int_equal(f[1].shape[1], f[0].shape[1]);
+    cnk_preprocess_clip_norm(CNK_CLIP_NORM_CMVN, f[0].data, f[0].shape[0], f[0].shape[1]);
+    assert_memory_equal(f[0].data, f[1].data, cnk_array_count(&f[0]) * sizeof(float));
+    cnk_array_release(&f[0]);
+    cnk_array_release(&f[1]);
+}
+
 static void test_image_features(void **state)
 {
     (void)state;
@@ -269,6 +359,8 @@ int main(void)
         cmocka_unit_test(test_fit),
         cmocka_unit_test(test_mel_features_match_features_module),
         cmocka_unit_test(test_image_features),
+        cmocka_unit_test(test_clip_norm),
+        cmocka_unit_test(test_clip_norm_in_preprocessing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
