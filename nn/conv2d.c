@@ -4,6 +4,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "nn/winograd.h"
+
 /* Samples are convolved in chunks: one sgemm over chunk*out_h*out_w columns keeps the matrix wide enough
  * for OpenBLAS to run near peak even on 7x7 maps, while the im2col buffer stays bounded. */
 enum { TARGET_COLUMNS = 4096, MAX_COL_FLOATS = 1 << 22 };
@@ -48,7 +50,9 @@ static size_t per_thread_floats(const cnk_conv2d_shape *s)
 
 size_t cnk_conv2d_workspace_size(const cnk_conv2d_shape *s)
 {
-    return per_thread_floats(s) * (size_t)(s->threads > 0 ? s->threads : 1);
+    size_t im2col = per_thread_floats(s) * (size_t)(s->threads > 0 ? s->threads : 1);
+    size_t winograd = cnk_winograd_applies(s) ? cnk_winograd_workspace_size(s) : 0;
+    return im2col > winograd ? im2col : winograd;
 }
 
 double cnk_conv2d_flops(const cnk_conv2d_shape *s)
@@ -246,6 +250,11 @@ void cnk_conv2d_forward(float *out, const float *in, const float *weight, const 
 {
     int chunk = chunk_samples(s), n_chunks = (s->batch + chunk - 1) / chunk;
     size_t per_thread = per_thread_floats(s);
+    if (cnk_winograd_applies(s)) {
+        cnk_winograd_forward(out, in, weight, s, workspace);
+        if (bias) add_bias(out, bias, s->batch, s->out_c, (size_t)s->out_h * s->out_w, s->threads);
+        return;
+    }
     if (s->threads > 1 && n_chunks < s->threads) {
         forward_cooperative(out, in, weight, chunk, n_chunks, s, workspace);
         if (bias) add_bias(out, bias, s->batch, s->out_c, (size_t)s->out_h * s->out_w, s->threads);
@@ -321,6 +330,11 @@ void cnk_conv2d_backward(float *dinp, float *dweight, float *dbias, const float 
                          const float *weight, const cnk_conv2d_shape *s, float *workspace)
 {
     if (dbias) bias_backward(dbias, dout, s->batch, s->out_c, (size_t)s->out_h * s->out_w, s->threads);
+    if (cnk_winograd_applies(s)) {
+        if (dweight) cnk_winograd_backward_weight(dweight, dout, in, s, workspace);
+        if (dinp) cnk_winograd_backward_data(dinp, dout, weight, s, workspace);
+        return;
+    }
     if (!dweight && !dinp) return;
     int chunk = chunk_samples(s), n_chunks = (s->batch + chunk - 1) / chunk, team = team_size(s, n_chunks);
     int rows = s->in_c * s->kernel_h * s->kernel_w;
