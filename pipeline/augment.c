@@ -1,12 +1,18 @@
 #include "pipeline/augment.h"
 
+#include <math.h>
 #include <string.h>
 
+/* Photo defaults from the animals3 experiments (datasets/README.md): random-resized crops of 35-100% of the
+ * area make each epoch new views of ~1000 photos; the jitter keeps colour and exposure from being the cue. */
 void cnk_augment_defaults_image(cnk_augment_params *p, int width)
 {
+    (void)width; /* the crop box moves by up to (1 - sqrt(scale)) of it: no extra shift (crop_pad 0) */
     memset(p, 0, sizeof *p);
-    p->crop_pad = width / 16 > 2 ? width / 16 : 2;
     p->flip = 1;
+    p->scale_min = 0.35f;
+    p->max_aspect = 4.0f / 3;
+    p->brightness = p->contrast = p->saturation = 0.2f;
 }
 
 void cnk_augment_defaults_spectrogram(cnk_augment_params *p, int n_rows, int n_frames, float fill)
@@ -25,26 +31,90 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
 /* A uniform integer in [-m, m]. */
 static int symmetric(cnk_rng *rng, int m) { return m > 0 ? (int)cnk_rng_below(rng, (uint64_t)(2 * m + 1)) - m : 0; }
 
+/* The geometric part of one draw: output pixel (x, y) samples the source at (x0 + (x' + 0.5) * sx - 0.5,
+ * y0 + (y + 0.5) * sy - 0.5), x' = x or its mirror; with no scale jitter that is an integer shift. */
+typedef struct image_warp {
+    double x0, y0, sx, sy;
+    int flip;
+} image_warp;
+
+static float uniform_in(cnk_rng *rng, float amount) { return amount * (float)(2 * cnk_rng_uniform(rng) - 1); }
+
+static image_warp draw_warp(cnk_rng *rng, const cnk_augment_params *p, int height, int width)
+{
+    /* Every value is drawn whatever applies, so the stream use does not depend on the parameters. */
+    int dx = symmetric(rng, p->crop_pad), dy = symmetric(rng, p->crop_pad);
+    int flip = (int)cnk_rng_below(rng, 2) && p->flip;
+    double u_area = cnk_rng_uniform(rng), u_aspect = cnk_rng_uniform(rng);
+    double u_x = cnk_rng_uniform(rng), u_y = cnk_rng_uniform(rng);
+    image_warp w = {dx, dy, 1, 1, flip};
+    if (p->scale_min > 0 && p->scale_min < 1) {
+        double area = p->scale_min + (1 - p->scale_min) * u_area;
+        double log_aspect = p->max_aspect > 1 ? log(p->max_aspect) * (2 * u_aspect - 1) : 0;
+        double aspect = exp(log_aspect);
+        w.sx = fmin(1.0, sqrt(area * aspect)); /* box width / image width */
+        w.sy = fmin(1.0, sqrt(area / aspect));
+        w.x0 = dx + u_x * (1 - w.sx) * width;
+        w.y0 = dy + u_y * (1 - w.sy) * height;
+    }
+    return w;
+}
+
+/* Bilinear sample of one plane with the edges repeated. */
+static float sample(const float *plane, int height, int width, double y, double x)
+{
+    double fy = floor(y), fx = floor(x);
+    double ty = y - fy, tx = x - fx;
+    int y0 = clampi((int)fy, 0, height - 1), y1 = clampi((int)fy + 1, 0, height - 1);
+    int x0 = clampi((int)fx, 0, width - 1), x1 = clampi((int)fx + 1, 0, width - 1);
+    const float *r0 = plane + (size_t)y0 * width, *r1 = plane + (size_t)y1 * width;
+    double top = r0[x0] + tx * (r0[x1] - r0[x0]), bottom = r1[x0] + tx * (r1[x1] - r1[x0]);
+    return (float)(top + ty * (bottom - top));
+}
+
+static void apply_warp(const image_warp *w, const float *src, float *dst, int channels, int height, int width)
+{
+    size_t plane = (size_t)height * width;
+    for (int c = 0; c < channels; c++)
+        for (int yy = 0; yy < height; yy++) {
+            double sy = w->y0 + (yy + 0.5) * w->sy - 0.5;
+            for (int xx = 0; xx < width; xx++) {
+                double sx = w->x0 + ((w->flip ? width - 1 - xx : xx) + 0.5) * w->sx - 0.5;
+                dst[c * plane + (size_t)yy * width + xx] = sample(src + c * plane, height, width, sy, sx);
+            }
+        }
+}
+
+/* Brightness, contrast (around the image's mean) and saturation (around each pixel's channel mean). */
+static void jitter_colour(float *x, int channels, size_t plane, float brightness, float contrast, float saturation)
+{
+    size_t n = (size_t)channels * plane;
+    double mean = 0;
+    for (size_t i = 0; i < n; i++) mean += x[i];
+    mean /= (double)n;
+    if (channels > 1 && saturation != 1)
+        for (size_t i = 0; i < plane; i++) {
+            float grey = 0;
+            for (int c = 0; c < channels; c++) grey += x[c * plane + i];
+            grey /= (float)channels;
+            for (int c = 0; c < channels; c++) x[c * plane + i] = grey + saturation * (x[c * plane + i] - grey);
+        }
+    for (size_t i = 0; i < n; i++) x[i] = (float)mean + contrast * (x[i] - (float)mean) + brightness;
+}
+
 void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int height, int width,
                        float *scratch)
 {
-    /* Draw every decision first so the stream use does not depend on which ones apply. */
-    int dx = symmetric(rng, p->crop_pad), dy = symmetric(rng, p->crop_pad);
-    int flip = (int)cnk_rng_below(rng, 2) && p->flip;
-    if (dx == 0 && dy == 0 && !flip) return;
-    size_t plane = (size_t)height * width;
-    memcpy(scratch, x, (size_t)channels * plane * sizeof *x);
-    for (int c = 0; c < channels; c++) {
-        const float *src = scratch + c * plane;
-        float *dst = x + c * plane;
-        for (int yy = 0; yy < height; yy++) {
-            int sy = clampi(yy + dy, 0, height - 1);
-            for (int xx = 0; xx < width; xx++) {
-                int sx = clampi((flip ? width - 1 - xx : xx) + dx, 0, width - 1);
-                dst[(size_t)yy * width + xx] = src[(size_t)sy * width + sx];
-            }
-        }
+    image_warp w = draw_warp(rng, p, height, width);
+    float brightness = uniform_in(rng, p->brightness), contrast = 1 + uniform_in(rng, p->contrast);
+    float saturation = 1 + uniform_in(rng, p->saturation);
+    int moved = w.x0 != 0 || w.y0 != 0 || w.sx != 1 || w.sy != 1 || w.flip;
+    if (moved) {
+        memcpy(scratch, x, (size_t)channels * height * width * sizeof *x);
+        apply_warp(&w, scratch, x, channels, height, width);
     }
+    if (p->brightness > 0 || p->contrast > 0 || p->saturation > 0)
+        jitter_colour(x, channels, (size_t)height * width, brightness, contrast, saturation);
 }
 
 static void fill_frames(float *x, int channels, int n_rows, int n_frames, int from, int count, float fill)

@@ -12,6 +12,12 @@ typedef struct cnk_augment_params {
     int crop_pad;        /* random crop of the image padded by this many pixels on each side (edge pixels
                             repeated): a shift of up to +-crop_pad in x and y; 0 = off */
     int flip;            /* 1 = mirror left-right with probability 1/2 */
+    float scale_min;     /* random-resized crop: a box of U(scale_min, 1) of the image's area and aspect ratio
+                            in [1/max_aspect, max_aspect], placed at random, resized back (bilinear); 0 = off */
+    float max_aspect;    /* >= 1 (1 = the image's own aspect ratio) */
+    float brightness;    /* colour jitter on the standardised input: add U(-brightness, brightness), */
+    float contrast;      /* scale around the image's mean by U(1 - contrast, 1 + contrast), */
+    float saturation;    /* and (3 channels) blend with the pixel's channel mean by U(1 - s, 1 + s); 0 = off */
     /* spectrograms (C x F x T, rows = frequency) */
     int max_time_shift;  /* shift by up to +-this many frames, uncovered frames set to fill; 0 = off */
     int n_time_masks;    /* SpecAugment: masks of up to time_mask frames each set to fill */
@@ -21,7 +27,8 @@ typedef struct cnk_augment_params {
     float fill;          /* value for shifted-in frames and masks (the silence level of the normalised input) */
 } cnk_augment_params;
 
-/* Sensible defaults: images crop_pad = max(2, W/16) and flip; spectrograms shift = T/8, 2 time masks of
+/* Sensible defaults: images flip, random-resized crops (scale 0.35-1, aspect 3/4-4/3) and colour jitter of
+ * 0.2 (no crop_pad: the crop box moves already); spectrograms shift = T/8, 2 time masks of
  * T/10, 2 frequency masks of F/8. */
 void cnk_augment_defaults_image(cnk_augment_params *p, int width);
 void cnk_augment_defaults_spectrogram(cnk_augment_params *p, int n_rows, int n_frames, float fill);

@@ -1,8 +1,10 @@
-/* Tests for pipeline/augment: seeded determinism, shifts and flips move pixels exactly, masks fill whole
- * rows/columns with the fill value, and the spectrogram shift moves frames.
+/* Tests for pipeline/augment: seeded determinism, shifts and flips move pixels exactly, random-resized crops
+ * zoom linearly, colour jitter keeps what it should, masks fill whole rows/columns with the fill value, and
+ * the spectrogram shift moves frames.
  * test-libs: core pipeline */
 #include "testutil.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,10 +20,7 @@ static void test_image_deterministic_and_a_permutation(void **state)
     (void)state;
     enum { C = 3, H = 8, W = 10, N = C * H * W };
     float a[N], b[N], scratch[N];
-    cnk_augment_params p;
-    cnk_augment_defaults_image(&p, W);
-    assert_int_equal(p.crop_pad, 2);
-    assert_int_equal(p.flip, 1);
+    cnk_augment_params p = {.crop_pad = 2, .flip = 1}; /* shifts and flips only */
     int n_changed = 0, n_flipped = 0;
     for (int seed = 0; seed < 40; seed++) {
         cnk_rng r1, r2;
@@ -72,6 +71,98 @@ static void test_image_pure_flip(void **state)
         }
     }
     assert_true(flipped);
+}
+
+static void test_image_defaults(void **state)
+{
+    (void)state;
+    cnk_augment_params p;
+    cnk_augment_defaults_image(&p, 10);
+    assert_int_equal(p.crop_pad, 0);
+    assert_int_equal(p.flip, 1);
+    assert_float_equal(p.scale_min, 0.35, 1e-6);
+    assert_float_equal(p.max_aspect, 4.0 / 3, 1e-6);
+    assert_true(p.brightness > 0 && p.contrast > 0 && p.saturation > 0);
+    /* the spectrogram fields stay off */
+    assert_int_equal(p.max_time_shift + p.n_time_masks + p.n_freq_masks, 0);
+}
+
+/* A horizontal ramp (value = column) through a random-resized crop: bilinear sampling of a linear function is
+ * exact, so every row is again a ramp whose slope is the zoom (box width / image width, or its negative when
+ * mirrored), every row of a channel is the same, and the values stay inside the source range. */
+static void test_image_scale_jitter_zooms(void **state)
+{
+    (void)state;
+    enum { C = 2, H = 12, W = 16, N = C * H * W };
+    float x[N], scratch[N];
+    cnk_augment_params p = {.scale_min = 0.25f, .max_aspect = 1.5f, .flip = 1};
+    int n_zoomed = 0, n_flipped = 0;
+    for (int seed = 0; seed < 50; seed++) {
+        cnk_rng rng;
+        cnk_rng_seed(&rng, (uint64_t)seed, 7);
+        for (int i = 0; i < N; i++) x[i] = (float)(i % W);
+        cnk_augment_image(&rng, &p, x, C, H, W, scratch);
+        /* columns 2 and W-3 sample inside the source whatever the box (the outermost half pixel of a box at
+         * the border repeats the edge) */
+        float slope = (x[W - 3] - x[2]) / (W - 5), at0 = x[2] - 2 * slope;
+        /* the box is at least sqrt(0.25 / 1.5) = 0.41 of the width and at most all of it */
+        assert_true(fabsf(slope) >= 0.40f && fabsf(slope) <= 1.0f + 1e-5f);
+        for (int i = 0; i < N; i++) {
+            float line = at0 + slope * (float)(i % W);
+            assert_float_equal(x[i], fminf(fmaxf(line, 0), W - 1), 1e-4);
+        }
+        if (fabsf(slope) < 0.95f) n_zoomed++;
+        if (slope < 0) n_flipped++;
+    }
+    assert_true(n_zoomed >= 40);
+    assert_in_range(n_flipped, 12, 38);
+}
+
+static double mean_of(const float *x, int n)
+{
+    double m = 0;
+    for (int i = 0; i < n; i++) m += x[i];
+    return m / n;
+}
+
+/* Brightness moves every value by one constant; contrast scales deviations from the image mean by one factor
+ * and keeps the mean; saturation keeps each pixel's channel mean. */
+static void test_image_colour_jitter(void **state)
+{
+    (void)state;
+    enum { C = 3, H = 4, W = 5, P = H * W, N = C * P };
+    float orig[N], x[N], scratch[N];
+    for (int i = 0; i < N; i++) orig[i] = (float)((i * 37) % 11) - 5.0f;
+    double m0 = mean_of(orig, N);
+    for (int seed = 0; seed < 20; seed++) {
+        cnk_rng rng;
+        cnk_rng_seed(&rng, (uint64_t)seed, 9);
+        cnk_augment_params b = {.brightness = 0.5f};
+        memcpy(x, orig, sizeof x);
+        cnk_augment_image(&rng, &b, x, C, H, W, scratch);
+        float shift = x[0] - orig[0];
+        assert_true(fabsf(shift) <= 0.5f);
+        for (int i = 0; i < N; i++) assert_float_equal(x[i] - orig[i], shift, 1e-5);
+
+        cnk_augment_params c = {.contrast = 0.4f};
+        memcpy(x, orig, sizeof x);
+        cnk_augment_image(&rng, &c, x, C, H, W, scratch);
+        assert_float_equal(mean_of(x, N), m0, 1e-4);
+        int far = 0; /* the value farthest from the mean gives the factor most precisely */
+        for (int i = 1; i < N; i++)
+            if (fabs(orig[i] - m0) > fabs(orig[far] - m0)) far = i;
+        float factor = (float)((x[far] - m0) / (orig[far] - m0));
+        assert_true(factor >= 0.6f - 1e-5f && factor <= 1.4f + 1e-5f);
+        for (int i = 0; i < N; i++) assert_float_equal(x[i] - m0, factor * (orig[i] - m0), 1e-4);
+
+        cnk_augment_params s = {.saturation = 0.6f};
+        memcpy(x, orig, sizeof x);
+        cnk_augment_image(&rng, &s, x, C, H, W, scratch);
+        for (int i = 0; i < P; i++) {
+            float before = (orig[i] + orig[P + i] + orig[2 * P + i]) / 3, after = (x[i] + x[P + i] + x[2 * P + i]) / 3;
+            assert_float_equal(after, before, 1e-4);
+        }
+    }
 }
 
 static void test_spectrogram_masks_and_shift(void **state)
@@ -127,6 +218,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_image_deterministic_and_a_permutation),
         cmocka_unit_test(test_image_pure_flip),
+        cmocka_unit_test(test_image_defaults),
+        cmocka_unit_test(test_image_scale_jitter_zooms),
+        cmocka_unit_test(test_image_colour_jitter),
         cmocka_unit_test(test_spectrogram_masks_and_shift),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
