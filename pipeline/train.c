@@ -125,6 +125,8 @@ static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_trai
     }
     case CNK_INPUT_IMAGE:
         cnk_preprocess_defaults(p, CNK_PREP_IMAGE);
+        /* Photos: 96 x 96 (animals3: 64 x 64 lost cat/dog detail; see datasets/README.md). */
+        p->width = p->height = 96;
         if (opts->image_width > 0) p->width = opts->image_width, p->height = opts->image_height;
         return CNK_OK;
     case CNK_INPUT_NPY:
@@ -153,9 +155,11 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
 {
     int c, h, w;
     cnk_preprocess_input_shape(p, &c, &h, &w);
-    int vector = h == 1 && w == 1;
-    snprintf(r->arch_name, sizeof r->arch_name, "%s", opts->arch ? opts->arch : vector ? "mlp" : "cnn");
-    r->epochs = opts->epochs > 0 ? opts->epochs : vector ? 150 : 30;
+    int vector = h == 1 && w == 1, photo = p->kind == CNK_PREP_IMAGE;
+    const char *arch = vector ? "mlp" : photo ? "cnn5" : "cnn";
+    snprintf(r->arch_name, sizeof r->arch_name, "%s", opts->arch ? opts->arch : arch);
+    /* Photos: the random-resized crops make every epoch new data, so a longer cosine schedule keeps gaining. */
+    r->epochs = opts->epochs > 0 ? opts->epochs : vector ? 150 : photo ? 40 : 30;
     /* Small data sets get smaller batches: more steps per epoch let batch norm's running statistics settle. */
     r->batch = opts->batch_size > 0 ? opts->batch_size : r->parts[CNK_PART_TRAIN].n < 512 ? 16 : 32;
     r->lr = opts->lr > 0 ? opts->lr : vector ? 3e-4 : 1e-3;
