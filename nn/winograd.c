@@ -6,7 +6,7 @@
 /* Output tiles are processed in chunks of TILE_CHUNK (whole chunks per thread, the same cut whatever the
  * thread count, so results do not depend on it): the transformed inputs and products of one chunk
  * (16 x (in_c + out_c) x TILE_CHUNK floats) stay in cache between the transforms and the sgemms. */
-enum { TILE_CHUNK = 512, POSITIONS = 16, MIN_CHANNELS = 8 };
+enum { TILE_CHUNK = 256, POSITIONS = 16, MIN_CHANNELS = 8 };
 /* The 16 position matrices sit POSITION_PAD floats further apart than their size: their sizes are often
  * multiples of 4 KiB, and 16 streams that far apart would all fall into the same cache sets. */
 enum { POSITION_PAD = 32 };
@@ -130,15 +130,20 @@ static void load_row_split(float *even, float *odd, const float *plane, const ge
         return;
     }
     const float *row = plane + (size_t)r * g->in_w;
-    if (c0 >= 0 && c0 + 2 * count + 2 <= g->in_w) {
-#pragma omp simd
-        for (int k = 0; k <= count; k++) {
-            even[k] = row[c0 + 2 * k];
-            odd[k] = row[c0 + 2 * k + 1];
-        }
-        return;
-    }
+    /* k in [lo, hi) has both columns inside the image: a plain loop; the padded ends are checked */
+    int lo = c0 >= 0 ? 0 : (1 - c0) / 2, hi = (g->in_w - c0) / 2;
+    if (hi > count + 1) hi = count + 1;
+    if (hi < lo) hi = lo;
     for (int k = 0; k <= count; k++) {
+        if (k == lo) {
+#pragma omp simd
+            for (int q = lo; q < hi; q++) {
+                even[q] = row[c0 + 2 * q];
+                odd[q] = row[c0 + 2 * q + 1];
+            }
+            k = hi;
+            if (k > count) break;
+        }
         int c = c0 + 2 * k;
         even[k] = c >= 0 && c < g->in_w ? row[c] : 0.0f;
         odd[k] = c + 1 >= 0 && c + 1 < g->in_w ? row[c + 1] : 0.0f;
