@@ -177,6 +177,21 @@ static void test_conv2d_same_stride2_dilation(void **state)
               CNK_MODE_TRAIN, 400);
 }
 
+/* 3x3 stride-1 convolutions with >= 8 channels take the Winograd path (nn/winograd.c) for the forward pass and
+ * both gradients: odd map sizes (partial tiles), SAME, no padding, asymmetric padding, batch 1. */
+#define WIDE_CONV "[input]\nshape = 2x7x5\n[conv2d]\nname = c0\nfilters = 8\nsize = 3\npadding = 1\nactivation = tanh\n"
+
+static void test_conv2d_winograd(void **state)
+{
+    (void)state;
+    check_net("winograd same", WIDE_CONV "[conv2d]\nfilters = 9\nsize = 3\npadding = same\nactivation = tanh\n" HEAD, 2,
+              CNK_MODE_TRAIN, 600);
+    check_net("winograd valid batch 1", WIDE_CONV "[conv2d]\nfilters = 8\nsize = 3\npadding = valid\n" HEAD, 1,
+              CNK_MODE_TRAIN, 600);
+    check_net("winograd asymmetric", WIDE_CONV "[conv2d]\nfilters = 8\nsize = 3\npadding = 0,2,1,0\nbias = 0\n" HEAD,
+              3, CNK_MODE_TRAIN, 600);
+}
+
 static void test_depthwise(void **state)
 {
     (void)state;
@@ -292,6 +307,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_same_stride2_dilation),
+        cmocka_unit_test(test_conv2d_winograd),
         cmocka_unit_test(test_depthwise),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_batchnorm_modes),
