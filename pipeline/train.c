@@ -1,7 +1,6 @@
 #include "pipeline/train.h"
 
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "nn/model.h"
 #include "nn/modelfile.h"
 #include "nn/optim.h"
+#include "pipeline/audio_params.h"
 #include "pipeline/augment.h"
 #include "pipeline/dataset.h"
 #include "pipeline/distributed.h"
@@ -57,57 +57,6 @@ static int dataset_kind_for(const char *input)
     return CNK_INPUT_AUDIO; /* mel, wavelet, mel+wavelet */
 }
 
-/* Sample rates and durations of (up to 64 evenly spread) audio items, from their headers only. */
-static void probe_audio(const cnk_dataset *ds, int *max_rate, double *p50, double *p95)
-{
-    double durations[64];
-    int n = 0;
-    *max_rate = 0;
-    size_t step = ds->n_items > 64 ? ds->n_items / 64 : 1;
-    for (size_t i = 0; i < ds->n_items && n < 64; i += step) {
-        SF_INFO info = {0};
-        SNDFILE *sf = ds->items[i].path ? sf_open(ds->items[i].path, SFM_READ, &info) : NULL;
-        if (!sf) continue;
-        sf_close(sf);
-        if (info.samplerate <= 0) continue;
-        if (info.samplerate > *max_rate) *max_rate = info.samplerate;
-        durations[n++] = (double)info.frames / info.samplerate;
-    }
-    for (int i = 1; i < n; i++) /* insertion sort: at most 64 values */
-        for (int j = i; j > 0 && durations[j] < durations[j - 1]; j--) {
-            double t = durations[j];
-            durations[j] = durations[j - 1];
-            durations[j - 1] = t;
-        }
-    *p50 = n ? durations[n / 2] : 3.0;
-    *p95 = n ? durations[(n * 95) / 100 < n ? (n * 95) / 100 : n - 1] : 3.0;
-}
-
-/* Audio defaults (see datasets/README.md): music rates keep the contract's 22050 Hz mel (2048/512/128) and
- * 3 s segments; lower-rate recordings (speech) keep their rate with 512-point frames, hop 128, 64 mels, and
- * segments just long enough for nearly every clip (95th percentile, rounded up to 0.25 s, 0.5..3 s). */
-static void choose_audio_params(const cnk_dataset *ds, const cnk_train_options *opts, cnk_preprocess *p)
-{
-    int max_rate;
-    double p50, p95;
-    probe_audio(ds, &max_rate, &p50, &p95);
-    int sr = opts->sample_rate > 0 ? opts->sample_rate : (max_rate > 0 && max_rate < 22050 ? max_rate : 22050);
-    p->sample_rate = sr;
-    if (sr >= 22050) {
-        p->n_fft = 2048, p->hop_length = 512, p->n_mels = 128;
-    } else {
-        p->n_fft = 512, p->hop_length = 128, p->n_mels = 64;
-    }
-    p->n_scales = p->n_mels;
-    double seconds = opts->segment_seconds;
-    if (seconds <= 0) {
-        seconds = p50 >= 3.0 ? 3.0 : ceil(p95 * 4) / 4;
-        if (seconds < 0.5) seconds = 0.5;
-        if (seconds > 3.0) seconds = 3.0;
-    }
-    cnk_preprocess_set_segment_seconds(p, seconds);
-}
-
 static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_train_options *opts,
                              cnk_preprocess *p)
 {
@@ -120,7 +69,7 @@ static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_trai
         if (kind == CNK_PREP_MEL_WAVELET)
             return cnk_fail(ctx, CNK_ERR_ARG, "--input mel+wavelet: fusion runs through cnk_fusion_run");
         cnk_preprocess_defaults(p, kind);
-        choose_audio_params(ds, opts, p);
+        cnk_audio_params_choose(ds, opts->sample_rate, opts->segment_seconds, p);
         return CNK_OK;
     }
     case CNK_INPUT_IMAGE:
