@@ -1,6 +1,7 @@
-/* PyTorch parity (fixtures from tests/ref/gen_parity.py through bench/cnk_torch.py): for a small CNN and a
- * MobileNetV2 inverted-residual block, the same weights and batch give the same logits, loss, every parameter
- * gradient and BN running statistics, and 10 Adam steps give the same losses and weights.
+/* PyTorch parity (fixtures from tests/ref/gen_parity.py through bench/cnk_torch.py): for a small CNN, a
+ * MobileNetV2 inverted-residual block and a CNN on the Winograd conv path, the same weights and batch give the
+ * same logits, loss, every parameter gradient and BN running statistics, and 10 Adam steps give the same
+ * losses and weights.
  * test-libs: core nn */
 #include "testutil.h"
 
@@ -196,11 +197,21 @@ static void test_mobilenet_v2_block(void **state)
     check_adam("mbv2_block", 2);
 }
 
+/* conv2 and conv3 run through nn/winograd.c (forward, input and weight gradients) */
+static void test_winograd_cnn(void **state)
+{
+    (void)state;
+    check_step("winograd_cnn", 1);
+    check_step("winograd_cnn", 2);
+    check_adam("winograd_cnn", 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_cnn),
         cmocka_unit_test(test_mobilenet_v2_block),
+        cmocka_unit_test(test_winograd_cnn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

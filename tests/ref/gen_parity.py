@@ -90,6 +90,44 @@ name = gap
 name = logits
 units = 4
 """,
+    "winograd_cnn": """# 3x3 stride-1 convs with >= 8 channels (cnnkit's Winograd path): odd sizes, same and valid padding
+[input]
+name = x
+shape = 3x13x11
+[conv2d]
+name = conv1
+filters = 8
+size = 3
+padding = same
+bias = 0
+[batchnorm]
+name = conv1_bn
+activation = relu
+[conv2d]
+name = conv2
+filters = 16
+size = 3
+padding = same
+bias = 0
+[batchnorm]
+name = conv2_bn
+activation = relu
+[maxpool]
+name = pool2
+size = 2
+stride = 2
+[conv2d]
+name = conv3
+filters = 12
+size = 3
+padding = valid
+activation = relu
+[global_avgpool]
+name = gap
+[dense]
+name = logits
+units = 5
+""",
 }
 
 BATCH = 4
