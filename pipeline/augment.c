@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "pipeline/spec_warp.h"
+
 /* Photo defaults from the animals3 experiments (datasets/README.md): random-resized crops of 35-100% of the
  * area make each epoch new views of ~1000 photos; the jitter keeps colour and exposure from being the cue. */
 void cnk_augment_defaults_image(cnk_augment_params *p, int width)
@@ -126,9 +128,26 @@ static void fill_frames(float *x, int channels, int n_rows, int n_frames, int fr
         }
 }
 
+/* Resamples each channel's plane by a random factor around 1: rows (warp) or frames (stretch). The factor is
+ * drawn only when the range is on, so runs without it keep their random streams. */
+static void resample_planes(cnk_rng *rng, float range, int rows_not_frames, float *x, int channels, int n_rows,
+                            int n_frames, float fill, float *scratch)
+{
+    if (!(range > 0)) return;
+    float factor = 1.0f + range * (float)(2 * cnk_rng_uniform(rng) - 1);
+    size_t plane = (size_t)n_rows * n_frames;
+    memcpy(scratch, x, (size_t)channels * plane * sizeof *x);
+    for (int c = 0; c < channels; c++) {
+        if (rows_not_frames) cnk_spec_warp_rows(scratch + c * plane, n_rows, n_frames, factor, x + c * plane);
+        else cnk_spec_stretch_frames(scratch + c * plane, n_rows, n_frames, factor, fill, x + c * plane);
+    }
+}
+
 void cnk_augment_spectrogram(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int n_rows,
                              int n_frames, float *scratch)
 {
+    resample_planes(rng, p->freq_warp, 1, x, channels, n_rows, n_frames, p->fill, scratch);
+    resample_planes(rng, p->time_stretch, 0, x, channels, n_rows, n_frames, p->fill, scratch);
     int shift = symmetric(rng, p->max_time_shift);
     if (shift) {
         size_t n = (size_t)channels * n_rows * n_frames;

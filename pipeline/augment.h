@@ -19,6 +19,9 @@ typedef struct cnk_augment_params {
     float contrast;      /* scale around the image's mean by U(1 - contrast, 1 + contrast), */
     float saturation;    /* and (3 channels) blend with the pixel's channel mean by U(1 - s, 1 + s); 0 = off */
     /* spectrograms (C x F x T, rows = frequency) */
+    float freq_warp;     /* speech: resample the rows by a factor U(1 - w, 1 + w) (a VTLP-like pitch and formant
+                            change, pipeline/spec_warp.h); 0 = off */
+    float time_stretch;  /* speech: resample the frames by U(1 - s, 1 + s) (a tempo change); 0 = off */
     int max_time_shift;  /* shift by up to +-this many frames, uncovered frames set to fill; 0 = off */
     int n_time_masks;    /* SpecAugment: masks of up to time_mask frames each set to fill */
     int time_mask;
@@ -29,7 +32,7 @@ typedef struct cnk_augment_params {
 
 /* Sensible defaults: images flip, random-resized crops (scale 0.35-1, aspect 3/4-4/3) and colour jitter of
  * 0.2 (no crop_pad: the crop box moves already); spectrograms shift = T/8, 2 time masks of
- * T/10, 2 frequency masks of F/8. */
+ * T/10, 2 frequency masks of F/8 (no warp or stretch: the caller turns those on for speech). */
 void cnk_augment_defaults_image(cnk_augment_params *p, int width);
 void cnk_augment_defaults_spectrogram(cnk_augment_params *p, int n_rows, int n_frames, float fill);
 

@@ -213,6 +213,49 @@ static void test_spectrogram_masks_and_shift(void **state)
     assert_true(shifted);
 }
 
+/* Speech: the rows are resampled by one factor in [0.8, 1.2] (each row shows row r / factor), the frames by
+ * another (frame t shows t / factor, silence past the end); the defaults leave both off. */
+static void test_spectrogram_warp_and_stretch(void **state)
+{
+    (void)state;
+    enum { F = 16, T = 40, N = F * T };
+    float x[N], scratch[N];
+    cnk_augment_params d;
+    cnk_augment_defaults_spectrogram(&d, F, T, 0);
+    assert_true(d.freq_warp == 0 && d.time_stretch == 0);
+    cnk_augment_params w = {.freq_warp = 0.2f, .fill = -9};
+    int warped = 0;
+    for (int seed = 0; seed < 20; seed++) {
+        cnk_rng rng;
+        cnk_rng_seed(&rng, (uint64_t)seed, 5);
+        for (int i = 0; i < N; i++) x[i] = (float)(i / T); /* row f holds f */
+        cnk_augment_spectrogram(&rng, &w, x, 1, F, T, scratch);
+        double factor = 4.0 / x[4 * T]; /* row 4 is below the top for any factor >= 0.8 */
+        assert_true(factor >= 0.8 - 1e-6 && factor <= 1.2 + 1e-6);
+        if (fabs(factor - 1) > 0.01) warped = 1;
+        for (int f = 0; f < F; f++) {
+            double want = fmin(f / factor, F - 1);
+            for (int t = 0; t < T; t++) assert_float_equal(x[f * T + t], want, 1e-4);
+        }
+    }
+    assert_true(warped);
+    cnk_augment_params st = {.time_stretch = 0.2f, .fill = -9};
+    for (int seed = 0; seed < 20; seed++) {
+        cnk_rng rng;
+        cnk_rng_seed(&rng, (uint64_t)seed, 6);
+        for (int i = 0; i < N; i++) x[i] = (float)(i % T); /* frame t holds t */
+        cnk_augment_spectrogram(&rng, &st, x, 1, F, T, scratch);
+        double factor = 4.0 / x[4];
+        assert_true(factor >= 0.8 - 1e-6 && factor <= 1.2 + 1e-6);
+        for (int f = 0; f < F; f++)
+            for (int t = 0; t < T; t++) {
+                double pos = t / factor;
+                if (pos <= T - 1) assert_float_equal(x[f * T + t], pos, 1e-3);
+                else if (pos >= T) assert_true(x[f * T + t] == -9.0f);
+            }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_image_scale_jitter_zooms),
         cmocka_unit_test(test_image_colour_jitter),
         cmocka_unit_test(test_spectrogram_masks_and_shift),
+        cmocka_unit_test(test_spectrogram_warp_and_stretch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
