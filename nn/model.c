@@ -23,6 +23,7 @@ typedef struct layer_state {
     size_t out_count;      /* per-sample C*H*W */
     float *save_mean;      /* batchnorm: statistics used by the last forward */
     float *save_rstd;
+    unsigned char *argmax; /* maxpool 2x2: which cell of each window won in the last forward (NULL if none) */
     int batch_stats;       /* batchnorm: 1 if the last forward normalised with batch statistics */
     uint64_t dropout_seed; /* dropout: the mask seed of the last forward */
     int below_trainable;   /* this layer or one it depends on has trainable parameters */
@@ -38,6 +39,7 @@ struct cnk_model {
     cnk_mode mode;
     float *params, *grads, *buffers;
     float *activations, *gradients, *bn_stats, *workspace;
+    unsigned char *argmax; /* the maxpool layers' argmax bytes */
     size_t n_activation_floats, n_gradient_floats, n_workspace_floats;
     layer_state *layers;
     cnk_param_range *ranges;
@@ -70,6 +72,14 @@ static cnk_pool_shape pool_shape(const cnk_model *m, int l, int batch, int threa
 }
 
 static size_t shape_count(cnk_shape s) { return (size_t)s.c * s.h * s.w; }
+
+/* 1 if maxpool layer l remembers its argmax (a byte per output) so its backward need not re-read the input. */
+static int keeps_argmax(const cnk_model *m, int l)
+{
+    if (m->arch.layers[l].kind != CNK_LAYER_MAXPOOL) return 0;
+    cnk_pool_shape s = pool_shape(m, l, m->max_batch, 1);
+    return cnk_maxpool_keeps_argmax(&s);
+}
 
 /* ---------- construction ---------- */
 
@@ -110,12 +120,13 @@ static size_t workspace_need(const cnk_model *m)
 static int allocate(cnk_ctx *ctx, cnk_model *m)
 {
     const cnk_arch *a = &m->arch;
-    size_t acts = 0, n_bn = 0, mb = (size_t)m->max_batch;
+    size_t acts = 0, n_bn = 0, n_argmax = 0, mb = (size_t)m->max_batch;
     for (int l = 0; l < a->n_layers; l++) {
         const cnk_layer *layer = &a->layers[l];
         m->layers[l].out_count = shape_count(layer->out);
         if (layer->kind != CNK_LAYER_FLATTEN) acts += mb * m->layers[l].out_count;
         if (layer->kind == CNK_LAYER_BATCHNORM) n_bn += 2 * (size_t)layer->out.c;
+        if (keeps_argmax(m, l)) n_argmax += mb * m->layers[l].out_count;
     }
     size_t limit = (size_t)1 << 34; /* 64 GiB of floats: refuse instead of thrashing */
     if (acts > limit / 2)
@@ -132,10 +143,12 @@ static int allocate(cnk_ctx *ctx, cnk_model *m)
     m->gradients = malloc((acts ? acts : 1) * sizeof(float));
     m->bn_stats = calloc(n_bn ? n_bn : 1, sizeof(float));
     m->workspace = malloc((m->n_workspace_floats ? m->n_workspace_floats : 1) * sizeof(float));
-    if (!m->params || !m->grads || !m->buffers || !m->activations || !m->gradients || !m->bn_stats || !m->workspace)
+    m->argmax = malloc(n_argmax ? n_argmax : 1);
+    if (!m->params || !m->grads || !m->buffers || !m->activations || !m->gradients || !m->bn_stats || !m->workspace ||
+        !m->argmax)
         return cnk_fail(ctx, CNK_ERR_NOMEM, "model: out of memory (%.1f MB of activations for batch %d)",
                         (double)acts * 4 / 1e6, m->max_batch);
-    size_t offset = 0, bn_offset = 0;
+    size_t offset = 0, bn_offset = 0, argmax_offset = 0;
     for (int l = 0; l < a->n_layers; l++) {
         const cnk_layer *layer = &a->layers[l];
         layer_state *st = &m->layers[l];
@@ -154,6 +167,10 @@ static int allocate(cnk_ctx *ctx, cnk_model *m)
             st->save_mean = m->bn_stats + bn_offset;
             st->save_rstd = st->save_mean + layer->out.c;
             bn_offset += 2 * (size_t)layer->out.c;
+        }
+        if (keeps_argmax(m, l)) {
+            st->argmax = m->argmax + argmax_offset;
+            argmax_offset += mb * st->out_count;
         }
     }
     return CNK_OK;
@@ -215,6 +232,7 @@ void cnk_model_free(cnk_model *m)
     free(m->gradients);
     free(m->bn_stats);
     free(m->workspace);
+    free(m->argmax);
     free(m->layers);
     free(m->ranges);
     cnk_arch_release(&m->arch);
@@ -230,8 +248,12 @@ double cnk_model_flops(const cnk_model *m) { return m->arch.flops; }
 
 size_t cnk_model_memory(const cnk_model *m)
 {
+    size_t argmax_bytes = 0;
+    for (int l = 0; l < m->arch.n_layers; l++)
+        if (m->layers[l].argmax) argmax_bytes += (size_t)m->max_batch * m->layers[l].out_count;
     return sizeof(float) * (2 * m->arch.n_params + m->arch.n_buffers + m->n_activation_floats +
-                            m->n_gradient_floats + m->n_workspace_floats);
+                            m->n_gradient_floats + m->n_workspace_floats) +
+           argmax_bytes;
 }
 
 /* ---------- initialisation ---------- */
@@ -351,7 +373,7 @@ static void forward_layer(cnk_model *m, int l, const float *const *inputs, int b
     }
     case CNK_LAYER_MAXPOOL: {
         cnk_pool_shape s = pool_shape(m, l, batch, threads);
-        cnk_maxpool_forward(st->out, in, &s);
+        cnk_maxpool_forward(st->out, st->argmax, in, &s);
         break;
     }
     case CNK_LAYER_AVGPOOL: {
@@ -527,7 +549,7 @@ static void backward_layer(cnk_model *m, int l, int threads)
         int fresh = cnk_maxpool_backward_overwrites(&s) && grad_is_fresh(m, layer->inputs[0]);
         float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
         if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
-        if (dinp) cnk_maxpool_backward(dinp, dout, in, &s, fresh);
+        if (dinp) cnk_maxpool_backward(dinp, dout, in, st->argmax, &s, fresh);
         break;
     }
     case CNK_LAYER_AVGPOOL: {

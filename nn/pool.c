@@ -2,6 +2,8 @@
 
 #include <float.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 /* The window's rows [*h0, *h1) and columns [*w0, *w1) clipped to the image. */
 static void window_bounds(const cnk_pool_shape *s, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
@@ -39,7 +41,36 @@ static int is_simple2(const cnk_pool_shape *s)
            s->pad_left == 0 && s->out_h * 2 <= s->in_h && s->out_w * 2 <= s->in_w;
 }
 
-void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s)
+int cnk_maxpool_keeps_argmax(const cnk_pool_shape *s) { return is_simple2(s); }
+
+/* 2x2 stride 2 over one plane; argmax (may be NULL) gets the quad cell (0..3, row-major) of the first maximum,
+ * the cell window_argmax would pick. */
+static void maxpool2_forward_plane(float *dst, unsigned char *argmax, const float *plane, const cnk_pool_shape *s)
+{
+    for (int oh = 0; oh < s->out_h; oh++) {
+        const float *r0 = plane + (size_t)(2 * oh) * s->in_w, *r1 = r0 + s->in_w;
+        float *d = dst + (size_t)oh * s->out_w;
+        if (!argmax) {
+            for (int ow = 0; ow < s->out_w; ow++) {
+                float a = r0[2 * ow] > r0[2 * ow + 1] ? r0[2 * ow] : r0[2 * ow + 1];
+                float b = r1[2 * ow] > r1[2 * ow + 1] ? r1[2 * ow] : r1[2 * ow + 1];
+                d[ow] = a > b ? a : b;
+            }
+            continue;
+        }
+        unsigned char *idx = argmax + (size_t)oh * s->out_w;
+#pragma omp simd
+        for (int ow = 0; ow < s->out_w; ow++) {
+            float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
+            float m = fmaxf_branchless(fmaxf_branchless(a, b), fmaxf_branchless(c, e));
+            int not_a = a != m, not_b = b != m, not_c = c != m;
+            d[ow] = m;
+            idx[ow] = (unsigned char)(not_a * (1 + not_b * (1 + not_c)));
+        }
+    }
+}
+
+void cnk_maxpool_forward(float *out, unsigned char *argmax, const float *in, const cnk_pool_shape *s)
 {
     size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
     int tasks = s->batch * s->channels;
@@ -49,19 +80,49 @@ void cnk_maxpool_forward(float *out, const float *in, const cnk_pool_shape *s)
     for (int t = 0; t < tasks; t++) {
         const float *plane = in + (size_t)t * in_plane;
         float *dst = out + (size_t)t * out_plane;
-        for (int oh = 0; oh < s->out_h; oh++) {
-            if (simple2) {
-                const float *r0 = plane + (size_t)(2 * oh) * s->in_w, *r1 = r0 + s->in_w;
-                for (int ow = 0; ow < s->out_w; ow++) {
-                    float a = r0[2 * ow] > r0[2 * ow + 1] ? r0[2 * ow] : r0[2 * ow + 1];
-                    float b = r1[2 * ow] > r1[2 * ow + 1] ? r1[2 * ow] : r1[2 * ow + 1];
-                    dst[(size_t)oh * s->out_w + ow] = a > b ? a : b;
-                }
-                continue;
-            }
+        if (simple2) {
+            maxpool2_forward_plane(dst, argmax ? argmax + (size_t)t * out_plane : NULL, plane, s);
+            continue;
+        }
+        for (int oh = 0; oh < s->out_h; oh++)
             for (int ow = 0; ow < s->out_w; ow++) {
                 long i = window_argmax(plane, s, oh, ow);
                 dst[(size_t)oh * s->out_w + ow] = i >= 0 ? plane[i] : 0.0f;
+            }
+    }
+}
+
+/* v if cond else +0, by masking the bits: no branch on unpredictable data */
+static inline float keep_if(float v, int cond)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= (uint32_t)0 - (uint32_t)(cond != 0);
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* 2x2 stride 2 with the forward's argmax: the input itself is not read again. */
+static void maxpool2_backward_argmax_plane(float *dst, const float *grad, const unsigned char *argmax,
+                                           const cnk_pool_shape *s, int overwrite)
+{
+    for (int oh = 0; oh < s->out_h; oh++) {
+        float *d0 = dst + (size_t)(2 * oh) * s->in_w, *d1 = d0 + s->in_w;
+        const float *g = grad + (size_t)oh * s->out_w;
+        const unsigned char *idx = argmax + (size_t)oh * s->out_w;
+        if (overwrite) {
+            for (int ow = 0; ow < s->out_w; ow++) {
+                float gv = g[ow];
+                int k = idx[ow];
+                d0[2 * ow] = keep_if(gv, k == 0);
+                d0[2 * ow + 1] = keep_if(gv, k == 1);
+                d1[2 * ow] = keep_if(gv, k == 2);
+                d1[2 * ow + 1] = keep_if(gv, k == 3);
+            }
+        } else {
+            for (int ow = 0; ow < s->out_w; ow++) {
+                int k = idx[ow];
+                (k < 2 ? d0 : d1)[2 * ow + (k & 1)] += g[ow];
             }
         }
     }
@@ -96,15 +157,22 @@ int cnk_maxpool_backward_overwrites(const cnk_pool_shape *s)
     return is_simple2(s) && s->in_h == 2 * s->out_h && s->in_w == 2 * s->out_w;
 }
 
-void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const cnk_pool_shape *s, int overwrite)
+void cnk_maxpool_backward(float *dinp, const float *dout, const float *in, const unsigned char *argmax,
+                          const cnk_pool_shape *s, int overwrite)
 {
     size_t in_plane = (size_t)s->in_h * s->in_w, out_plane = (size_t)s->out_h * s->out_w;
     int tasks = s->batch * s->channels;
     if (is_simple2(s)) {
+        int store = overwrite && cnk_maxpool_backward_overwrites(s);
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)
-        for (int t = 0; t < tasks; t++)
-            maxpool2_backward_plane(dinp + (size_t)t * in_plane, dout + (size_t)t * out_plane, in + (size_t)t * in_plane,
-                                    s, overwrite && cnk_maxpool_backward_overwrites(s));
+        for (int t = 0; t < tasks; t++) {
+            if (argmax)
+                maxpool2_backward_argmax_plane(dinp + (size_t)t * in_plane, dout + (size_t)t * out_plane,
+                                               argmax + (size_t)t * out_plane, s, store);
+            else
+                maxpool2_backward_plane(dinp + (size_t)t * in_plane, dout + (size_t)t * out_plane,
+                                        in + (size_t)t * in_plane, s, store);
+        }
         return;
     }
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (tasks * in_plane > 65536)

@@ -160,14 +160,14 @@ static void test_pools_known_values(void **state)
     /* one 3x3 plane 1..9; 2x2 windows stride 2 with TF SAME: pad 1 total, at the bottom/right */
     float in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, out[4], din[9] = {0};
     cnk_pool_shape s = {1, 1, 3, 3, 2, 2, 2, 2, 2, 2, 0, 0, 1};
-    cnk_maxpool_forward(out, in, &s);
+    cnk_maxpool_forward(out, NULL, in, &s);
     float want_max[4] = {5, 6, 8, 9};
     assert_memory_equal(out, want_max, sizeof out);
     cnk_avgpool_forward(out, in, &s);
     float want_avg[4] = {3, 4.5f, 7.5f, 9}; /* padded cells not counted */
     tu_assert_close(out, want_avg, 4, 1e-6, 0, "avgpool");
     float dout[4] = {1, 2, 3, 4};
-    cnk_maxpool_backward(din, dout, in, &s, 0);
+    cnk_maxpool_backward(din, dout, in, NULL, &s, 0);
     float want_din[9] = {0, 0, 0, 0, 1, 2, 0, 3, 4};
     assert_memory_equal(din, want_din, sizeof din);
     memset(din, 0, sizeof din);
@@ -179,9 +179,23 @@ static void test_pools_known_values(void **state)
     for (int i = 0; i < 16; i++) din4[i] = 99.0f;
     cnk_pool_shape s4 = {1, 1, 4, 4, 2, 2, 2, 2, 2, 2, 0, 0, 1};
     assert_true(cnk_maxpool_backward_overwrites(&s4));
-    cnk_maxpool_backward(din4, dout4, in4, &s4, 1);
+    cnk_maxpool_backward(din4, dout4, in4, NULL, &s4, 1);
     float want4[16] = {1, 0, 0, 2, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0};
     assert_memory_equal(din4, want4, sizeof din4);
+    /* the same from the argmax bytes the forward keeps (input not read: pass NULL), stored and added */
+    unsigned char argmax4[4];
+    float out4[4], want_out4[4] = {1, 5, 9, 4};
+    assert_true(cnk_maxpool_keeps_argmax(&s4));
+    cnk_maxpool_forward(out4, argmax4, in4, &s4);
+    assert_memory_equal(out4, want_out4, sizeof out4);
+    unsigned char want_argmax4[4] = {0, 1, 0, 0};
+    assert_memory_equal(argmax4, want_argmax4, sizeof argmax4);
+    for (int i = 0; i < 16; i++) din4[i] = 99.0f;
+    cnk_maxpool_backward(din4, dout4, NULL, argmax4, &s4, 1);
+    assert_memory_equal(din4, want4, sizeof din4);
+    for (int i = 0; i < 16; i++) din4[i] = 1.0f;
+    cnk_maxpool_backward(din4, dout4, NULL, argmax4, &s4, 0);
+    for (int i = 0; i < 16; i++) assert_float_equal(din4[i], 1.0f + want4[i], 0.0f);
     float gp[2];
     cnk_global_avgpool_forward(gp, in4, 2, 1, 8, 1);
     assert_float_equal(gp[0], 14.0 / 8, 1e-6);
