@@ -3,29 +3,34 @@
 #include <math.h>
 #include <stddef.h>
 
-/* Mean and biased variance of one channel over the batch, in double so large maps lose nothing. */
+/* Mean and biased variance of one channel over the batch in one pass: sums of x - shift and its square, shift
+ * being the channel's first value (close to the mean in scale, so the subtraction loses nothing), per plane in
+ * float, across planes in double. */
 static void channel_stats(const float *in, int c, const cnk_bn_shape *s, double *mean, double *var)
 {
     size_t plane = (size_t)s->spatial, count = (size_t)s->batch * plane;
-    double sum = 0.0;
+    float shift = in[(size_t)c * plane];
+    double sum = 0.0, sq = 0.0;
     for (int n = 0; n < s->batch; n++) {
         const float *x = in + ((size_t)n * s->channels + c) * plane;
-        float part = 0.0f;
-#pragma omp simd reduction(+ : part)
-        for (size_t p = 0; p < plane; p++) part += x[p];
+        float part = 0.0f, part_sq = 0.0f;
+#pragma omp simd reduction(+ : part, part_sq)
+        for (size_t p = 0; p < plane; p++) {
+            float d = x[p] - shift;
+            part += d;
+            part_sq += d * d;
+        }
         sum += part;
+        sq += part_sq;
     }
-    double m = sum / (double)count, sq = 0.0;
-    for (int n = 0; n < s->batch; n++) {
-        const float *x = in + ((size_t)n * s->channels + c) * plane;
-        float fm = (float)m, part = 0.0f;
-#pragma omp simd reduction(+ : part)
-        for (size_t p = 0; p < plane; p++) part += (x[p] - fm) * (x[p] - fm);
-        sq += part;
-    }
-    *mean = m;
-    *var = sq / (double)count;
+    double m = sum / (double)count, v = sq / (double)count - m * m;
+    *mean = m + shift;
+    *var = v > 0.0 ? v : 0.0;
 }
+
+/* The affine map of normalisation, one expression for forward and backward so that the backward's
+ * recomputed clip mask is the forward's bit for bit. */
+static inline float bn_affine(float x, float scale, float shift) { return x * scale + shift; }
 
 static void normalise_channel(float *out, const float *in, int c, float mean, float rstd, float gamma, float beta,
                               const cnk_bn_shape *s)
@@ -34,7 +39,7 @@ static void normalise_channel(float *out, const float *in, int c, float mean, fl
     for (int n = 0; n < s->batch; n++) {
         size_t base = ((size_t)n * s->channels + c) * (size_t)s->spatial;
         for (int p = 0; p < s->spatial; p++) {
-            float y = in[base + p] * scale + shift;
+            float y = bn_affine(in[base + p], scale, shift);
             y = y < lo ? lo : y;
             out[base + p] = y > hi ? hi : y;
         }
@@ -74,16 +79,29 @@ void cnk_bn_forward_infer(float *out, const float *in, const float *gamma, const
 }
 
 /* With batch statistics: dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * gamma. */
-/* Sums of dy and dy * xhat over one (sample, channel) plane; dy is dout masked to zero where the clamped
- * output sits on a clip bound (the fused relu/relu6 derivative). Two loops so each one vectorises. */
-static void plane_sums(const float *dout, const float *in, const float *out, size_t plane, float mean, float rstd,
-                       float lo, float hi, float *sum_dy, float *sum_dy_xhat)
+/* The per-channel constants of one backward. dy is dout masked to zero where the forward's output sat on a clip
+ * bound (the fused relu/relu6 derivative); the mask is recomputed from in (scale, shift: the forward's affine
+ * map), which saves reading the forward's output. */
+typedef struct channel_grad {
+    float mean, rstd, scale, shift, lo, hi;
+    int clipped;
+} channel_grad;
+
+static inline float masked_dy(const channel_grad *k, float dout, float x)
 {
-    float a = 0.0f, b = 0.0f;
-    if (out) {
+    float y = bn_affine(x, k->scale, k->shift);
+    return y > k->lo && y < k->hi ? dout : 0.0f;
+}
+
+/* Sums of dy and dy * xhat over one (sample, channel) plane. */
+static void plane_sums(const float *dout, const float *in, size_t plane, const channel_grad *k, float *sum_dy,
+                       float *sum_dy_xhat)
+{
+    float a = 0.0f, b = 0.0f, mean = k->mean, rstd = k->rstd;
+    if (k->clipped) {
 #pragma omp simd reduction(+ : a, b)
         for (size_t p = 0; p < plane; p++) {
-            float dy = out[p] > lo && out[p] < hi ? dout[p] : 0.0f;
+            float dy = masked_dy(k, dout[p], in[p]);
             a += dy;
             b += dy * (in[p] - mean) * rstd;
         }
@@ -98,55 +116,56 @@ static void plane_sums(const float *dout, const float *in, const float *out, siz
     *sum_dy_xhat = b;
 }
 
-/* dinp += g * (dy - mean_dy - xhat * mean_dy_xhat) over one plane, dy masked as in plane_sums. */
-static void plane_dinp(float *dinp, const float *dout, const float *in, const float *out, size_t plane, float mean,
-                       float rstd, float lo, float hi, float g, float mean_dy, float mean_dy_xhat, int overwrite)
+/* dinp (+)= g * (dy - mean_dy - xhat * mean_dy_xhat) over one plane. */
+static void plane_dinp(float *dinp, const float *dout, const float *in, size_t plane, const channel_grad *k, float g,
+                       float mean_dy, float mean_dy_xhat, int overwrite)
 {
-    if (overwrite) {
+    float mean = k->mean, rstd = k->rstd;
+    if (overwrite && k->clipped) {
 #pragma omp simd
-        for (size_t p = 0; p < plane; p++) {
-            float dy = !out || (out[p] > lo && out[p] < hi) ? dout[p] : 0.0f;
-            dinp[p] = g * (dy - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
-        }
-    } else if (out) {
+        for (size_t p = 0; p < plane; p++)
+            dinp[p] = g * (masked_dy(k, dout[p], in[p]) - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
+    } else if (overwrite) {
 #pragma omp simd
-        for (size_t p = 0; p < plane; p++) {
-            float dy = out[p] > lo && out[p] < hi ? dout[p] : 0.0f;
-            dinp[p] += g * (dy - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
-        }
+        for (size_t p = 0; p < plane; p++) dinp[p] = g * (dout[p] - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
+    } else if (k->clipped) {
+#pragma omp simd
+        for (size_t p = 0; p < plane; p++)
+            dinp[p] += g * (masked_dy(k, dout[p], in[p]) - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
     } else {
 #pragma omp simd
         for (size_t p = 0; p < plane; p++) dinp[p] += g * (dout[p] - mean_dy - (in[p] - mean) * rstd * mean_dy_xhat);
     }
 }
 
-void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *out,
-                     const float *gamma, const float *save_mean, const float *save_rstd, int batch_stats,
-                     int overwrite, const cnk_bn_shape *s)
+void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *gamma,
+                     const float *beta, const float *save_mean, const float *save_rstd, int batch_stats, int overwrite,
+                     const cnk_bn_shape *s)
 {
     size_t plane = (size_t)s->spatial, count = (size_t)s->batch * plane;
-    float lo = s->clip_min, hi = s->clip_max;
+    int clipped = s->clip_min > -INFINITY || s->clip_max < INFINITY;
 #pragma omp parallel for num_threads(s->threads) schedule(static) if (count * s->channels > 32768)
     for (int c = 0; c < s->channels; c++) {
-        float mean = save_mean[c], rstd = save_rstd[c];
+        float scale = gamma[c] * save_rstd[c];
+        channel_grad k = {save_mean[c], save_rstd[c], scale, beta[c] - save_mean[c] * scale, s->clip_min, s->clip_max,
+                          clipped};
         double sum_dy = 0.0, sum_dy_xhat = 0.0;
         for (int n = 0; n < s->batch; n++) {
             size_t base = ((size_t)n * s->channels + c) * plane;
             float a, b;
-            plane_sums(dout + base, in + base, out ? out + base : NULL, plane, mean, rstd, lo, hi, &a, &b);
+            plane_sums(dout + base, in + base, plane, &k, &a, &b);
             sum_dy += a;
             sum_dy_xhat += b;
         }
         if (dgamma) dgamma[c] += (float)sum_dy_xhat;
         if (dbeta) dbeta[c] += (float)sum_dy;
         if (!dinp) continue;
-        float g = gamma[c] * rstd;
+        float g = gamma[c] * k.rstd;
         float mean_dy = batch_stats ? (float)(sum_dy / (double)count) : 0.0f;
         float mean_dy_xhat = batch_stats ? (float)(sum_dy_xhat / (double)count) : 0.0f;
         for (int n = 0; n < s->batch; n++) {
             size_t base = ((size_t)n * s->channels + c) * plane;
-            plane_dinp(dinp + base, dout + base, in + base, out ? out + base : NULL, plane, mean, rstd, lo, hi, g,
-                       mean_dy, mean_dy_xhat, overwrite);
+            plane_dinp(dinp + base, dout + base, in + base, plane, &k, g, mean_dy, mean_dy_xhat, overwrite);
         }
     }
 }

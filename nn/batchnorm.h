@@ -23,11 +23,12 @@ void cnk_bn_forward_infer(float *out, const float *in, const float *gamma, const
                           const cnk_bn_shape *s);
 /* Accumulates dinp (NULL = not needed), dgamma and dbeta (NULL = frozen). batch_stats = 1 after a train
  * forward (the statistics depend on the input), 0 after an infer/frozen forward (they are constants).
- * out (may be NULL) is the forward's clamped output: where it sits on s->clip_min/clip_max the gradient is
- * taken as zero (the fused relu/relu6 backward), so dout is the gradient w.r.t. the clamped output.
- * overwrite = 1 stores into dinp instead of adding (its old contents are ignored: no need to zero it). */
-void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *out,
-                     const float *gamma, const float *save_mean, const float *save_rstd, int batch_stats,
-                     int overwrite, const cnk_bn_shape *s);
+ * With a clip (s->clip_min / clip_max finite: a fused relu/relu6) the gradient is taken as zero where the
+ * forward's output sat on a bound; that output is recomputed from in, gamma, beta and the saved statistics,
+ * so dout is the gradient w.r.t. the clamped output. overwrite = 1 stores into dinp instead of adding (its old
+ * contents are ignored: no need to zero it). */
+void cnk_bn_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *in, const float *gamma,
+                     const float *beta, const float *save_mean, const float *save_rstd, int batch_stats, int overwrite,
+                     const cnk_bn_shape *s);
 
 #endif

@@ -575,8 +575,8 @@ static void backward_layer(cnk_model *m, int l, int threads)
         int fresh = grad_is_fresh(m, layer->inputs[0]);
         float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
         if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
-        cnk_bn_backward(dinp, dw, dw ? dw + layer->out.c : NULL, dout, in, bn_fuses(layer) ? st->out : NULL, w,
-                        st->save_mean, st->save_rstd, st->batch_stats, fresh, &s);
+        cnk_bn_backward(dinp, dw, dw ? dw + layer->out.c : NULL, dout, in, w, w + layer->out.c, st->save_mean,
+                        st->save_rstd, st->batch_stats, fresh, &s);
         break;
     }
     case CNK_LAYER_DENSE: {
