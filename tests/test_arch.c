@@ -426,7 +426,7 @@ static void test_transfer_edits(void **state)
     assert_int_equal(cnk_arch_copy(&ctx, &copy, &arch), CNK_OK);
     cnk_arch_release(&arch);
     /* The fixture's 4 classes -> 2 on three heads reading 128, 128 and 256 features. */
-    assert_int_equal(copy.n_params, 187852 - 2 * (129 + 129 + 257));
+    assert_int_equal(copy.n_params, 483276 - 2 * (129 + 129 + 257));
     cnk_arch_release(&copy);
 }
 
