@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# animals3 from scratch: the photo defaults (`cnnkit train DATA` with no options: 96 x 96, cnn5, random-resized
+# crops + colour jitter, 40 epochs) and the variants that can be named on the command line, on the default
+# split (0.6 / 0.1 / 0.3, seed 42). Choose on the validation numbers; the test accuracy is reported, not tuned.
+# Run from the repository root after building:
+#     datasets/experiments/animals3.sh [OUT_DIR] [VARIANT...]
+# VARIANT: default (no options), cnn (--arch cnn), cnn64 (--arch cnn --image-size 64x64 --epochs 30);
+# default: all three. Environment: CNNKIT (default build/cnnkit), SHARED (default ../shared), THREADS
+# (default: all cores). Writes OUT_DIR/<variant>/ (model, report, stderr log) and appends to
+# OUT_DIR/summary.txt: best epoch, its validation loss and accuracy, test accuracy, wall and user CPU time,
+# load average at the end.
+set -euo pipefail
+CNNKIT=${CNNKIT:-build/cnnkit}
+SHARED=${SHARED:-../shared}
+OUT=${1:-animals3_runs}
+shift || true
+VARIANTS=("$@")
+[ ${#VARIANTS[@]} -eq 0 ] && VARIANTS=(default cnn cnn64)
+DATA="$SHARED/datasets/animals3"
+THREADS_OPT=()
+[ -n "${THREADS:-}" ] && THREADS_OPT=(--threads "$THREADS")
+
+[ -x "$CNNKIT" ] || { echo "animals3.sh: $CNNKIT not found (build first, or set CNNKIT)" >&2; exit 2; }
+[ -d "$DATA" ] || { echo "animals3.sh: $DATA not found (set SHARED)" >&2; exit 2; }
+mkdir -p "$OUT"
+
+options_of() {
+    case "$1" in
+    default) ;;
+    cnn) echo --arch cnn ;;
+    cnn64) echo --arch cnn --image-size 64x64 --epochs 30 ;;
+    *) echo "animals3.sh: unknown variant $1" >&2; exit 2 ;;
+    esac
+}
+
+for v in "${VARIANTS[@]}"; do
+    opts=$(options_of "$v")
+    dir="$OUT/$v"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    # shellcheck disable=SC2086 # opts is a list of words
+    /usr/bin/time -f "%e %U" -o "$dir/time.txt" "$CNNKIT" train "$DATA" $opts "${THREADS_OPT[@]}" \
+        -o "$dir/m.cnk" --report "$dir/report" >"$dir/stdout.txt" 2>"$dir/stderr.txt"
+    best=$(grep -a 'saved' "$dir/stderr.txt" | tail -n 1 | sed 's/.*epoch *\([0-9]*\)\/.*val loss \([0-9.]*\) acc \([0-9.]*\).*/epoch \1 val_loss \2 val_acc \3/')
+    test_acc=$(sed -n 's/^test accuracy: //p' "$dir/stdout.txt")
+    read -r wall user <"$dir/time.txt"
+    echo "$v: best $best test_acc $test_acc wall ${wall}s user ${user}s load $(cut -d' ' -f1-3 /proc/loadavg)" |
+        tee -a "$OUT/summary.txt"
+done

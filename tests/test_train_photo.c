@@ -1,0 +1,118 @@
+/* Tests for the photo defaults of pipeline/train (datasets/README.md, animals3): a folder of photos with no
+ * options trains cnn5 on 3 x 96 x 96 inputs for 40 epochs, and --image-size / --arch / --epochs still override
+ * them. One epoch of a few real animals3 photos each (the checkpoint records the planned run).
+ * test-libs: core features nn pipeline */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "nn/modelfile.h"
+#include "pipeline/train.h"
+
+static char tmp[4096], photos[4200];
+
+/* Four cats and four dogs, linked from the shared animals3 folder. */
+static int setup(void **state)
+{
+    (void)state;
+    char src[4096];
+    tu_tmpdir(tmp, sizeof tmp, "train_photo");
+    snprintf(photos, sizeof photos, "%s/photos", tmp);
+    tu_shared(src, sizeof src, "datasets/animals3");
+    const char *classes[2] = {"cats", "dogs"};
+    for (int c = 0; c < 2; c++)
+        if (tu_system("mkdir -p '%s/%s' && ls '%s/%s' | sort | head -4 | while read f; do ln -s '%s/%s/'\"$f\" "
+                      "'%s/%s/'\"$f\"; done",
+                      photos, classes[c], src, classes[c], src, classes[c], photos, classes[c]) != 0)
+            return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(tmp);
+    return 0;
+}
+
+/* One epoch of a run with opts (the rest defaults); the checkpoint's text holds the planned run. */
+static void run_one_epoch(cnk_train_options *o, const char *name, cnk_train_result *res, cnk_modelfile *ckpt)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    static char model[4400], ckpt_path[4500];
+    snprintf(model, sizeof model, "%s/%s.cnk", tmp, name);
+    o->data = photos;
+    o->model_path = model;
+    o->cache_dir = "";
+    o->max_epochs_this_run = 1;
+    int rc = cnk_train_run(&ctx, o, res);
+    if (rc) fail_msg("%s", cnk_error(&ctx));
+    assert_true(res->interrupted);
+    cnk_train_checkpoint_path(model, ckpt_path, sizeof ckpt_path);
+    cnk_modelfile_init(ckpt);
+    rc = cnk_modelfile_read(&ctx, ckpt_path, ckpt);
+    if (rc) fail_msg("%s", cnk_error(&ctx));
+}
+
+static void assert_kv(const char *text, const char *key, const char *want)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char got[256];
+    if (cnk_kv_get(&ctx, text, key, got, sizeof got) != CNK_OK) fail_msg("no %s in the checkpoint", key);
+    if (strcmp(got, want) != 0) fail_msg("%s=%s, expected %s", key, got, want);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    cnk_train_options o;
+    cnk_train_options_init(&o);
+    cnk_train_result res;
+    cnk_modelfile ckpt;
+    run_one_epoch(&o, "defaults", &res, &ckpt);
+    assert_string_equal(res.input, "image");
+    assert_string_equal(res.arch, "cnn5");
+    assert_kv(ckpt.preprocess, "channels", "3");
+    assert_kv(ckpt.preprocess, "height", "96");
+    assert_kv(ckpt.preprocess, "width", "96");
+    assert_kv(ckpt.preprocess, "ckpt_arch", "cnn5");
+    assert_kv(ckpt.preprocess, "ckpt_epochs", "40");
+    assert_kv(ckpt.preprocess, "ckpt_epoch", "1");
+    /* cnn5's five blocks: 96 -> 3 x 3 before the global average pool */
+    assert_non_null(strstr(ckpt.arch_text, "conv5"));
+    assert_null(strstr(ckpt.arch_text, "conv6"));
+    cnk_modelfile_release(&ckpt);
+}
+
+static void test_options_override(void **state)
+{
+    (void)state;
+    cnk_train_options o;
+    cnk_train_options_init(&o);
+    o.image_width = 40;
+    o.image_height = 32;
+    o.arch = "cnn";
+    o.epochs = 3;
+    cnk_train_result res;
+    cnk_modelfile ckpt;
+    run_one_epoch(&o, "options", &res, &ckpt);
+    assert_string_equal(res.arch, "cnn");
+    assert_kv(ckpt.preprocess, "height", "32");
+    assert_kv(ckpt.preprocess, "width", "40");
+    assert_kv(ckpt.preprocess, "ckpt_arch", "cnn");
+    assert_kv(ckpt.preprocess, "ckpt_epochs", "3");
+    assert_null(strstr(ckpt.arch_text, "conv5"));
+    cnk_modelfile_release(&ckpt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_options_override),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
