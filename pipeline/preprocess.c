@@ -1,5 +1,6 @@
 #include "pipeline/preprocess.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
@@ -140,7 +141,7 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
               p->hop_length, p->n_mels, p->n_scales);
     tb_printf(&tb, "fmin=%.9g\nfmax=%.9g\nwavelet_fmin=%.9g\ndb_ref=%s\n", (double)p->fmin, (double)p->fmax,
               (double)p->wavelet_fmin, p->db_ref_max ? "max" : "1");
-    tb_printf(&tb, "clip_norm=%s\n", clip_norm_names[p->clip_norm]);
+    tb_printf(&tb, "clip_norm=%s\nlifter=%d\n", clip_norm_names[p->clip_norm], p->lifter);
     tb_printf(&tb, "segment_frames=%d\nsegment_hop=%d\ntrain_hop=%d\nmin_fill=%d\n", p->segment_frames,
               p->segment_hop, p->train_hop, p->min_fill);
     tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
@@ -264,6 +265,9 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     if (v && len == 3 && strncmp(v, "max", 3) == 0) p->db_ref_max = 1;
     else if (v && !(len == 1 && v[0] == '1'))
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'db_ref' must be max or 1", source);
+    if (find_value(text, "lifter", &len)) /* absent in models from before it existed: off */
+        rc = get_int(ctx, text, source, "lifter", 0, 4096, &p->lifter);
+    if (rc) return rc;
     v = find_value(text, "clip_norm", &len); /* absent in models from before it existed: none */
     if (v) {
         int found = 0;
@@ -305,6 +309,8 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
     int spectrogram = p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET;
     if (spectrogram && p->clip_norm != CNK_CLIP_NORM_NONE && used < cap)
         snprintf(out + used, cap - used, " clip_norm=%s", clip_norm_names[p->clip_norm]);
+    used = strlen(out);
+    if (spectrogram && p->lifter > 0 && used < cap) snprintf(out + used, cap - used, " lifter=%d", p->lifter);
 }
 
 /* ---- segments and normalisation ---- */
@@ -441,7 +447,30 @@ struct cnk_prep_worker {
     cnk_preprocess params;
     cnk_spec *mel;         /* mel kinds */
     cnk_wavelet *wavelet;  /* wavelet kinds */
+    float *lifter;         /* rows x rows smoothing matrix when params.lifter > 0 */
+    int lifter_rows;
 };
+
+void cnk_preprocess_lifter_matrix(int rows, int keep, float *matrix)
+{
+    if (keep > rows) keep = rows;
+    for (int n = 0; n < rows; n++)
+        for (int m = 0; m < rows; m++) {
+            double sum = 0; /* sum over kept k of basis_k[n] * basis_k[m], orthonormal DCT-II basis */
+            for (int k = 0; k < keep; k++) {
+                double scale = k == 0 ? 1.0 / rows : 2.0 / rows;
+                sum += scale * cos(M_PI * k * (2 * n + 1) / (2.0 * rows)) * cos(M_PI * k * (2 * m + 1) / (2.0 * rows));
+            }
+            matrix[(size_t)n * rows + m] = (float)sum;
+        }
+}
+
+void cnk_preprocess_lifter_apply(const float *matrix, float *spec, int rows, size_t frames, float *scratch)
+{
+    memcpy(scratch, spec, (size_t)rows * frames * sizeof *spec);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)frames, rows, 1.0f, matrix, rows, scratch,
+                (int)frames, 0.0f, spec, (int)frames);
+}
 
 int cnk_prep_worker_create(cnk_ctx *ctx, const cnk_preprocess *p, cnk_prep_worker **out)
 {
@@ -462,6 +491,16 @@ int cnk_prep_worker_create(cnk_ctx *ctx, const cnk_preprocess *p, cnk_prep_worke
             free(w);
             return rc;
         }
+    }
+    int rows = p->kind == CNK_PREP_WAVELET ? p->n_scales : p->n_mels;
+    if (p->lifter > 0 && (p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET)) {
+        w->lifter = malloc((size_t)rows * rows * sizeof *w->lifter);
+        if (!w->lifter) {
+            cnk_prep_worker_free(w);
+            return cnk_fail(ctx, CNK_ERR_NOMEM, "preprocessing: out of memory");
+        }
+        cnk_preprocess_lifter_matrix(rows, p->lifter, w->lifter);
+        w->lifter_rows = rows;
     }
     if (p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET) {
         cnk_wavelet_params wp;
@@ -486,6 +525,7 @@ void cnk_prep_worker_free(cnk_prep_worker *w)
     if (!w) return;
     cnk_spec_free(w->mel);
     cnk_wavelet_free(w->wavelet);
+    free(w->lifter);
     free(w);
 }
 
@@ -520,6 +560,15 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
         float peak = out->data[0];
         for (size_t i = 1; i < rows * frames; i++) peak = fmaxf(peak, out->data[i]);
         for (size_t i = 0; i < rows * frames; i++) out->data[i] -= peak;
+    }
+    if (w->lifter && (size_t)w->lifter_rows == rows) {
+        float *scratch = malloc(rows * frames * sizeof *scratch);
+        if (!scratch) {
+            cnk_array_release(out);
+            return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
+        }
+        cnk_preprocess_lifter_apply(w->lifter, out->data, (int)rows, frames, scratch);
+        free(scratch);
     }
     cnk_preprocess_clip_norm((cnk_clip_norm)w->params.clip_norm, out->data, rows, frames);
     out->ndim = 2;

@@ -32,6 +32,13 @@ typedef enum cnk_clip_norm {
 /* Normalises the rows of a rows x frames matrix in place as mode says. */
 void cnk_preprocess_clip_norm(cnk_clip_norm mode, float *spec, size_t rows, size_t frames);
 
+/* The rows x rows matrix P (row-major) that smooths one frame x of `rows` dB values to P x: the orthonormal
+ * DCT-II, coefficients from `keep` on set to 0, and the inverse DCT. keep >= rows gives the identity, keep 1
+ * each frame's mean. */
+void cnk_preprocess_lifter_matrix(int rows, int keep, float *matrix);
+/* spec (rows x frames, row-major) <- matrix * spec; scratch holds rows x frames floats. */
+void cnk_preprocess_lifter_apply(const float *matrix, float *spec, int rows, size_t frames, float *scratch);
+
 #define CNK_PREP_MAX_NORM 4096 /* normalisation values: 1, one per channel, or one per CSV feature */
 
 typedef struct cnk_preprocess {
@@ -45,7 +52,10 @@ typedef struct cnk_preprocess {
     float wavelet_fmin;     /* lowest wavelet centre frequency */
     int db_ref_max;         /* 1: dB relative to the clip's loudest bin (librosa ref=np.max), so recordings made
                              * at different levels look alike; 0: dB relative to 1.0 (ref=1) */
-    int clip_norm;          /* a cnk_clip_norm: per-clip normalisation of each spectrogram row (speech) */
+    int clip_norm;          /* a cnk_clip_norm: per-clip normalisation of each spectrogram row */
+    int lifter;             /* > 0: keep only the first `lifter` cepstral coefficients (DCT-II over the rows) of
+                             * every frame of the dB spectrogram: a smoothed spectral envelope without the
+                             * pitch harmonics (speech); 0 = off */
     /* audio segments, in spectrogram frames */
     int segment_frames;     /* the model's input width */
     int segment_hop;        /* frames between segment starts at prediction and evaluation */

@@ -26,6 +26,7 @@ static void test_text_round_trip(void **state)
         a.fmin = 12.5f;
         cnk_preprocess_set_segment_seconds(&a, 1.0);
         a.clip_norm = kind % CNK_CLIP_NORM_COUNT;
+        a.lifter = kind * 3;
         a.n_norm = kind == CNK_PREP_CSV ? 57 : 1;
         for (int i = 0; i < a.n_norm; i++) {
             a.mean[i] = -42.123456789f + (float)i / 3;
@@ -327,6 +328,75 @@ static void test_clip_norm_in_preprocessing(void **state)
     cnk_array_release(&f[1]);
 }
 
+/* Liftering: all coefficients kept is the identity, one keeps each frame's mean, and a cosine across the
+ * rows passes when its DCT index is kept and vanishes when not (scipy.fft.dct(..., norm='ortho') basis). */
+static void test_lifter(void **state)
+{
+    (void)state;
+    enum { R = 16, T = 3 };
+    float m[R * R], x[R * T], y[R * T], scratch[R * T];
+    cnk_preprocess_lifter_matrix(R, R, m);
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < R; j++) assert_float_equal(m[i * R + j], i == j, 1e-6);
+    cnk_preprocess_lifter_matrix(R, 1, m);
+    for (int i = 0; i < R * T; i++) x[i] = (float)((i * 7919) % 23) - 11.0f;
+    memcpy(y, x, sizeof y);
+    cnk_preprocess_lifter_apply(m, y, R, T, scratch);
+    for (int t = 0; t < T; t++) {
+        double mean = 0;
+        for (int r = 0; r < R; r++) mean += x[r * T + t] / (double)R;
+        for (int r = 0; r < R; r++) assert_float_equal(y[r * T + t], mean, 1e-5);
+    }
+    cnk_preprocess_lifter_matrix(R, 5, m);
+    for (int k = 0; k < 8; k++) {
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < T; t++) x[r * T + t] = (float)((t + 1) * cos(M_PI * k * (2 * r + 1) / (2.0 * R)));
+        memcpy(y, x, sizeof y);
+        cnk_preprocess_lifter_apply(m, y, R, T, scratch);
+        for (int i = 0; i < R * T; i++) assert_float_equal(y[i], k < 5 ? x[i] : 0.0f, 1e-5);
+    }
+    /* in the model text and the cache key, and a real clip's features are P times the plain ones */
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_preprocess p, q;
+    cnk_preprocess_defaults(&p, CNK_PREP_MEL);
+    p.sample_rate = 8000, p.n_fft = 512, p.hop_length = 128, p.n_mels = 64;
+    char key[512];
+    cnk_preprocess_feature_key(&p, key, sizeof key);
+    assert_null(strstr(key, "lifter"));
+    p.lifter = 20;
+    cnk_preprocess_feature_key(&p, key, sizeof key);
+    assert_non_null(strstr(key, " lifter=20"));
+    char *text = NULL;
+    assert_int_equal(cnk_preprocess_to_text(&ctx, &p, &text), CNK_OK);
+    assert_int_equal(cnk_preprocess_from_text(&ctx, text, "m.cnk", &q), CNK_OK);
+    assert_int_equal(q.lifter, 20);
+    char *line = strstr(text, "lifter=20\n");
+    memmove(line, line + 10, strlen(line + 10) + 1); /* an older model without the line: off */
+    assert_int_equal(cnk_preprocess_from_text(&ctx, text, "m.cnk", &q), CNK_OK);
+    assert_int_equal(q.lifter, 0);
+    free(text);
+    char path[4096];
+    tu_shared(path, sizeof path, "datasets/fsdd/3/3_lucas_7.wav");
+    cnk_array f[2];
+    for (int v = 0; v < 2; v++) {
+        p.lifter = v ? 20 : 0;
+        cnk_prep_worker *w;
+        assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w), CNK_OK);
+        assert_int_equal(cnk_preprocess_file(&ctx, w, path, &f[v]), CNK_OK);
+        cnk_prep_worker_free(w);
+    }
+    size_t frames = f[0].shape[1];
+    float *pm = malloc(64 * 64 * sizeof *pm), *sc = malloc(64 * frames * sizeof *sc);
+    cnk_preprocess_lifter_matrix(64, 20, pm);
+    cnk_preprocess_lifter_apply(pm, f[0].data, 64, frames, sc);
+    tu_assert_close(f[1].data, f[0].data, 64 * frames, 1e-3, 0, "liftered features");
+    free(pm);
+    free(sc);
+    cnk_array_release(&f[0]);
+    cnk_array_release(&f[1]);
+}
+
 static void test_image_features(void **state)
 {
     (void)state;
@@ -361,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_image_features),
         cmocka_unit_test(test_clip_norm),
         cmocka_unit_test(test_clip_norm_in_preprocessing),
+        cmocka_unit_test(test_lifter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
