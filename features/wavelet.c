@@ -41,11 +41,10 @@ struct cnk_wavelet {
     float *signal;           /* N real */
     fftwf_complex *spectrum; /* N/2 + 1 */
     fftwf_complex *work;     /* N, the folded weighted spectrum (inverse FFT input) */
-    float *weights;          /* N/2 + 1 + FOLD_LANES, one row's Morlet weights */
     fftwf_complex *series;   /* N, W sampled every D samples (inverse FFT output; out of place is faster) */
     fftwf_plan forward;
     fftwf_plan *inverse; /* [K]: the inverse FFT of blocks * K points (K decimated samples per hop), made lazily */
-    double **kernels; /* [K]: frame weights on the decimated grid, 2 * half + 1 each, made lazily */
+    float **kernels; /* [K]: frame weights on the decimated grid, 2 * half + 1 each, made lazily */
 };
 
 void cnk_wavelet_params_default(cnk_wavelet_params *p, int sample_rate)
@@ -122,8 +121,7 @@ static void release_length(cnk_wavelet *w)
     fftwf_free(w->signal);
     fftwf_free(w->spectrum);
     fftwf_free(w->work);
-    fftwf_free(w->weights);
-    w->weights = NULL;
+
     fftwf_free(w->series);
     w->signal = NULL;
     w->spectrum = NULL;
@@ -208,10 +206,9 @@ static int prepare_length(cnk_ctx *ctx, cnk_wavelet *w, size_t n_samples)
     w->signal = fftwf_alloc_real(n_padded);
     w->spectrum = fftwf_alloc_complex(n_padded / 2 + 1);
     w->work = fftwf_alloc_complex(n_padded);
-    w->weights = fftwf_alloc_real(n_padded / 2 + 1 + FOLD_LANES);
     w->series = fftwf_alloc_complex(n_padded);
     w->inverse = calloc((size_t)w->params.hop_length + 1, sizeof *w->inverse);
-    if (!w->signal || !w->spectrum || !w->work || !w->weights || !w->series || !w->inverse) {
+    if (!w->signal || !w->spectrum || !w->work || !w->series || !w->inverse) {
         release_length(w);
         return cnk_fail(ctx, CNK_ERR_NOMEM, "wavelet: out of memory for %zu-point transforms", n_padded);
     }
@@ -238,13 +235,32 @@ static fftwf_plan inverse_plan(cnk_wavelet *w, size_t per_hop)
     return w->inverse[per_hop];
 }
 
-/* Accumulates the Morlet-weighted spectrum over bins [k_lo, k_hi], folded modulo m. The Gaussian
- * g(k) = norm * exp(-(a k - w0)^2 / 2) is stepped by its exact ratio recurrence (two multiplies per bin
- * instead of an exp: this loop touches several times the clip length per clip), in L = FOLD_LANES interleaved
- * chains g(k + L) = g(k) R(k), R(k + L) = R(k) exp(-L^2 a^2), so the steps vectorise. The recurrence stays in
- * double (relative drift ~1e-16 per step); each weight is rounded to float once, like the spectrum. */
+/* dst[j] (=|+=) weight[j] * src[j] for n complex values. */
+static void weighted_run(float *restrict dst, const float *restrict src, const float *restrict weight, size_t n,
+                         int assign)
+{
+    if (assign)
+        for (size_t j = 0; j < n; j++) {
+            dst[2 * j] = weight[j] * src[2 * j];
+            dst[2 * j + 1] = weight[j] * src[2 * j + 1];
+        }
+    else
+        for (size_t j = 0; j < n; j++) {
+            dst[2 * j] += weight[j] * src[2 * j];
+            dst[2 * j + 1] += weight[j] * src[2 * j + 1];
+        }
+}
+
+/* Folds the Morlet-weighted spectrum over bins [k_lo, k_hi] modulo m into work (every one of its m values is
+ * written). The Gaussian g(k) = norm * exp(-(a k - w0)^2 / 2) is stepped by its exact ratio recurrence (two
+ * multiplies per bin instead of an exp: this loop touches several times the clip length per clip), in
+ * L = FOLD_LANES interleaved chains g(k + L) = g(k) R(k), R(k + L) = R(k) exp(-L^2 a^2), so the steps
+ * vectorise; chunk by chunk, so the weights stay in L1. The recurrence stays in double (relative drift ~1e-16
+ * per step); each weight is rounded to float once, like the spectrum. The first m bins are stored, not added,
+ * so work needs no clearing except where the band is narrower than m. */
 static void fold_weighted_spectrum(cnk_wavelet *w, double a, double norm, size_t k_lo, size_t k_hi, size_t m)
 {
+    enum { CHUNK = 1024 };
     const double lanes = FOLD_LANES;
     double g[FOLD_LANES], ratio[FOLD_LANES], step = exp(-lanes * lanes * a * a);
     for (int j = 0; j < FOLD_LANES; j++) {
@@ -252,27 +268,32 @@ static void fold_weighted_spectrum(cnk_wavelet *w, double a, double norm, size_t
         g[j] = norm * exp(-0.5 * z * z);
         ratio[j] = exp(-lanes * a * z - 0.5 * lanes * lanes * a * a);
     }
-    size_t count = k_hi - k_lo + 1;
-    float *restrict weights = w->weights;
-    for (size_t i = 0; i < count; i += FOLD_LANES)
-        for (int j = 0; j < FOLD_LANES; j++) {
-            weights[i + (size_t)j] = (float)g[j];
-            g[j] *= ratio[j];
-            ratio[j] *= step;
+    size_t count = k_hi - k_lo + 1, first = count < m ? count : m, r0 = k_lo % m, r = r0;
+    const float *in = (const float *)w->spectrum[k_lo];
+    float *out = (float *)w->work, weights[CHUNK];
+    for (size_t c = 0; c < count; c += CHUNK) {
+        size_t len = count - c < CHUNK ? count - c : CHUNK;
+        for (size_t i = 0; i < len; i += FOLD_LANES)
+            for (int j = 0; j < FOLD_LANES; j++) {
+                weights[i + (size_t)j] = (float)g[j];
+                g[j] *= ratio[j];
+                ratio[j] *= step;
+            }
+        for (size_t i = 0; i < len;) { /* runs that neither wrap round m nor cross the store/add boundary */
+            size_t bin = c + i, run = len - i;
+            if (run > m - r) run = m - r;
+            if (bin < first && run > first - bin) run = first - bin;
+            weighted_run(out + 2 * r, in + 2 * bin, weights + i, run, bin < first);
+            i += run;
+            r += run;
+            if (r == m) r = 0;
         }
-    const float *restrict in = (const float *)w->spectrum[k_lo];
-    float *restrict out = (float *)w->work;
-    for (size_t i = 0, r = k_lo % m; i < count;) { /* contiguous runs between wraps of the fold */
-        size_t run = count - i < m - r ? count - i : m - r;
-        float *restrict dst = out + 2 * r;
-        const float *restrict src = in + 2 * i;
-        const float *restrict wt = weights + i;
-        for (size_t j = 0; j < run; j++) {
-            dst[2 * j] += wt[j] * src[2 * j];
-            dst[2 * j + 1] += wt[j] * src[2 * j + 1];
-        }
-        i += run;
-        r = 0;
+    }
+    if (first < m) { /* the positions the band did not reach: from r0 + count round to r0 */
+        size_t from = (r0 + count) % m, tail = m - count;
+        size_t part = tail < m - from ? tail : m - from;
+        memset(w->work + from, 0, part * sizeof *w->work);
+        memset(w->work, 0, (tail - part) * sizeof *w->work);
     }
 }
 
@@ -289,14 +310,16 @@ static long kernel_half(const cnk_wavelet *w, size_t per_hop)
  * 1-2 dB in the dips of the lowest rows; these weights cost the same per frame. The sinc's tails beyond the
  * triangle fall off fast because the triangle's three kinks cancel; past kernel_half they are dropped and the
  * rest renormalised so a constant power gives exactly itself. */
-static const double *frame_kernel(cnk_wavelet *w, size_t per_hop)
+static const float *frame_kernel(cnk_wavelet *w, size_t per_hop)
 {
     if (w->kernels[per_hop]) return w->kernels[per_hop];
     long hop = w->params.hop_length, half = kernel_half(w, per_hop), k = (long)per_hop;
     double *kernel = malloc((size_t)(2 * half + 1) * sizeof *kernel), *sines = malloc((size_t)(2 * hop) * sizeof *sines);
-    if (!kernel || !sines) {
+    float *rounded = malloc((size_t)(2 * half + 1) * sizeof *rounded);
+    if (!kernel || !sines || !rounded) {
         free(kernel);
         free(sines);
+        free(rounded);
         return NULL;
     }
     for (long i = 0; i < 2 * hop; i++) /* sin(pi (i K / hop - j)) = (-1)^j sin(pi i K / hop) */
@@ -319,42 +342,35 @@ static const double *frame_kernel(cnk_wavelet *w, size_t per_hop)
         total += sum;
     }
     for (long j = 0; j <= 2 * half; j++)
-        kernel[j] /= total;
+        rounded[j] = (float)(kernel[j] / total);
     free(sines);
-    w->kernels[per_hop] = kernel;
-    return kernel;
+    free(kernel);
+    w->kernels[per_hop] = rounded;
+    return rounded;
 }
 
 /* Frame t's value: its kernel over |W|^2 (power[j], W sampled every d = hop / K input samples) around the
- * frame centre c = t K on the decimated grid. */
-static void frame_means(const double *kernel, long half, const float *power, size_t m, size_t per_hop,
+ * frame centre c = t K on the decimated grid. Summed in float, vectorised: at most ~1000 terms, mostly positive,
+ * so ~1e-6 relative, far below what the decimation leaves. */
+static void frame_means(const float *kernel, long half, const float *power, size_t m, size_t per_hop,
                         size_t n_frames, float *row_out)
 {
     long k = (long)per_hop, span = 2 * half + 1;
     for (long t = 0; t < (long)n_frames; t++) {
         long start = t * k - half;
-        double sum = 0;
+        float sum = 0;
         if (start >= 0 && start + span <= (long)m) {
-            /* Four partial sums: the adds do not wait on each other. */
             const float *v = power + start;
-            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            long i = 0;
-            for (; i + 4 <= span; i += 4) {
-                s0 += kernel[i] * v[i];
-                s1 += kernel[i + 1] * v[i + 1];
-                s2 += kernel[i + 2] * v[i + 2];
-                s3 += kernel[i + 3] * v[i + 3];
-            }
-            for (; i < span; i++)
-                s0 += kernel[i] * v[i];
-            sum = (s0 + s1) + (s2 + s3);
+#pragma omp simd reduction(+ : sum)
+            for (long i = 0; i < span; i++)
+                sum += kernel[i] * v[i];
         } else { /* the first frame reaches before sample 0: the circular buffer's end holds that time */
             for (long i = 0; i < span; i++) {
                 long j = (start + i) % (long)m;
                 sum += kernel[i] * power[j < 0 ? j + (long)m : j];
             }
         }
-        row_out[t] = (float)sum;
+        row_out[t] = sum;
     }
 }
 
@@ -385,12 +401,14 @@ static int compute_row(cnk_ctx *ctx, cnk_wavelet *w, double scale, size_t n_fram
     fftwf_plan plan = inverse_plan(w, per_hop);
     if (!plan) return cnk_fail(ctx, CNK_ERR_INTERNAL, "wavelet: FFTW could not plan an inverse transform");
     size_t m = w->blocks * per_hop;
-    const double *kernel = frame_kernel(w, per_hop);
+    const float *kernel = frame_kernel(w, per_hop);
     if (!kernel) return cnk_fail(ctx, CNK_ERR_NOMEM, "wavelet: out of memory");
-    memset(w->work, 0, m * sizeof *w->work);
     /* T&C: psi_hat(s w) = pi^-1/4 exp(-(s w - w0)^2 / 2), normalised by sqrt(2 pi s / dt); 1/N for the IFFT. */
     double norm = pow(M_PI, -0.25) * sqrt(2.0 * M_PI * scale) / (double)n;
-    if (k_hi >= k_lo) fold_weighted_spectrum(w, scale * bin_omega, norm, k_lo, k_hi, m);
+    if (k_hi >= k_lo)
+        fold_weighted_spectrum(w, scale * bin_omega, norm, k_lo, k_hi, m);
+    else
+        memset(w->work, 0, m * sizeof *w->work);
     fftwf_execute(plan);
     /* |W|^2 packed into the front of the same buffer (float j overwrites nothing not yet read). */
     float *power = (float *)w->series;
