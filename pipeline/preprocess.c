@@ -141,7 +141,8 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
               p->hop_length, p->n_mels, p->n_scales);
     tb_printf(&tb, "fmin=%.9g\nfmax=%.9g\nwavelet_fmin=%.9g\ndb_ref=%s\n", (double)p->fmin, (double)p->fmax,
               (double)p->wavelet_fmin, p->db_ref_max ? "max" : "1");
-    tb_printf(&tb, "clip_norm=%s\nlifter=%d\n", clip_norm_names[p->clip_norm], p->lifter);
+    tb_printf(&tb, "clip_norm=%s\nlifter=%d\ntrim_db=%.9g\ncenter=%d\n", clip_norm_names[p->clip_norm], p->lifter,
+              (double)p->trim_db, p->center);
     tb_printf(&tb, "segment_frames=%d\nsegment_hop=%d\ntrain_hop=%d\nmin_fill=%d\n", p->segment_frames,
               p->segment_hop, p->train_hop, p->min_fill);
     tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
@@ -265,9 +266,12 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     if (v && len == 3 && strncmp(v, "max", 3) == 0) p->db_ref_max = 1;
     else if (v && !(len == 1 && v[0] == '1'))
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'db_ref' must be max or 1", source);
-    if (find_value(text, "lifter", &len)) /* absent in models from before it existed: off */
-        rc = get_int(ctx, text, source, "lifter", 0, 4096, &p->lifter);
+    /* absent in models from before they existed: off */
+    if (find_value(text, "lifter", &len)) rc = get_int(ctx, text, source, "lifter", 0, 4096, &p->lifter);
+    if (!rc && find_value(text, "trim_db", &len)) rc = get_float(ctx, text, source, "trim_db", &p->trim_db);
+    if (!rc && find_value(text, "center", &len)) rc = get_int(ctx, text, source, "center", 0, 1, &p->center);
     if (rc) return rc;
+    if (!(p->trim_db >= 0)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'trim_db' is negative", source);
     v = find_value(text, "clip_norm", &len); /* absent in models from before it existed: none */
     if (v) {
         int found = 0;
@@ -311,6 +315,9 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
         snprintf(out + used, cap - used, " clip_norm=%s", clip_norm_names[p->clip_norm]);
     used = strlen(out);
     if (spectrogram && p->lifter > 0 && used < cap) snprintf(out + used, cap - used, " lifter=%d", p->lifter);
+    used = strlen(out);
+    if (spectrogram && p->trim_db > 0 && used < cap)
+        snprintf(out + used, cap - used, " trim_db=%.9g", (double)p->trim_db);
 }
 
 /* ---- segments and normalisation ---- */
@@ -352,8 +359,16 @@ int cnk_preprocess_segment(cnk_ctx *ctx, const cnk_preprocess *p, const cnk_arra
         size_t total = cnk_array_count(features);
         float floor_db = total ? features->data[0] : 0;
         for (size_t k = 1; k < total; k++) floor_db = fminf(floor_db, features->data[k]);
-        cnk_segment_copy_rows(features->data, features->shape[0], features->shape[1], cnk_segment_start(i, hop),
-                              (size_t)w, floor_db, out);
+        size_t n = features->shape[1];
+        if (p->center && n < (size_t)w) { /* the whole clip in the middle, silence on both sides */
+            size_t offset = ((size_t)w - n) / 2;
+            for (size_t k = 0; k < need; k++) out[k] = floor_db;
+            for (size_t r = 0; r < (size_t)h; r++)
+                memcpy(out + r * (size_t)w + offset, features->data + r * n, n * sizeof *out);
+        } else {
+            cnk_segment_copy_rows(features->data, features->shape[0], n, cnk_segment_start(i, hop), (size_t)w,
+                                  floor_db, out);
+        }
         normalise_planes(p, out, 1, need);
         return CNK_OK;
     }
@@ -450,6 +465,26 @@ struct cnk_prep_worker {
     float *lifter;         /* rows x rows smoothing matrix when params.lifter > 0 */
     int lifter_rows;
 };
+
+size_t cnk_preprocess_trim(float *spec, size_t rows, size_t frames, float trim_db)
+{
+    if (rows == 0 || frames == 0) return frames;
+    float peak = spec[0];
+    for (size_t i = 1; i < rows * frames; i++) peak = fmaxf(peak, spec[i]);
+    size_t first = frames, last = 0;
+    for (size_t t = 0; t < frames; t++) {
+        float loudest = spec[t];
+        for (size_t r = 1; r < rows; r++) loudest = fmaxf(loudest, spec[r * frames + t]);
+        if (loudest >= peak - trim_db) {
+            if (first == frames) first = t;
+            last = t;
+        }
+    }
+    if (first == frames) return frames; /* NaNs: leave the clip alone */
+    size_t kept = last - first + 1;
+    for (size_t r = 0; r < rows; r++) memmove(spec + r * kept, spec + r * frames + first, kept * sizeof *spec);
+    return kept;
+}
 
 void cnk_preprocess_lifter_matrix(int rows, int keep, float *matrix)
 {
@@ -561,6 +596,7 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
         for (size_t i = 1; i < rows * frames; i++) peak = fmaxf(peak, out->data[i]);
         for (size_t i = 0; i < rows * frames; i++) out->data[i] -= peak;
     }
+    if (w->params.trim_db > 0) frames = cnk_preprocess_trim(out->data, rows, frames, w->params.trim_db);
     if (w->lifter && (size_t)w->lifter_rows == rows) {
         float *scratch = malloc(rows * frames * sizeof *scratch);
         if (!scratch) {

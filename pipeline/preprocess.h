@@ -29,6 +29,10 @@ typedef enum cnk_clip_norm {
     CNK_CLIP_NORM_COUNT
 } cnk_clip_norm;
 
+/* Drops the leading and trailing frames of a rows x frames dB matrix whose loudest row is more than trim_db
+ * below the whole matrix's maximum, compacting it in place; returns the new frame count (>= 1). */
+size_t cnk_preprocess_trim(float *spec, size_t rows, size_t frames, float trim_db);
+
 /* Normalises the rows of a rows x frames matrix in place as mode says. */
 void cnk_preprocess_clip_norm(cnk_clip_norm mode, float *spec, size_t rows, size_t frames);
 
@@ -56,6 +60,10 @@ typedef struct cnk_preprocess {
     int lifter;             /* > 0: keep only the first `lifter` cepstral coefficients (DCT-II over the rows) of
                              * every frame of the dB spectrogram: a smoothed spectral envelope without the
                              * pitch harmonics (speech); 0 = off */
+    float trim_db;          /* > 0: drop the leading and trailing frames whose loudest band is more than trim_db
+                             * below the clip's loudest bin (silence around a word); 0 = off */
+    int center;             /* 1: a clip shorter than a segment sits in the segment's middle (padded on both
+                             * sides) instead of at its start */
     /* audio segments, in spectrogram frames */
     int segment_frames;     /* the model's input width */
     int segment_hop;        /* frames between segment starts at prediction and evaluation */

@@ -27,6 +27,8 @@ static void test_text_round_trip(void **state)
         cnk_preprocess_set_segment_seconds(&a, 1.0);
         a.clip_norm = kind % CNK_CLIP_NORM_COUNT;
         a.lifter = kind * 3;
+        a.trim_db = kind * 10.5f;
+        a.center = kind % 2;
         a.n_norm = kind == CNK_PREP_CSV ? 57 : 1;
         for (int i = 0; i < a.n_norm; i++) {
             a.mean[i] = -42.123456789f + (float)i / 3;
@@ -397,6 +399,40 @@ static void test_lifter(void **state)
     cnk_array_release(&f[1]);
 }
 
+/* Trimming: frames whose loudest band is more than trim_db below the peak go from both ends only; centring:
+ * a short clip lands in the segment's middle with its silence level on both sides. */
+static void test_trim_and_center(void **state)
+{
+    (void)state;
+    /* 2 rows x 7 frames; frame maxima -70 -50 0 -60 -10 -45 -80 */
+    float x[14] = {-70, -50, 0, -60, -10, -45, -80, -75, -55, -3, -61, -20, -80, -80};
+    size_t n = cnk_preprocess_trim(x, 2, 7, 40);
+    assert_int_equal(n, 3); /* frames 2..4: -60 in the middle stays */
+    const float want[6] = {0, -60, -10, -3, -61, -20};
+    assert_memory_equal(x, want, sizeof want);
+    float y[4] = {-90, -1, -90, -2};
+    assert_int_equal(cnk_preprocess_trim(y, 1, 4, 40), 3); /* frame 1 to the last loud frame 3 */
+    assert_true(y[0] == -1 && y[1] == -90 && y[2] == -2);
+
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_preprocess p;
+    cnk_preprocess_defaults(&p, CNK_PREP_MEL);
+    p.n_mels = 2;
+    p.segment_frames = 8, p.segment_hop = 4, p.train_hop = 2, p.min_fill = 2;
+    p.center = 1;
+    float data[6] = {1, 2, 3, -5, 5, 6};
+    cnk_array f = {.data = data, .ndim = 2, .shape = {2, 3}};
+    float out[16];
+    assert_int_equal(cnk_preprocess_segment(&ctx, &p, &f, 0, 1, out), CNK_OK);
+    const float centred[16] = {-5, -5, 1, 2, 3, -5, -5, -5, -5, -5, -5, 5, 6, -5, -5, -5};
+    assert_memory_equal(out, centred, sizeof centred);
+    p.center = 0;
+    assert_int_equal(cnk_preprocess_segment(&ctx, &p, &f, 0, 1, out), CNK_OK);
+    const float start[16] = {1, 2, 3, -5, -5, -5, -5, -5, -5, 5, 6, -5, -5, -5, -5, -5};
+    assert_memory_equal(out, start, sizeof start);
+}
+
 static void test_image_features(void **state)
 {
     (void)state;
@@ -432,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_clip_norm),
         cmocka_unit_test(test_clip_norm_in_preprocessing),
         cmocka_unit_test(test_lifter),
+        cmocka_unit_test(test_trim_and_center),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
