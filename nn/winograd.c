@@ -10,6 +10,8 @@ enum { TILE_CHUNK = 256, POSITIONS = 16, MIN_CHANNELS = 8 };
 /* The 16 position matrices sit POSITION_PAD floats further apart than their size: their sizes are often
  * multiples of 4 KiB, and 16 streams that far apart would all fall into the same cache sets. */
 enum { POSITION_PAD = 32 };
+/* Vector lanes a run's loops are padded to (see RUN_MAX below). */
+enum { LANES = 16 };
 
 /* A 3x3 stride-1 correlation of in (in_c planes of in_h x in_w, out-of-image taps zero) giving out_c planes
  * of out_h x out_w; output (oh, ow) reads input rows oh - pad_top .. oh - pad_top + 2. */
@@ -52,7 +54,7 @@ int cnk_winograd_applies(const cnk_conv2d_shape *s)
 static size_t per_thread_floats(const geometry *g)
 {
     /* transformed inputs, products (or transformed output gradients), a private weight-gradient partial */
-    return (size_t)POSITIONS * ((size_t)(g->in_c + g->out_c) * TILE_CHUNK + 2 * POSITION_PAD) +
+    return (size_t)POSITIONS * ((size_t)(g->in_c + g->out_c) * (TILE_CHUNK + LANES) + 2 * POSITION_PAD) +
            (size_t)POSITIONS * g->in_c * g->out_c;
 }
 
@@ -103,8 +105,13 @@ static void transform_weights(float *u, const float *weight, const geometry *g, 
     }
 }
 
-/* Runs of at most RUN_MAX tiles along one tile row are transformed together, vectorised across tiles. */
-enum { RUN_MAX = 64, RUN_COLUMNS = 2 * RUN_MAX + 2 };
+/* Runs of at most RUN_MAX tiles along one tile row are transformed together, vectorised across tiles. The
+ * loops over a run's tiles always cover a multiple of LANES (zero-padded), so narrow maps (8 or 16 tiles a
+ * row) run whole vectors instead of scalar remainders; the chunk matrices' rows have LANES spare columns to
+ * take the padding. */
+enum { RUN_MAX = 64 };
+
+static int lanes_up(int n) { return (n + LANES - 1) / LANES * LANES; }
 
 /* One run of tiles along a tile row: sample n, tile row th, tile columns tw0 .. tw0 + count - 1, whose
  * transforms go to columns col0.. of the chunk's matrices. */
@@ -157,12 +164,16 @@ static void input_transform_run(float *v, size_t ld, size_t pos_stride, const fl
 {
     size_t in_plane = (size_t)g->in_h * g->in_w;
     int r0 = 2 * r->th - g->pad_top, c0 = 2 * r->tw0 - g->pad_left, n = r->count;
-    float even[4][RUN_MAX + 1], odd[4][RUN_MAX + 1], e_even[4][RUN_MAX + 1], e_odd[4][RUN_MAX + 1];
+    int wide = lanes_up(n);
+    float even[4][RUN_MAX + LANES + 1], odd[4][RUN_MAX + LANES + 1];
+    float e_even[4][RUN_MAX + LANES + 1], e_odd[4][RUN_MAX + LANES + 1];
+    for (int i = 0; i < 4; i++)
+        for (int k = n + 1; k <= wide; k++) even[i][k] = odd[i][k] = 0.0f;
     for (int c = 0; c < g->in_c; c++) {
         const float *plane = in + ((size_t)r->n * g->in_c + c) * in_plane;
         for (int i = 0; i < 4; i++) load_row_split(even[i], odd[i], plane, g, r0 + i, c0, n);
 #pragma omp simd
-        for (int k = 0; k <= n; k++) {
+        for (int k = 0; k <= wide; k++) {
             e_even[0][k] = even[0][k] - even[2][k];
             e_even[1][k] = even[1][k] + even[2][k];
             e_even[2][k] = even[2][k] - even[1][k];
@@ -178,7 +189,7 @@ static void input_transform_run(float *v, size_t ld, size_t pos_stride, const fl
             float *v0 = dst + (size_t)(4 * i) * pos_stride, *v1 = v0 + pos_stride, *v2 = v1 + pos_stride,
                   *v3 = v2 + pos_stride;
 #pragma omp simd
-            for (int k = 0; k < n; k++) {
+            for (int k = 0; k < wide; k++) {
                 /* tile k covers columns 2k .. 2k + 3 = even[k], odd[k], even[k + 1], odd[k + 1] */
                 v0[k] = ev[k] - ev[k + 1];
                 v1[k] = od[k] + ev[k + 1];
@@ -197,21 +208,22 @@ static void output_transform_run(float *out, const float *m, size_t ld, size_t p
     size_t out_plane = (size_t)g->out_h * g->out_w;
     int oh = 2 * r->th, rows = g->out_h - oh < 2 ? 1 : 2, n = r->count, ow0 = 2 * r->tw0;
     int cols = g->out_w - ow0 < 2 * n ? g->out_w - ow0 : 2 * n;
-    float a[2][4][RUN_MAX], y[2][2 * RUN_MAX];
+    int wide = lanes_up(n);
+    float a[2][4][RUN_MAX + LANES], y[2][2 * (RUN_MAX + LANES)];
     for (int o = 0; o < g->out_c; o++) {
         const float *src = m + (size_t)o * ld + r->col0;
         for (int j = 0; j < 4; j++) {
             const float *m0 = src + (size_t)j * pos_stride, *m1 = m0 + 4 * pos_stride, *m2 = m1 + 4 * pos_stride,
                         *m3 = m2 + 4 * pos_stride;
 #pragma omp simd
-            for (int k = 0; k < n; k++) {
+            for (int k = 0; k < wide; k++) {
                 a[0][j][k] = m0[k] + m1[k] + m2[k];
                 a[1][j][k] = m1[k] - m2[k] - m3[k];
             }
         }
         for (int i = 0; i < 2; i++)
 #pragma omp simd
-            for (int k = 0; k < n; k++) {
+            for (int k = 0; k < wide; k++) {
                 y[i][2 * k] = a[i][0][k] + a[i][1][k] + a[i][2][k];
                 y[i][2 * k + 1] = a[i][1][k] - a[i][2][k] - a[i][3][k];
             }
@@ -236,7 +248,10 @@ static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const
     size_t out_plane = (size_t)g->out_h * g->out_w;
     int oh = 2 * r->th, rows = g->out_h - oh < 2 ? 1 : 2, n = r->count, ow0 = 2 * r->tw0;
     int full = ow0 + 2 * n <= g->out_w;
-    float even[2][RUN_MAX], odd[2][RUN_MAX];
+    int wide = lanes_up(n);
+    float even[2][RUN_MAX + LANES], odd[2][RUN_MAX + LANES];
+    for (int i = 0; i < 2; i++)
+        for (int k = n; k < wide; k++) even[i][k] = odd[i][k] = 0.0f;
     for (int o = 0; o < g->out_c; o++) {
         const float *plane = dout + ((size_t)r->n * g->out_c + o) * out_plane + (size_t)oh * g->out_w + ow0;
         for (int i = 0; i < 2; i++) {
@@ -263,7 +278,7 @@ static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const
             float *m0 = dst + (size_t)(4 * i) * pos_stride, *m1 = m0 + pos_stride, *m2 = m1 + pos_stride,
                   *m3 = m2 + pos_stride;
 #pragma omp simd
-            for (int k = 0; k < n; k++) {
+            for (int k = 0; k < wide; k++) {
                 float e = se * even[0][k] + sy1 * even[1][k], od = se * odd[0][k] + sy1 * odd[1][k];
                 m0[k] = e;
                 m1[k] = e + od;
@@ -281,20 +296,21 @@ static void run_chunk(float *out, const float *in, const float *u, const geometr
                       float *scratch, int accumulate)
 {
     int count = (int)(t1 - t0);
-    float *v = scratch, *m = scratch + (size_t)POSITIONS * ((size_t)g->in_c * count + POSITION_PAD);
-    size_t v_pos = (size_t)g->in_c * count + POSITION_PAD, m_pos = (size_t)g->out_c * count + POSITION_PAD;
+    int ld = count + LANES;
+    size_t v_pos = (size_t)g->in_c * ld + POSITION_PAD, m_pos = (size_t)g->out_c * ld + POSITION_PAD;
+    float *v = scratch, *m = scratch + (size_t)POSITIONS * v_pos;
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        input_transform_run(v, (size_t)count, v_pos, in, g, &r);
+        input_transform_run(v, (size_t)ld, v_pos, in, g, &r);
         t += r.count;
     }
     for (int xi = 0; xi < POSITIONS; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, count, g->in_c, 1.0f,
-                    u + (size_t)xi * g->out_c * g->in_c, g->in_c, v + (size_t)xi * v_pos, count, 0.0f,
-                    m + (size_t)xi * m_pos, count);
+                    u + (size_t)xi * g->out_c * g->in_c, g->in_c, v + (size_t)xi * v_pos, ld, 0.0f,
+                    m + (size_t)xi * m_pos, ld);
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        output_transform_run(out, m, (size_t)count, m_pos, g, &r, accumulate);
+        output_transform_run(out, m, (size_t)ld, m_pos, g, &r, accumulate);
         t += r.count;
     }
 }
@@ -325,17 +341,18 @@ static void weight_chunk(float *part, const float *dout, const float *in, const 
                          float *scratch)
 {
     int count = (int)(t1 - t0);
-    size_t v_pos = (size_t)g->in_c * count + POSITION_PAD, m_pos = (size_t)g->out_c * count + POSITION_PAD;
+    int ld = count + LANES;
+    size_t v_pos = (size_t)g->in_c * ld + POSITION_PAD, m_pos = (size_t)g->out_c * ld + POSITION_PAD;
     float *v = scratch, *m = scratch + (size_t)POSITIONS * v_pos;
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        input_transform_run(v, (size_t)count, v_pos, in, g, &r);
-        gradient_transform_run(m, (size_t)count, m_pos, dout, g, &r);
+        input_transform_run(v, (size_t)ld, v_pos, in, g, &r);
+        gradient_transform_run(m, (size_t)ld, m_pos, dout, g, &r);
         t += r.count;
     }
     for (int xi = 0; xi < POSITIONS; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, g->in_c, count, 1.0f, m + (size_t)xi * m_pos,
-                    count, v + (size_t)xi * v_pos, count, 1.0f, part + (size_t)xi * g->out_c * g->in_c, g->in_c);
+                    ld, v + (size_t)xi * v_pos, ld, 1.0f, part + (size_t)xi * g->out_c * g->in_c, g->in_c);
 }
 
 /* dweight[o][i] += G^T du G, du the 16 position sums of the threads' partials added in thread order. */
