@@ -129,9 +129,13 @@ static void check_fast_against_exact(const char *rel, double seconds, int center
 static void test_fast_path_matches_exact_computation(void **state)
 {
     (void)state;
+    /* Measured: 6 s 0.0086 dB (jazz, row 47: the aliasing the decimation allows) and 0.0048 dB (metal); 2 s (the
+     * sanitizer run) 0.0095 dB, in the top row, whose band is cut by fs/2: that edge gives its wavelet a 1/t tail,
+     * so its quietest frames depend slightly on the padded length, which differs between the two computations.
+     * Plain triangle weights on the same grid measured 1.6 dB. */
     double seconds = tu_sanitized() ? 2.0 : 6.0;
-    check_fast_against_exact("datasets/gtzan-mini/wav/jazz/jazz.00000.wav", seconds, 1, 0.01);
-    check_fast_against_exact("datasets/gtzan-mini/wav/metal/metal.00000.wav", seconds, 0, 0.01);
+    check_fast_against_exact("datasets/gtzan-mini/wav/jazz/jazz.00000.wav", seconds, 1, 0.015);
+    check_fast_against_exact("datasets/gtzan-mini/wav/metal/metal.00000.wav", seconds, 0, 0.015);
 }
 
 static void test_tone_peaks_in_nearest_row(void **state)
