@@ -273,12 +273,15 @@ static void fold_weighted_spectrum(cnk_wavelet *w, double a, double norm, size_t
     float *out = (float *)w->work, weights[CHUNK];
     for (size_t c = 0; c < count; c += CHUNK) {
         size_t len = count - c < CHUNK ? count - c : CHUNK;
-        for (size_t i = 0; i < len; i += FOLD_LANES)
+        for (size_t i = 0; i < len; i += FOLD_LANES) {
+            float *restrict dst = weights + i;
+#pragma omp simd
             for (int j = 0; j < FOLD_LANES; j++) {
-                weights[i + (size_t)j] = (float)g[j];
+                dst[j] = (float)g[j];
                 g[j] *= ratio[j];
                 ratio[j] *= step;
             }
+        }
         for (size_t i = 0; i < len;) { /* runs that neither wrap round m nor cross the store/add boundary */
             size_t bin = c + i, run = len - i;
             if (run > m - r) run = m - r;
