@@ -326,13 +326,15 @@ static void backward_chunk(float *dinp, float *dweight_part, const float *dout, 
     col2im_chunk(dinp, col, n0, count, s);
 }
 
+int cnk_conv2d_backward_overwrites(const cnk_conv2d_shape *s) { return cnk_winograd_applies(s); }
+
 void cnk_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *in,
-                         const float *weight, const cnk_conv2d_shape *s, float *workspace)
+                         const float *weight, const cnk_conv2d_shape *s, int overwrite, float *workspace)
 {
     if (dbias) bias_backward(dbias, dout, s->batch, s->out_c, (size_t)s->out_h * s->out_w, s->threads);
     if (cnk_winograd_applies(s)) {
         if (dweight) cnk_winograd_backward_weight(dweight, dout, in, s, workspace);
-        if (dinp) cnk_winograd_backward_data(dinp, dout, weight, s, workspace);
+        if (dinp) cnk_winograd_backward_data(dinp, dout, weight, s, overwrite, workspace);
         return;
     }
     if (!dweight && !dinp) return;

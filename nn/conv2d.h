@@ -31,9 +31,13 @@ void cnk_conv2d_forward(float *out, const float *in, const float *weight, const 
                         const cnk_conv2d_shape *s, float *workspace);
 
 /* Accumulates (+=) the gradients: dinp (w.r.t. in; NULL if not needed), dweight and dbias (NULL if
- * frozen or absent). dout is the gradient w.r.t. out; in and weight are the forward's. */
+ * frozen or absent). dout is the gradient w.r.t. out; in and weight are the forward's. With overwrite = 1
+ * and cnk_conv2d_backward_overwrites(s), dinp is stored instead (its old contents are ignored: no need to
+ * zero it first). */
 void cnk_conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *in,
-                         const float *weight, const cnk_conv2d_shape *s, float *workspace);
+                         const float *weight, const cnk_conv2d_shape *s, int overwrite, float *workspace);
+/* 1 if cnk_conv2d_backward can store dinp instead of adding to it (the Winograd path writes every element). */
+int cnk_conv2d_backward_overwrites(const cnk_conv2d_shape *s);
 
 /* Floating-point operations of one forward pass (2 per multiply-add). */
 double cnk_conv2d_flops(const cnk_conv2d_shape *s);

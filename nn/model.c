@@ -532,8 +532,11 @@ static void backward_layer(cnk_model *m, int l, int threads)
     case CNK_LAYER_CONV2D: {
         cnk_conv2d_shape s = conv_shape(m, l, batch, threads);
         size_t wcount = (size_t)s.out_c * s.in_c * s.kernel_h * s.kernel_w;
-        float *dinp = grad_target(m, layer->inputs[0]);
-        cnk_conv2d_backward(dinp, dw, dw && layer->bias ? dw + wcount : NULL, dout, in, w, &s, m->workspace);
+        /* the Winograd input gradient writes every input cell: the first writer stores instead of zero + add */
+        int fresh = cnk_conv2d_backward_overwrites(&s) && grad_is_fresh(m, layer->inputs[0]);
+        float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
+        if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
+        cnk_conv2d_backward(dinp, dw, dw && layer->bias ? dw + wcount : NULL, dout, in, w, &s, fresh, m->workspace);
         break;
     }
     case CNK_LAYER_DEPTHWISE_CONV2D: {

@@ -413,8 +413,8 @@ void cnk_winograd_forward(float *out, const float *in, const float *weight, cons
 }
 
 void cnk_winograd_backward_data(float *dinp, const float *dout, const float *weight, const cnk_conv2d_shape *s,
-                                float *workspace)
+                                int overwrite, float *workspace)
 {
     geometry g = backward_geometry(s);
-    run(dinp, dout, weight, &g, 1, 1, workspace);
+    run(dinp, dout, weight, &g, 1, !overwrite, workspace);
 }

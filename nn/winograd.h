@@ -20,9 +20,10 @@ void cnk_winograd_forward(float *out, const float *in, const float *weight, cons
                           float *workspace);
 
 /* dinp += the gradient w.r.t. the input of conv(in, weight) given dout (the transposed convolution, itself
- * a 3x3 stride-1 convolution of dout with the flipped kernel). */
+ * a 3x3 stride-1 convolution of dout with the flipped kernel); overwrite = 1 stores instead (every element of
+ * dinp is written, so it need not be zeroed first). */
 void cnk_winograd_backward_data(float *dinp, const float *dout, const float *weight, const cnk_conv2d_shape *s,
-                                float *workspace);
+                                int overwrite, float *workspace);
 
 /* dweight += the gradient w.r.t. the weights: in the Winograd domain a sum over tiles of the transformed
  * input times the transformed output gradient (one sgemm per position), mapped back by G^T . G. Deterministic

@@ -80,12 +80,25 @@ static void check_conv(cnk_conv2d_shape s, int depthwise)
             cnk_depthwise_backward(dinp, dw, db, dout, in, w, &s);
         } else {
             cnk_conv2d_forward(out, in, w, b, &s, ws);
-            cnk_conv2d_backward(dinp, dw, db, dout, in, w, &s, ws);
+            cnk_conv2d_backward(dinp, dw, db, dout, in, w, &s, 0, ws);
         }
         tu_assert_close(out, ref, nout, 1e-4, 1e-4, "conv output");
         tu_assert_close(dinp, ref_dinp, nin, 1e-4, 1e-4, "conv input gradient");
         tu_assert_close(dw, ref_dw, nw, 1e-3, 1e-4, "conv weight gradient");
         tu_assert_close(db, ref_db, (size_t)s.out_c, 1e-3, 1e-4, "conv bias gradient");
+        if (!depthwise) {
+            /* accumulating onto old contents adds; overwriting (where offered) ignores them */
+            float *plus_one = malloc(nin * sizeof(float));
+            for (size_t i = 0; i < nin; i++) dinp[i] = 1.0f, plus_one[i] = ref_dinp[i] + 1.0f;
+            cnk_conv2d_backward(dinp, NULL, NULL, dout, in, w, &s, 0, ws);
+            tu_assert_close(dinp, plus_one, nin, 1e-4, 1e-4, "conv input gradient, accumulated");
+            if (cnk_conv2d_backward_overwrites(&s)) {
+                for (size_t i = 0; i < nin; i++) dinp[i] = 1e6f;
+                cnk_conv2d_backward(dinp, NULL, NULL, dout, in, w, &s, 1, ws);
+                tu_assert_close(dinp, ref_dinp, nin, 1e-4, 1e-4, "conv input gradient, overwritten");
+            }
+            free(plus_one);
+        }
         /* the forward pass is the same bit for bit whatever the thread count */
         if (!first) {
             first = out;
