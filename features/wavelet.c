@@ -413,12 +413,11 @@ static int compute_row(cnk_ctx *ctx, cnk_wavelet *w, double scale, size_t n_fram
     else
         memset(w->work, 0, m * sizeof *w->work);
     fftwf_execute(plan);
-    /* |W|^2 packed into the front of the same buffer (float j overwrites nothing not yet read). */
-    float *power = (float *)w->series;
-    for (size_t j = 0; j < m; j++) {
-        float re = w->series[j][0], im = w->series[j][1];
-        power[j] = re * re + im * im;
-    }
+    /* |W|^2 into the transform's input buffer, free again now (a separate buffer lets the loop vectorise). */
+    float *restrict power = (float *)w->work;
+    const float *restrict series = (const float *)w->series;
+    for (size_t j = 0; j < m; j++)
+        power[j] = series[2 * j] * series[2 * j] + series[2 * j + 1] * series[2 * j + 1];
     frame_means(kernel, kernel_half(w, per_hop), power, m, per_hop, n_frames, row_out);
     return CNK_OK;
 }
