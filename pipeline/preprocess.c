@@ -49,6 +49,7 @@ void cnk_preprocess_defaults(cnk_preprocess *p, cnk_prep_kind kind)
     p->fmin = 0;
     p->fmax = 0;
     p->wavelet_fmin = 32;
+    p->top_db = 80;
     p->db_ref_max = 1; /* FSDD's speakers differ by 20 dB in level: absolute dB made a held-out speaker unreadable */
     cnk_preprocess_set_segment_seconds(p, 3.0);
     p->channels = kind == CNK_PREP_IMAGE ? 3 : 1;
@@ -141,6 +142,7 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
               p->hop_length, p->n_mels, p->n_scales);
     tb_printf(&tb, "fmin=%.9g\nfmax=%.9g\nwavelet_fmin=%.9g\ndb_ref=%s\n", (double)p->fmin, (double)p->fmax,
               (double)p->wavelet_fmin, p->db_ref_max ? "max" : "1");
+    tb_printf(&tb, "top_db=%.9g\n", (double)p->top_db);
     tb_printf(&tb, "clip_norm=%s\nlifter=%d\ntrim_db=%.9g\ncenter=%d\n", clip_norm_names[p->clip_norm], p->lifter,
               (double)p->trim_db, p->center);
     tb_printf(&tb, "segment_frames=%d\nsegment_hop=%d\ntrain_hop=%d\nmin_fill=%d\n", p->segment_frames,
@@ -266,8 +268,12 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     if (v && len == 3 && strncmp(v, "max", 3) == 0) p->db_ref_max = 1;
     else if (v && !(len == 1 && v[0] == '1'))
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'db_ref' must be max or 1", source);
-    /* absent in models from before they existed: off */
-    if (find_value(text, "lifter", &len)) rc = get_int(ctx, text, source, "lifter", 0, 4096, &p->lifter);
+    /* absent in models from before they existed: off (top_db: librosa's 80) */
+    p->top_db = 80;
+    if (find_value(text, "top_db", &len)) rc = get_float(ctx, text, source, "top_db", &p->top_db);
+    if (!rc && !(p->top_db > 0))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'top_db' must be positive", source);
+    if (!rc && find_value(text, "lifter", &len)) rc = get_int(ctx, text, source, "lifter", 0, 4096, &p->lifter);
     if (!rc && find_value(text, "trim_db", &len)) rc = get_float(ctx, text, source, "trim_db", &p->trim_db);
     if (!rc && find_value(text, "center", &len)) rc = get_int(ctx, text, source, "center", 0, 1, &p->center);
     if (rc) return rc;
@@ -313,6 +319,9 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
     int spectrogram = p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET;
     if (spectrogram && p->clip_norm != CNK_CLIP_NORM_NONE && used < cap)
         snprintf(out + used, cap - used, " clip_norm=%s", clip_norm_names[p->clip_norm]);
+    used = strlen(out);
+    if (spectrogram && p->top_db > 0 && p->top_db != 80 && used < cap)
+        snprintf(out + used, cap - used, " top_db=%.9g", (double)p->top_db);
     used = strlen(out);
     if (spectrogram && p->lifter > 0 && used < cap) snprintf(out + used, cap - used, " lifter=%d", p->lifter);
     used = strlen(out);
@@ -590,7 +599,7 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
         if (wavelet) return rc;
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: no spectrogram frame", path);
     }
-    cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, 80.0f);
+    cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, w->params.top_db > 0 ? w->params.top_db : 80.0f);
     if (w->params.db_ref_max) { /* as librosa's ref=np.max: the loudest bin becomes 0 dB */
         float peak = out->data[0];
         for (size_t i = 1; i < rows * frames; i++) peak = fmaxf(peak, out->data[i]);

@@ -56,6 +56,8 @@ typedef struct cnk_preprocess {
     float wavelet_fmin;     /* lowest wavelet centre frequency */
     int db_ref_max;         /* 1: dB relative to the clip's loudest bin (librosa ref=np.max), so recordings made
                              * at different levels look alike; 0: dB relative to 1.0 (ref=1) */
+    float top_db;           /* the dB range kept below the clip's peak (librosa's top_db; 80 by default): quieter
+                             * bins are raised to it, hiding each recording's own noise floor */
     int clip_norm;          /* a cnk_clip_norm: per-clip normalisation of each spectrogram row */
     int lifter;             /* > 0: keep only the first `lifter` cepstral coefficients (DCT-II over the rows) of
                              * every frame of the dB spectrogram: a smoothed spectral envelope without the

@@ -389,6 +389,23 @@ static void test_lifter(void **state)
         cnk_prep_worker_free(w);
     }
     size_t frames = f[0].shape[1];
+    /* top_db 40 instead of 80: every bin at least 40 dB below the peak becomes -40 */
+    p.lifter = 0;
+    p.top_db = 40;
+    cnk_preprocess_feature_key(&p, key, sizeof key);
+    assert_non_null(strstr(key, " top_db=40"));
+    cnk_prep_worker *w40;
+    cnk_array g;
+    assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w40), CNK_OK);
+    assert_int_equal(cnk_preprocess_file(&ctx, w40, path, &g), CNK_OK);
+    cnk_prep_worker_free(w40);
+    float lowest = 0;
+    for (size_t i = 0; i < 64 * frames; i++) {
+        assert_float_equal(g.data[i], fmaxf(f[0].data[i], -40.0f), 1e-4);
+        lowest = fminf(lowest, f[0].data[i]);
+    }
+    assert_true(lowest < -60); /* the clip does reach below the new floor */
+    cnk_array_release(&g);
     float *pm = malloc(64 * 64 * sizeof *pm), *sc = malloc(64 * frames * sizeof *sc);
     cnk_preprocess_lifter_matrix(64, 20, pm);
     cnk_preprocess_lifter_apply(pm, f[0].data, 64, frames, sc);
