@@ -316,40 +316,44 @@ static long kernel_half(const cnk_wavelet *w, size_t per_hop)
 static const float *frame_kernel(cnk_wavelet *w, size_t per_hop)
 {
     if (w->kernels[per_hop]) return w->kernels[per_hop];
-    long hop = w->params.hop_length, half = kernel_half(w, per_hop), k = (long)per_hop;
-    double *kernel = malloc((size_t)(2 * half + 1) * sizeof *kernel), *sines = malloc((size_t)(2 * hop) * sizeof *sines);
-    float *rounded = malloc((size_t)(2 * half + 1) * sizeof *rounded);
-    if (!kernel || !sines || !rounded) {
+    long hop = w->params.hop_length, half = kernel_half(w, per_hop), k = (long)per_hop, n = 2 * hop - 1;
+    /* numerator[i] = tri(i) sin(pi i K / hop) / pi for i = -(hop - 1)..hop - 1, so that term (i, j) is
+     * (-1)^j numerator[i] hop / (i K - j hop), except where i K = j hop (the sinc's 1: tri(i)). */
+    double *numerator = malloc((size_t)n * sizeof *numerator);
+    float *kernel = malloc((size_t)(2 * half + 1) * sizeof *kernel);
+    if (!numerator || !kernel) {
+        free(numerator);
         free(kernel);
-        free(sines);
-        free(rounded);
         return NULL;
     }
-    for (long i = 0; i < 2 * hop; i++) /* sin(pi (i K / hop - j)) = (-1)^j sin(pi i K / hop) */
-        sines[i] = sin(M_PI * (double)((i * k) % (2 * hop)) / (double)hop);
-    double total = 0;
-    for (long j = -half; j <= half; j++) {
-        double sum = 0;
-        for (long i = -(hop - 1); i <= hop - 1; i++) {
-            long q = i * k - j * hop; /* hop * (i / d - j) */
-            double tri = 1.0 - fabs((double)i) / (double)hop;
-            if (q == 0) {
-                sum += tri;
-                continue;
-            }
-            long r = ((i % (2 * hop)) + 2 * hop) % (2 * hop);
-            double sign = (j & 1) ? -1.0 : 1.0;
-            sum += tri * sign * sines[r] / (M_PI * (double)q / (double)hop);
-        }
-        kernel[j + half] = sum;
-        total += sum;
+    for (long i = -(hop - 1); i <= hop - 1; i++) {
+        long r = ((i * k) % (2 * hop) + 2 * hop) % (2 * hop); /* exact argument reduction */
+        numerator[i + hop - 1] = (1.0 - fabs((double)i) / (double)hop) * sin(M_PI * (double)r / (double)hop) / M_PI;
     }
-    for (long j = 0; j <= 2 * half; j++)
-        rounded[j] = (float)(kernel[j] / total);
-    free(sines);
-    free(kernel);
-    w->kernels[per_hop] = rounded;
-    return rounded;
+    double total = 0, *values = malloc((size_t)(half + 1) * sizeof *values);
+    if (!values) {
+        free(numerator);
+        free(kernel);
+        return NULL;
+    }
+    for (long j = 0; j <= half; j++) { /* symmetric in j */
+        double sum = 0, jh = (double)(j * hop), kd = (double)k, hd = (double)hop;
+#pragma omp simd reduction(+ : sum)
+        for (long i = 0; i < n; i++) {
+            double q = (double)(i - (hop - 1)) * kd - jh;
+            sum += q != 0.0 ? numerator[i] * hd / q : 0.0;
+        }
+        if (j & 1) sum = -sum;
+        if ((j * hop) % k == 0 && j * hop / k <= hop - 1) sum += 1.0 - (double)(j * hop / k) / hd;
+        values[j] = sum;
+        total += j == 0 ? values[j] : 2.0 * values[j];
+    }
+    for (long j = 0; j <= half; j++)
+        kernel[half + j] = kernel[half - j] = (float)(values[j] / total);
+    free(values);
+    free(numerator);
+    w->kernels[per_hop] = kernel;
+    return kernel;
 }
 
 /* Frame t's value: its kernel over |W|^2 (power[j], W sampled every d = hop / K input samples) around the
