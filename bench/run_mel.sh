@@ -7,6 +7,8 @@ build=${1:-$here/../build}
 clips=${2:-$here/../../shared/datasets/gtzan-mini/wav}
 repeat=${REPEAT:-3}
 [ -x "$build/bench_mel" ] || { echo "run_mel.sh: $build/bench_mel not built (cmake --build $build --target bench_mel)" >&2; exit 2; }
+# Timings on a shared machine mean little without the load beside them.
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=$(OMP_NUM_THREADS=1 "$build/bench_mel" "$clips" --repeat "$repeat")
 theirs=$(/usr/bin/python3 "$here/bench_mel_ref.py" "$clips" --repeat "$repeat")
 echo "$ours"
@@ -22,3 +24,4 @@ awk -v c="$cnk" -v w="$wav" -v t="$ta" -v n="$np" 'BEGIN {
   printf "ratio cnnkit/numpy=%.2f\n", c / n
   printf "ratio wavelet64_time/mel_time=%.2f (goal <= 5)\n", c / w
 }'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
