@@ -18,8 +18,9 @@
  * width of W's spectrum, the spectrum of |W|^2 is a Gaussian of width sqrt(2) sigma, and what lies beyond
  * M - BLOCKS * blocks aliases onto the frame-rate band the frame means keep (see compute_row). Measured against
  * the exact full-length computation on 6 s of GTZAN jazz and metal (test_wavelet), max dB error on the bins
- * above the 80 dB floor: 5.5 and 2 give 0.0086 dB; 5 and 2 give 0.031 dB for 8% less time; 6 and 1 gave
- * 0.025 dB for 15% more. At least MIN_PER_HOP samples per hop: the lowest rows are cheap and have deep dips. */
+ * above the 80 dB floor: 5.5 and 2 give 0.0086 dB; 5 and 2 give 0.031 dB for ~5% less time, 4 and 2 0.38 dB
+ * for ~25% less. At least MIN_PER_HOP samples per hop: the lowest rows are cheap and have deep dips (with 1,
+ * 1.3 dB there). */
 #define WAVELET_SIGMAS 5.5
 #define WAVELET_BLOCKS 2.0
 #define WAVELET_MIN_PER_HOP 8
@@ -30,7 +31,6 @@
  * seconds of planning (and its timing-dependent choices make results differ in the last bits between runs);
  * ESTIMATE costs nothing, is deterministic, and runs ~1.5x slower. */
 #define WAVELET_PLANNER FFTW_ESTIMATE
-
 
 struct cnk_wavelet {
     cnk_wavelet_params params;
@@ -43,8 +43,8 @@ struct cnk_wavelet {
     fftwf_complex *work;     /* N, the folded weighted spectrum (inverse FFT input) */
     fftwf_complex *series;   /* N, W sampled every D samples (inverse FFT output; out of place is faster) */
     fftwf_plan forward;
-    fftwf_plan *inverse; /* [K]: the inverse FFT of blocks * K points (K decimated samples per hop), made lazily */
-    float **kernels; /* [K]: frame weights on the decimated grid, 2 * half + 1 each, made lazily */
+    fftwf_plan *inverse;     /* [K]: inverse FFT of blocks * K points (K decimated samples per hop), made lazily */
+    float **kernels;         /* [K]: frame weights on the decimated grid, 2 * half + 1 each (any length), lazily */
 };
 
 void cnk_wavelet_params_default(cnk_wavelet_params *p, int sample_rate)
