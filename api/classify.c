@@ -167,16 +167,6 @@ static int make_extractor(cnk_ctx *ctx, cnk_predictor *p)
     return cnk_extractor_create(ctx, &ep, &p->extractor);
 }
 
-/* dB relative to the loudest bin (librosa's ref=np.max), as pipeline/preprocess.c does for files of models
- * with db_ref=max: the same float operations, so buffers and files give identical features. */
-static void shift_to_peak(cnk_array *features)
-{
-    size_t n = cnk_array_count(features);
-    float peak = features->data[0];
-    for (size_t i = 1; i < n; i++) peak = fmaxf(peak, features->data[i]);
-    for (size_t i = 0; i < n; i++) features->data[i] -= peak;
-}
-
 int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *samples, size_t n_samples,
                                    int sample_rate, double *proba)
 {
@@ -205,7 +195,13 @@ int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *
     int rc = cnk_extract_samples(ctx, p->extractor, samples, n, prep->sample_rate, &features);
     free(resampled);
     if (rc) return rc;
-    if (prep->db_ref_max) shift_to_peak(&features);
+    /* what pipeline/preprocess.c does after the dB conversion of a file (peak reference, trimming, ...): the
+     * same function, so buffers and files give identical features */
+    rc = cnk_preprocess_finish_db(ctx, prep, &features);
+    if (rc) {
+        cnk_array_release(&features);
+        return rc;
+    }
     return predict_and_release(ctx, p, &features, proba);
 }
 

@@ -573,6 +573,42 @@ void cnk_prep_worker_free(cnk_prep_worker *w)
     free(w);
 }
 
+/* See cnk_preprocess_finish_db; lifter is the smoothing matrix when the caller has one made already. */
+static int finish_db(cnk_ctx *ctx, const cnk_preprocess *p, const float *lifter, cnk_array *spec)
+{
+    size_t rows = spec->shape[0], frames = spec->shape[1], n = rows * frames;
+    if (spec->ndim != 2 || n == 0) return cnk_fail(ctx, CNK_ERR_INPUT, "preprocessing: not a spectrogram");
+    float peak = spec->data[0];
+    for (size_t i = 1; i < n; i++) peak = fmaxf(peak, spec->data[i]);
+    if (p->top_db > 0 && p->top_db < 80) { /* a higher floor than the 80 dB conversion's */
+        float floor_db = peak - p->top_db;
+        for (size_t i = 0; i < n; i++) spec->data[i] = fmaxf(spec->data[i], floor_db);
+    }
+    if (p->db_ref_max) /* as librosa's ref=np.max: the loudest bin becomes 0 dB */
+        for (size_t i = 0; i < n; i++) spec->data[i] -= peak;
+    if (p->trim_db > 0) spec->shape[1] = frames = cnk_preprocess_trim(spec->data, rows, frames, p->trim_db);
+    int rc = CNK_OK;
+    if (p->lifter > 0 && p->lifter < (int)rows) {
+        float *own = lifter ? NULL : malloc(rows * rows * sizeof *own);
+        float *scratch = malloc(rows * frames * sizeof *scratch);
+        if ((!lifter && !own) || !scratch) {
+            rc = cnk_fail(ctx, CNK_ERR_NOMEM, "preprocessing: out of memory for a %zux%zu spectrogram", rows, frames);
+        } else {
+            if (own) cnk_preprocess_lifter_matrix((int)rows, p->lifter, own);
+            cnk_preprocess_lifter_apply(lifter ? lifter : own, spec->data, (int)rows, frames, scratch);
+        }
+        free(own);
+        free(scratch);
+    }
+    if (!rc) cnk_preprocess_clip_norm((cnk_clip_norm)p->clip_norm, spec->data, rows, frames);
+    return rc;
+}
+
+int cnk_preprocess_finish_db(cnk_ctx *ctx, const cnk_preprocess *p, cnk_array *spec)
+{
+    return finish_db(ctx, p, NULL, spec);
+}
+
 /* The dB spectrogram (mel) or scalogram (wavelet) of a whole clip. */
 static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, int wavelet, cnk_array *out)
 {
@@ -599,27 +635,13 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
         if (wavelet) return rc;
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: no spectrogram frame", path);
     }
-    cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, w->params.top_db > 0 ? w->params.top_db : 80.0f);
-    if (w->params.db_ref_max) { /* as librosa's ref=np.max: the loudest bin becomes 0 dB */
-        float peak = out->data[0];
-        for (size_t i = 1; i < rows * frames; i++) peak = fmaxf(peak, out->data[i]);
-        for (size_t i = 0; i < rows * frames; i++) out->data[i] -= peak;
-    }
-    if (w->params.trim_db > 0) frames = cnk_preprocess_trim(out->data, rows, frames, w->params.trim_db);
-    if (w->lifter && (size_t)w->lifter_rows == rows) {
-        float *scratch = malloc(rows * frames * sizeof *scratch);
-        if (!scratch) {
-            cnk_array_release(out);
-            return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
-        }
-        cnk_preprocess_lifter_apply(w->lifter, out->data, (int)rows, frames, scratch);
-        free(scratch);
-    }
-    cnk_preprocess_clip_norm((cnk_clip_norm)w->params.clip_norm, out->data, rows, frames);
+    cnk_power_to_db(out->data, rows * frames, 1.0f, 1e-10f, 80.0f);
     out->ndim = 2;
     out->shape[0] = rows;
     out->shape[1] = frames;
-    return CNK_OK;
+    rc = finish_db(ctx, &w->params, w->lifter_rows == (int)rows ? w->lifter : NULL, out);
+    if (rc) cnk_array_release(out);
+    return rc;
 }
 
 /* An image centre-cropped to the model's aspect ratio, resized, in [0, 1] (normalised later). */
