@@ -347,6 +347,7 @@ static int fill_batch(fusion_run *r, const seg_ref *const *refs, int n, cnk_rng 
             if (rng && r->w >= 8) {
                 cnk_augment_params aug = r->aug;
                 cnk_augment_defaults_spectrogram(&aug, r->h[v], r->w, min_of(x, r->in_size[v]));
+                cnk_audio_params_augment(&r->prep[v], &aug);
                 cnk_augment_spectrogram(rng, &aug, x, 1, r->h[v], r->w, r->scratch);
             }
         }

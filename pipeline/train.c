@@ -305,6 +305,7 @@ static void choose_augmentation(train_run *r)
     case CNK_PREP_WAVELET:
     case CNK_PREP_NPY:
         cnk_augment_defaults_spectrogram(&r->aug, r->in_h, r->in_w, 0);
+        cnk_audio_params_augment(&r->prep, &r->aug); /* speech: pitch/formant warps and tempo changes */
         r->augment_kind = r->in_c == 1 && r->in_w >= 8 ? 2 : 0;
         break;
     default:
