@@ -316,7 +316,9 @@ static void run_chunk(float *out, const float *in, const float *u, const geometr
 }
 
 /* Chunks go to threads whole; the tile rows of two chunks may share output rows only within one sample's
- * plane, and then they write disjoint 2x2 tiles, so no two threads write one element. */
+ * plane, and then they write disjoint 2x2 tiles, so no two threads write one element. Each chunk's result
+ * does not depend on which thread computes it, so chunks are handed out dynamically: a thread that lost its
+ * core for a while (a busy machine) does not hold the others up at the end. */
 static void run(float *out, const float *in, const float *weight, const geometry *g, int flipped, int accumulate,
                 float *workspace)
 {
@@ -328,7 +330,7 @@ static void run(float *out, const float *in, const float *weight, const geometry
 #pragma omp parallel num_threads(team)
     {
         float *mine = scratch + per_thread * (size_t)omp_get_thread_num();
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
         for (long k = 0; k < n_chunks; k++) {
             long t0 = k * TILE_CHUNK, t1 = t0 + TILE_CHUNK < g->tiles ? t0 + TILE_CHUNK : g->tiles;
             run_chunk(out, in, u, g, t0, t1, mine, accumulate);
