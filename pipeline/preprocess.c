@@ -580,13 +580,14 @@ static int finish_db(cnk_ctx *ctx, const cnk_preprocess *p, const float *lifter,
     if (spec->ndim != 2 || n == 0) return cnk_fail(ctx, CNK_ERR_INPUT, "preprocessing: not a spectrogram");
     float peak = spec->data[0];
     for (size_t i = 1; i < n; i++) peak = fmaxf(peak, spec->data[i]);
-    if (p->top_db > 0 && p->top_db < 80) { /* a higher floor than the 80 dB conversion's */
-        float floor_db = peak - p->top_db;
-        for (size_t i = 0; i < n; i++) spec->data[i] = fmaxf(spec->data[i], floor_db);
-    }
     if (p->db_ref_max) /* as librosa's ref=np.max: the loudest bin becomes 0 dB */
         for (size_t i = 0; i < n; i++) spec->data[i] -= peak;
+    /* trimming looks at the clip as recorded, before a higher floor would make its silence look loud */
     if (p->trim_db > 0) spec->shape[1] = frames = cnk_preprocess_trim(spec->data, rows, frames, p->trim_db);
+    if (p->top_db > 0 && p->top_db < 80) { /* a higher floor than the 80 dB conversion's */
+        float floor_db = (p->db_ref_max ? 0.0f : peak) - p->top_db;
+        for (size_t i = 0; i < rows * frames; i++) spec->data[i] = fmaxf(spec->data[i], floor_db);
+    }
     int rc = CNK_OK;
     if (p->lifter > 0 && p->lifter < (int)rows) {
         float *own = lifter ? NULL : malloc(rows * rows * sizeof *own);

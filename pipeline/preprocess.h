@@ -112,8 +112,8 @@ void cnk_prep_worker_free(cnk_prep_worker *w);
 int cnk_preprocess_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_array *features);
 
 /* What follows the dB conversion for audio kinds, in place on a (rows x frames) dB spectrogram of a whole clip
- * (dB re 1.0, at most 80 dB below its peak): the top_db floor, dB relative to the peak (db_ref=max),
- * trimming, liftering and the per-clip normalisation. cnk_preprocess_file does this; callers that compute
+ * (dB re 1.0, at most 80 dB below its peak): dB relative to the peak (db_ref=max), trimming, the top_db
+ * floor, liftering and the per-clip normalisation. cnk_preprocess_file does this; callers that compute
  * spectrograms of sample buffers themselves (api/) call it so both give identical features. */
 int cnk_preprocess_finish_db(cnk_ctx *ctx, const cnk_preprocess *p, cnk_array *spec);
 

@@ -31,6 +31,7 @@ static void test_speech_defaults(void **state)
     assert_true(p.n_fft == 512 && p.hop_length == 128 && p.n_mels == 64);
     assert_int_equal(p.segment_frames, 32); /* a 0.3 s clip: the shortest segment, 0.5 s (31.25 hops) */
     assert_true(cnk_audio_params_is_speech(&p));
+    assert_float_equal(p.top_db, 40, 0);
     assert_int_equal(p.lifter, 20);
     assert_float_equal(p.trim_db, 40, 0);
     assert_int_equal(p.center, 1);
@@ -51,7 +52,8 @@ static void test_music_defaults(void **state)
     assert_true(p.n_fft == 2048 && p.hop_length == 512 && p.n_mels == 128);
     assert_int_equal(p.segment_frames, 130); /* 3 s */
     assert_false(cnk_audio_params_is_speech(&p));
-    assert_true(p.lifter == 0 && p.trim_db == 0 && p.center == 0 && p.clip_norm == CNK_CLIP_NORM_NONE);
+    assert_true(p.top_db == 80 && p.lifter == 0 && p.trim_db == 0 && p.center == 0);
+    assert_int_equal(p.clip_norm, CNK_CLIP_NORM_NONE);
     cnk_augment_params aug;
     cnk_augment_defaults_spectrogram(&aug, p.n_mels, p.segment_frames, 0);
     cnk_audio_params_augment(&p, &aug);

@@ -406,6 +406,20 @@ static void test_lifter(void **state)
     }
     assert_true(lowest < -60); /* the clip does reach below the new floor */
     cnk_array_release(&g);
+    /* trimming at 40 dB with that floor still finds the silence (it looks before the floor is raised) */
+    p.trim_db = 40;
+    assert_int_equal(cnk_prep_worker_create(&ctx, &p, &w40), CNK_OK);
+    assert_int_equal(cnk_preprocess_file(&ctx, w40, path, &g), CNK_OK);
+    cnk_prep_worker_free(w40);
+    float *plain = malloc(64 * frames * sizeof *plain);
+    memcpy(plain, f[0].data, 64 * frames * sizeof *plain);
+    size_t kept = cnk_preprocess_trim(plain, 64, frames, 40);
+    assert_true(kept < frames);
+    assert_int_equal(g.shape[1], kept);
+    for (size_t i = 0; i < 64 * kept; i++) assert_float_equal(g.data[i], fmaxf(plain[i], -40.0f), 1e-4);
+    free(plain);
+    cnk_array_release(&g);
+    p.trim_db = 0;
     float *pm = malloc(64 * 64 * sizeof *pm), *sc = malloc(64 * frames * sizeof *sc);
     cnk_preprocess_lifter_matrix(64, 20, pm);
     cnk_preprocess_lifter_apply(pm, f[0].data, 64, frames, sc);
