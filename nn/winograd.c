@@ -2,13 +2,18 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdint.h>
 
+/* F(4x4, 3x3): each 4x4 output tile comes from a 6x6 input patch; 36 multiplies per tile (2.25 per output)
+ * against 9 per output directly. Transforms (Lavin & Gray, points 0, +-1, +-2):
+ *   Y = A^T [(G g G^T) . (B^T d B)] A, dg = G^T [sum over tiles (A dy A^T) . (B^T d B)] G. */
+enum { TILE = 4, ALPHA = 6, POSITIONS = ALPHA * ALPHA, MIN_CHANNELS = 8 };
 /* Output tiles are processed in chunks of TILE_CHUNK (whole chunks per thread, the same cut whatever the
  * thread count, so results do not depend on it): the transformed inputs and products of one chunk
- * (16 x (in_c + out_c) x TILE_CHUNK floats) stay in cache between the transforms and the sgemms. */
-enum { TILE_CHUNK = 256, POSITIONS = 16, MIN_CHANNELS = 8 };
-/* The 16 position matrices sit POSITION_PAD floats further apart than their size: their sizes are often
- * multiples of 4 KiB, and 16 streams that far apart would all fall into the same cache sets. */
+ * (36 x (in_c + out_c) x TILE_CHUNK floats) stay in cache between the transforms and the sgemms. */
+enum { TILE_CHUNK = 64 };
+/* The position matrices sit POSITION_PAD floats further apart than their size: their sizes are often
+ * multiples of 4 KiB, and streams that far apart would all fall into the same cache sets. */
 enum { POSITION_PAD = 32 };
 /* Vector lanes a run's loops are padded to (see RUN_MAX below). */
 enum { LANES = 16 };
@@ -25,7 +30,7 @@ static geometry make_geometry(int batch, int in_c, int in_h, int in_w, int out_c
                               int pad_left, int threads)
 {
     geometry g = {batch, in_c, in_h, in_w, out_c, out_h, out_w, pad_top, pad_left, threads > 0 ? threads : 1,
-                  (out_h + 1) / 2, (out_w + 1) / 2, 0};
+                  (out_h + TILE - 1) / TILE, (out_w + TILE - 1) / TILE, 0};
     g.tiles = (long)batch * g.tiles_h * g.tiles_w;
     return g;
 }
@@ -47,40 +52,116 @@ static geometry backward_geometry(const cnk_conv2d_shape *s)
 int cnk_winograd_applies(const cnk_conv2d_shape *s)
 {
     return s->kernel_h == 3 && s->kernel_w == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dilation_h == 1 &&
-           s->dilation_w == 1 && s->in_c >= MIN_CHANNELS && s->out_c >= MIN_CHANNELS && s->out_h >= 2 &&
-           s->out_w >= 2;
+           s->dilation_w == 1 && s->in_c >= MIN_CHANNELS && s->out_c >= MIN_CHANNELS && s->out_h >= TILE &&
+           s->out_w >= TILE;
 }
+
+/* Every piece of the workspace starts on a 64-byte boundary, so each chunk's vector loops and sgemms see the
+ * same alignment whichever thread (slice) runs it and wherever the caller's buffer starts: results must not
+ * depend on the thread count. */
+enum { ALIGN_FLOATS = 16 };
+
+static size_t aligned_floats(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+
+static float *align_up(float *p)
+{
+    uintptr_t a = (uintptr_t)p, step = ALIGN_FLOATS * sizeof(float);
+    return (float *)((a + step - 1) / step * step);
+}
+
+static size_t weight_floats(const geometry *g) { return aligned_floats((size_t)POSITIONS * g->in_c * g->out_c); }
 
 static size_t per_thread_floats(const geometry *g)
 {
     /* transformed inputs, products (or transformed output gradients), a private weight-gradient partial */
-    return (size_t)POSITIONS * ((size_t)(g->in_c + g->out_c) * (TILE_CHUNK + LANES) + 2 * POSITION_PAD) +
-           (size_t)POSITIONS * g->in_c * g->out_c;
+    return aligned_floats((size_t)POSITIONS * ((size_t)(g->in_c + g->out_c) * (TILE_CHUNK + LANES) + 2 * POSITION_PAD)) +
+           weight_floats(g);
 }
 
 size_t cnk_winograd_workspace_size(const cnk_conv2d_shape *s)
 {
     geometry g = forward_geometry(s); /* the backward geometry swaps in_c and out_c: the same sizes */
-    return (size_t)POSITIONS * g.in_c * g.out_c + per_thread_floats(&g) * (size_t)g.threads;
+    return ALIGN_FLOATS + weight_floats(&g) + per_thread_floats(&g) * (size_t)g.threads;
 }
 
 /* ---------- transforms ---------- */
 
-/* G g G^T of one 3x3 kernel into u[xi * stride], xi = 4 * row + column of the 4x4 result. */
+/* The 1-D transforms, each on LANES-padded vectors of tiles (in[i][k] -> out[j][k], k < len). */
+static inline void bt6(float *const out[6], const float *const in[6], int len)
+{
+#pragma omp simd
+    for (int k = 0; k < len; k++) {
+        float d0 = in[0][k], d1 = in[1][k], d2 = in[2][k], d3 = in[3][k], d4 = in[4][k], d5 = in[5][k];
+        out[0][k] = 4.0f * d0 - 5.0f * d2 + d4;
+        out[1][k] = -4.0f * (d1 + d2) + d3 + d4;
+        out[2][k] = 4.0f * (d1 - d2) - d3 + d4;
+        out[3][k] = 2.0f * (d3 - d1) - d2 + d4;
+        out[4][k] = 2.0f * (d1 - d3) - d2 + d4;
+        out[5][k] = 4.0f * d1 - 5.0f * d3 + d5;
+    }
+}
+
+/* A^T: 6 products -> 4 outputs */
+static inline void at6(float *const out[4], const float *const in[6], int len)
+{
+#pragma omp simd
+    for (int k = 0; k < len; k++) {
+        float m0 = in[0][k], m1 = in[1][k], m2 = in[2][k], m3 = in[3][k], m4 = in[4][k], m5 = in[5][k];
+        float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+        out[0][k] = m0 + s12 + s34;
+        out[1][k] = d12 + 2.0f * d34;
+        out[2][k] = s12 + 4.0f * s34;
+        out[3][k] = d12 + 8.0f * d34 + m5;
+    }
+}
+
+/* A: 4 output gradients -> 6 */
+static inline void a6(float *const out[6], const float *const in[4], int len)
+{
+#pragma omp simd
+    for (int k = 0; k < len; k++) {
+        float y0 = in[0][k], y1 = in[1][k], y2 = in[2][k], y3 = in[3][k];
+        float e = y0 + y2, o = y1 + y3, e4 = y0 + 4.0f * y2, o8 = 2.0f * y1 + 8.0f * y3;
+        out[0][k] = y0;
+        out[1][k] = e + o;
+        out[2][k] = e - o;
+        out[3][k] = e4 + o8;
+        out[4][k] = e4 - o8;
+        out[5][k] = y3;
+    }
+}
+
+/* G: 3 kernel taps -> 6 */
+static void g6(float out[6], const float in[3])
+{
+    out[0] = in[0] / 4.0f;
+    out[1] = -(in[0] + in[1] + in[2]) / 6.0f;
+    out[2] = -(in[0] - in[1] + in[2]) / 6.0f;
+    out[3] = in[0] / 24.0f + in[1] / 12.0f + in[2] / 6.0f;
+    out[4] = in[0] / 24.0f - in[1] / 12.0f + in[2] / 6.0f;
+    out[5] = in[2];
+}
+
+/* G^T: 6 -> 3 kernel taps */
+static void gt6(float out[3], const float in[6])
+{
+    out[0] = in[0] / 4.0f - (in[1] + in[2]) / 6.0f + (in[3] + in[4]) / 24.0f;
+    out[1] = (in[2] - in[1]) / 6.0f + (in[3] - in[4]) / 12.0f;
+    out[2] = (in[3] + in[4] - in[1] - in[2]) / 6.0f + in[5];
+}
+
+/* G g G^T of one 3x3 kernel into u[xi * stride], xi = 6 * row + column of the 6x6 result. */
 static void transform_kernel(float *u, size_t stride, const float k[9])
 {
-    float h[4][3];
+    float cols[3][6], col[3], row[6];
     for (int j = 0; j < 3; j++) {
-        h[0][j] = k[j];
-        h[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
-        h[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
-        h[3][j] = k[6 + j];
+        col[0] = k[j], col[1] = k[3 + j], col[2] = k[6 + j];
+        g6(cols[j], col);
     }
-    for (int i = 0; i < 4; i++) {
-        u[(size_t)(4 * i + 0) * stride] = h[i][0];
-        u[(size_t)(4 * i + 1) * stride] = 0.5f * (h[i][0] + h[i][1] + h[i][2]);
-        u[(size_t)(4 * i + 2) * stride] = 0.5f * (h[i][0] - h[i][1] + h[i][2]);
-        u[(size_t)(4 * i + 3) * stride] = h[i][2];
+    for (int i = 0; i < ALPHA; i++) {
+        float taps[3] = {cols[0][i], cols[1][i], cols[2][i]};
+        g6(row, taps);
+        for (int j = 0; j < ALPHA; j++) u[(size_t)(ALPHA * i + j) * stride] = row[j];
     }
 }
 
@@ -106,10 +187,9 @@ static void transform_weights(float *u, const float *weight, const geometry *g, 
 }
 
 /* Runs of at most RUN_MAX tiles along one tile row are transformed together, vectorised across tiles. The
- * loops over a run's tiles always cover a multiple of LANES (zero-padded), so narrow maps (8 or 16 tiles a
- * row) run whole vectors instead of scalar remainders; the chunk matrices' rows have LANES spare columns to
- * take the padding. */
-enum { RUN_MAX = 64 };
+ * loops over a run's tiles always cover a multiple of LANES (zero-padded), so narrow maps run whole vectors
+ * instead of scalar remainders; the chunk matrices' rows have LANES spare columns to take the padding. */
+enum { RUN_MAX = 32, RUN_LEN = RUN_MAX + LANES + 1 };
 
 static int lanes_up(int n) { return (n + LANES - 1) / LANES * LANES; }
 
@@ -129,161 +209,140 @@ static tile_run run_at(const geometry *g, long t, long t_end, long t_base)
     return r;
 }
 
-/* Input row r, columns c0 .. c0 + 2 * count + 1 (zero outside the image), split into even and odd columns. */
-static void load_row_split(float *even, float *odd, const float *plane, const geometry *g, int r, int c0, int count)
+/* Row r of a plane (rows rows of width width), columns c0 + TILE * k + q for k <= count, split by phase q:
+ * phase[q][k] (zero outside the plane). Entries count + 1 .. wide stay as they are (zero). */
+static void load_row_phases(float phase[TILE][RUN_LEN], const float *plane, int rows, int width, int r, int c0,
+                            int count)
 {
-    if (r < 0 || r >= g->in_h) {
-        for (int k = 0; k <= count; k++) even[k] = odd[k] = 0.0f;
+    if (r < 0 || r >= rows) {
+        for (int q = 0; q < TILE; q++)
+            for (int k = 0; k <= count; k++) phase[q][k] = 0.0f;
         return;
     }
-    const float *row = plane + (size_t)r * g->in_w;
-    /* k in [lo, hi) has both columns inside the image: a plain loop; the padded ends are checked */
-    int lo = c0 >= 0 ? 0 : (1 - c0) / 2, hi = (g->in_w - c0) / 2;
-    if (hi > count + 1) hi = count + 1;
-    if (hi < lo) hi = lo;
-    for (int k = 0; k <= count; k++) {
-        if (k == lo) {
+    const float *row = plane + (size_t)r * width;
+    if (c0 >= 0 && c0 + TILE * count + TILE <= width) {
+        for (int q = 0; q < TILE; q++)
 #pragma omp simd
-            for (int q = lo; q < hi; q++) {
-                even[q] = row[c0 + 2 * q];
-                odd[q] = row[c0 + 2 * q + 1];
-            }
-            k = hi;
-            if (k > count) break;
-        }
-        int c = c0 + 2 * k;
-        even[k] = c >= 0 && c < g->in_w ? row[c] : 0.0f;
-        odd[k] = c + 1 >= 0 && c + 1 < g->in_w ? row[c + 1] : 0.0f;
+            for (int k = 0; k <= count; k++) phase[q][k] = row[c0 + TILE * k + q];
+        return;
     }
+    for (int q = 0; q < TILE; q++)
+        for (int k = 0; k <= count; k++) {
+            int c = c0 + TILE * k + q;
+            phase[q][k] = c >= 0 && c < width ? row[c] : 0.0f;
+        }
 }
 
-/* B^T d B for every tile of the run and every input channel: first the row combinations (d0 - d2, d1 + d2,
- * d2 - d1, d1 - d3) on whole even/odd column vectors, then the same along columns, one position at a time. */
+/* B^T d B for every tile of the run and every input channel: the 6 rows combined first (on whole phase
+ * vectors), then the 6 columns of each tile (columns 4k .. 4k + 5 = phases 0..3 at k, phases 0..1 at k + 1). */
 static void input_transform_run(float *v, size_t ld, size_t pos_stride, const float *in, const geometry *g,
                                 const tile_run *r)
 {
     size_t in_plane = (size_t)g->in_h * g->in_w;
-    int r0 = 2 * r->th - g->pad_top, c0 = 2 * r->tw0 - g->pad_left, n = r->count;
-    int wide = lanes_up(n);
-    float even[4][RUN_MAX + LANES + 1], odd[4][RUN_MAX + LANES + 1];
-    float e_even[4][RUN_MAX + LANES + 1], e_odd[4][RUN_MAX + LANES + 1];
-    for (int i = 0; i < 4; i++)
-        for (int k = n + 1; k <= wide; k++) even[i][k] = odd[i][k] = 0.0f;
+    int r0 = TILE * r->th - g->pad_top, c0 = TILE * r->tw0 - g->pad_left, n = r->count, wide = lanes_up(n);
+    float rows[ALPHA][TILE][RUN_LEN], e[ALPHA][TILE][RUN_LEN], out[ALPHA][RUN_LEN];
+    for (int i = 0; i < ALPHA; i++)
+        for (int q = 0; q < TILE; q++)
+            for (int k = n + 1; k <= wide; k++) rows[i][q][k] = 0.0f;
     for (int c = 0; c < g->in_c; c++) {
         const float *plane = in + ((size_t)r->n * g->in_c + c) * in_plane;
-        for (int i = 0; i < 4; i++) load_row_split(even[i], odd[i], plane, g, r0 + i, c0, n);
-#pragma omp simd
-        for (int k = 0; k <= wide; k++) {
-            e_even[0][k] = even[0][k] - even[2][k];
-            e_even[1][k] = even[1][k] + even[2][k];
-            e_even[2][k] = even[2][k] - even[1][k];
-            e_even[3][k] = even[1][k] - even[3][k];
-            e_odd[0][k] = odd[0][k] - odd[2][k];
-            e_odd[1][k] = odd[1][k] + odd[2][k];
-            e_odd[2][k] = odd[2][k] - odd[1][k];
-            e_odd[3][k] = odd[1][k] - odd[3][k];
+        for (int i = 0; i < ALPHA; i++) load_row_phases(rows[i], plane, g->in_h, g->in_w, r0 + i, c0, n);
+        for (int q = 0; q < TILE; q++) {
+            const float *src[6] = {rows[0][q], rows[1][q], rows[2][q], rows[3][q], rows[4][q], rows[5][q]};
+            float *dst[6] = {e[0][q], e[1][q], e[2][q], e[3][q], e[4][q], e[5][q]};
+            bt6(dst, src, wide + 1);
         }
-        float *dst = v + (size_t)c * ld + r->col0;
-        for (int i = 0; i < 4; i++) {
-            const float *ev = e_even[i], *od = e_odd[i];
-            float *v0 = dst + (size_t)(4 * i) * pos_stride, *v1 = v0 + pos_stride, *v2 = v1 + pos_stride,
-                  *v3 = v2 + pos_stride;
+        float *base = v + (size_t)c * ld + r->col0;
+        for (int i = 0; i < ALPHA; i++) {
+            const float *src[6] = {e[i][0], e[i][1], e[i][2], e[i][3], e[i][0] + 1, e[i][1] + 1};
+            float *dst[6] = {out[0], out[1], out[2], out[3], out[4], out[5]};
+            bt6(dst, src, wide);
+            for (int j = 0; j < ALPHA; j++) {
+                float *to = base + (size_t)(ALPHA * i + j) * pos_stride;
+                const float *from = out[j];
 #pragma omp simd
-            for (int k = 0; k < wide; k++) {
-                /* tile k covers columns 2k .. 2k + 3 = even[k], odd[k], even[k + 1], odd[k + 1] */
-                v0[k] = ev[k] - ev[k + 1];
-                v1[k] = od[k] + ev[k + 1];
-                v2[k] = ev[k + 1] - od[k];
-                v3[k] = od[k] - od[k + 1];
+                for (int k = 0; k < wide; k++) to[k] = from[k];
             }
         }
     }
 }
 
-/* A^T m A for every tile of the run and every output channel, vectorised across tiles, then the 2x2 results
- * interleaved into the output rows (clipped at the bottom and right edges). */
+/* A^T m A for every tile of the run and every output channel, then the 4x4 results interleaved into the
+ * output rows (clipped at the bottom and right edges). */
 static void output_transform_run(float *out, const float *m, size_t ld, size_t pos_stride, const geometry *g,
                                  const tile_run *r, int accumulate)
 {
     size_t out_plane = (size_t)g->out_h * g->out_w;
-    int oh = 2 * r->th, rows = g->out_h - oh < 2 ? 1 : 2, n = r->count, ow0 = 2 * r->tw0;
-    int cols = g->out_w - ow0 < 2 * n ? g->out_w - ow0 : 2 * n;
-    int wide = lanes_up(n);
-    float a[2][4][RUN_MAX + LANES], y[2][2 * (RUN_MAX + LANES)];
+    int oh = TILE * r->th, n = r->count, ow0 = TILE * r->tw0, wide = lanes_up(n);
+    int rows = g->out_h - oh < TILE ? g->out_h - oh : TILE;
+    int cols = g->out_w - ow0 < TILE * n ? g->out_w - ow0 : TILE * n;
+    float a[TILE][ALPHA][RUN_LEN], y[TILE][RUN_LEN], row[TILE * RUN_LEN];
     for (int o = 0; o < g->out_c; o++) {
         const float *src = m + (size_t)o * ld + r->col0;
-        for (int j = 0; j < 4; j++) {
-            const float *m0 = src + (size_t)j * pos_stride, *m1 = m0 + 4 * pos_stride, *m2 = m1 + 4 * pos_stride,
-                        *m3 = m2 + 4 * pos_stride;
-#pragma omp simd
-            for (int k = 0; k < wide; k++) {
-                a[0][j][k] = m0[k] + m1[k] + m2[k];
-                a[1][j][k] = m1[k] - m2[k] - m3[k];
-            }
+        for (int j = 0; j < ALPHA; j++) {
+            const float *in6[6];
+            for (int i = 0; i < ALPHA; i++) in6[i] = src + (size_t)(ALPHA * i + j) * pos_stride;
+            float *dst[4] = {a[0][j], a[1][j], a[2][j], a[3][j]};
+            at6(dst, in6, wide);
         }
-        for (int i = 0; i < 2; i++)
-#pragma omp simd
-            for (int k = 0; k < wide; k++) {
-                y[i][2 * k] = a[i][0][k] + a[i][1][k] + a[i][2][k];
-                y[i][2 * k + 1] = a[i][1][k] - a[i][2][k] - a[i][3][k];
-            }
         float *plane = out + ((size_t)r->n * g->out_c + o) * out_plane + (size_t)oh * g->out_w + ow0;
         for (int i = 0; i < rows; i++) {
-            float *dst = plane + (size_t)i * g->out_w;
+            const float *in6[6] = {a[i][0], a[i][1], a[i][2], a[i][3], a[i][4], a[i][5]};
+            float *dst[4] = {y[0], y[1], y[2], y[3]};
+            at6(dst, in6, wide);
+#pragma omp simd
+            for (int k = 0; k < wide; k++) {
+                row[TILE * k] = y[0][k];
+                row[TILE * k + 1] = y[1][k];
+                row[TILE * k + 2] = y[2][k];
+                row[TILE * k + 3] = y[3][k];
+            }
+            float *d = plane + (size_t)i * g->out_w;
             if (accumulate) {
 #pragma omp simd
-                for (int x = 0; x < cols; x++) dst[x] += y[i][x];
+                for (int x = 0; x < cols; x++) d[x] += row[x];
             } else {
-                for (int x = 0; x < cols; x++) dst[x] = y[i][x];
+                for (int x = 0; x < cols; x++) d[x] = row[x];
             }
         }
     }
 }
 
-/* A dy A^T of every tile's 2x2 output gradient (cells past the bottom/right edge are zero), for every output
+/* A dy A^T of every tile's 4x4 output gradient (cells past the bottom/right edge are zero), for every output
  * channel, into m[xi][o][tile]: the factor that multiplies the transformed input in the weight gradient. */
 static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const float *dout, const geometry *g,
                                    const tile_run *r)
 {
     size_t out_plane = (size_t)g->out_h * g->out_w;
-    int oh = 2 * r->th, rows = g->out_h - oh < 2 ? 1 : 2, n = r->count, ow0 = 2 * r->tw0;
-    int full = ow0 + 2 * n <= g->out_w;
-    int wide = lanes_up(n);
-    float even[2][RUN_MAX + LANES], odd[2][RUN_MAX + LANES];
-    for (int i = 0; i < 2; i++)
-        for (int k = n; k < wide; k++) even[i][k] = odd[i][k] = 0.0f;
+    int oh = TILE * r->th, n = r->count, ow0 = TILE * r->tw0, wide = lanes_up(n);
+    float dy[TILE][TILE][RUN_LEN], z[ALPHA][TILE][RUN_LEN], out[ALPHA][RUN_LEN];
+    for (int i = 0; i < TILE; i++)
+        for (int q = 0; q < TILE; q++)
+            for (int k = n; k <= wide; k++) dy[i][q][k] = 0.0f;
     for (int o = 0; o < g->out_c; o++) {
-        const float *plane = dout + ((size_t)r->n * g->out_c + o) * out_plane + (size_t)oh * g->out_w + ow0;
-        for (int i = 0; i < 2; i++) {
-            const float *row = plane + (size_t)i * g->out_w;
-            if (i >= rows) {
-                for (int k = 0; k < n; k++) even[i][k] = odd[i][k] = 0.0f;
-            } else if (full) {
-#pragma omp simd
-                for (int k = 0; k < n; k++) {
-                    even[i][k] = row[2 * k];
-                    odd[i][k] = row[2 * k + 1];
-                }
-            } else {
-                for (int k = 0; k < n; k++) {
-                    even[i][k] = ow0 + 2 * k < g->out_w ? row[2 * k] : 0.0f;
-                    odd[i][k] = ow0 + 2 * k + 1 < g->out_w ? row[2 * k + 1] : 0.0f;
-                }
-            }
+        const float *plane = dout + ((size_t)r->n * g->out_c + o) * out_plane;
+        /* rows oh .. oh + 3, columns ow0 + 4k + q for k < n (the loader's extra entry k = n is zeroed) */
+        for (int i = 0; i < TILE; i++) {
+            load_row_phases(dy[i], plane, g->out_h, g->out_w, oh + i, ow0, n - 1);
+            if (ow0 + TILE * n > g->out_w)
+                for (int q = 0; q < TILE; q++)
+                    if (ow0 + TILE * (n - 1) + q >= g->out_w) dy[i][q][n - 1] = 0.0f;
         }
-        float *dst = m + (size_t)o * ld + r->col0;
-        for (int i = 0; i < 4; i++) {
-            /* rows of A dy: y0, y0 + y1, y0 - y1, -y1 */
-            float se = i == 3 ? 0.0f : 1.0f, sy1 = i == 0 ? 0.0f : (i == 1 ? 1.0f : -1.0f);
-            float *m0 = dst + (size_t)(4 * i) * pos_stride, *m1 = m0 + pos_stride, *m2 = m1 + pos_stride,
-                  *m3 = m2 + pos_stride;
+        for (int q = 0; q < TILE; q++) {
+            const float *src[4] = {dy[0][q], dy[1][q], dy[2][q], dy[3][q]};
+            float *dst[6] = {z[0][q], z[1][q], z[2][q], z[3][q], z[4][q], z[5][q]};
+            a6(dst, src, wide);
+        }
+        float *base = m + (size_t)o * ld + r->col0;
+        for (int i = 0; i < ALPHA; i++) {
+            const float *src[4] = {z[i][0], z[i][1], z[i][2], z[i][3]};
+            float *dst[6] = {out[0], out[1], out[2], out[3], out[4], out[5]};
+            a6(dst, src, wide);
+            for (int j = 0; j < ALPHA; j++) {
+                float *to = base + (size_t)(ALPHA * i + j) * pos_stride;
+                const float *from = out[j];
 #pragma omp simd
-            for (int k = 0; k < wide; k++) {
-                float e = se * even[0][k] + sy1 * even[1][k], od = se * odd[0][k] + sy1 * odd[1][k];
-                m0[k] = e;
-                m1[k] = e + od;
-                m2[k] = e - od;
-                m3[k] = -od;
+                for (int k = 0; k < wide; k++) to[k] = from[k];
             }
         }
     }
@@ -316,13 +375,13 @@ static void run_chunk(float *out, const float *in, const float *u, const geometr
 }
 
 /* Chunks go to threads whole; the tile rows of two chunks may share output rows only within one sample's
- * plane, and then they write disjoint 2x2 tiles, so no two threads write one element. Each chunk's result
+ * plane, and then they write disjoint 4x4 tiles, so no two threads write one element. Each chunk's result
  * does not depend on which thread computes it, so chunks are handed out dynamically: a thread that lost its
  * core for a while (a busy machine) does not hold the others up at the end. */
 static void run(float *out, const float *in, const float *weight, const geometry *g, int flipped, int accumulate,
                 float *workspace)
 {
-    float *u = workspace, *scratch = workspace + (size_t)POSITIONS * g->in_c * g->out_c;
+    float *u = align_up(workspace), *scratch = u + weight_floats(g);
     transform_weights(u, weight, g, flipped);
     long n_chunks = (g->tiles + TILE_CHUNK - 1) / TILE_CHUNK;
     int team = g->threads < n_chunks ? g->threads : (int)n_chunks;
@@ -357,30 +416,28 @@ static void weight_chunk(float *part, const float *dout, const float *in, const 
                     ld, v + (size_t)xi * v_pos, ld, 1.0f, part + (size_t)xi * g->out_c * g->in_c, g->in_c);
 }
 
-/* dweight[o][i] += G^T du G, du the 16 position sums of the threads' partials added in thread order. */
+/* dweight[o][i] += G^T du G, du the 36 position sums of the threads' partials added in thread order. */
 static void weight_gradient_finish(float *dweight, const float *parts, size_t part_stride, int team, const geometry *g)
 {
     size_t plane = (size_t)g->out_c * g->in_c;
     int pairs = g->out_c * g->in_c;
 #pragma omp parallel for num_threads(g->threads) schedule(static) if (pairs > 4096)
     for (int p = 0; p < pairs; p++) {
-        float du[4][4], h[3][4];
+        float du[ALPHA][ALPHA], h[3][ALPHA], col[ALPHA], taps[3];
         for (int xi = 0; xi < POSITIONS; xi++) {
             float sum = 0.0f;
             for (int t = 0; t < team; t++) sum += parts[part_stride * (size_t)t + (size_t)xi * plane + (size_t)p];
-            du[xi / 4][xi % 4] = sum;
+            du[xi / ALPHA][xi % ALPHA] = sum;
         }
-        /* G^T rows: (1, .5, .5, 0), (0, .5, -.5, 0), (0, .5, .5, 1) */
-        for (int j = 0; j < 4; j++) {
-            h[0][j] = du[0][j] + 0.5f * (du[1][j] + du[2][j]);
-            h[1][j] = 0.5f * (du[1][j] - du[2][j]);
-            h[2][j] = 0.5f * (du[1][j] + du[2][j]) + du[3][j];
+        for (int j = 0; j < ALPHA; j++) {
+            for (int i = 0; i < ALPHA; i++) col[i] = du[i][j];
+            gt6(taps, col);
+            for (int i = 0; i < 3; i++) h[i][j] = taps[i];
         }
         float *dst = dweight + (size_t)p * 9;
         for (int i = 0; i < 3; i++) {
-            dst[3 * i + 0] += h[i][0] + 0.5f * (h[i][1] + h[i][2]);
-            dst[3 * i + 1] += 0.5f * (h[i][1] - h[i][2]);
-            dst[3 * i + 2] += 0.5f * (h[i][1] + h[i][2]) + h[i][3];
+            gt6(taps, h[i]);
+            for (int j = 0; j < 3; j++) dst[3 * i + j] += taps[j];
         }
     }
 }
@@ -389,9 +446,11 @@ void cnk_winograd_backward_weight(float *dweight, const float *dout, const float
                                   float *workspace)
 {
     geometry g = forward_geometry(s);
+    /* the same layout as run(): the weight area first (unused here), then a slice per thread ending in its
+     * partial */
     size_t per_thread = per_thread_floats(&g), wsize = (size_t)POSITIONS * g.in_c * g.out_c;
-    size_t part_offset = per_thread - wsize;
-    float *scratch = workspace + wsize;
+    size_t part_offset = per_thread - weight_floats(&g);
+    float *scratch = align_up(workspace) + weight_floats(&g);
     long n_chunks = (g.tiles + TILE_CHUNK - 1) / TILE_CHUNK;
     int team = g.threads < n_chunks ? g.threads : (int)n_chunks;
 #pragma omp parallel num_threads(team)

@@ -1,5 +1,5 @@
-/* winograd.h: 3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3): 16 multiplies per 2x2
- * output tile instead of 36, as batched sgemms per tile position; used for conv2d forward and both gradients. */
+/* winograd.h: 3x3 stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3): 36 multiplies per 4x4
+ * output tile instead of 144, as batched sgemms per tile position; used for conv2d forward and both gradients. */
 #ifndef CNK_WINOGRAD_H
 #define CNK_WINOGRAD_H
 
@@ -7,7 +7,8 @@
 
 #include "nn/conv2d.h"
 
-/* 1 if s (3x3, stride 1, no dilation, enough channels for the sgemms to pay) runs through Winograd. */
+/* 1 if s (3x3, stride 1, no dilation, enough channels for the sgemms to pay, output maps of at least one
+ * whole 4x4 tile) runs through Winograd. */
 int cnk_winograd_applies(const cnk_conv2d_shape *s);
 
 /* Floats of scratch the two functions below need for s->threads threads (the transformed weights and a

@@ -177,9 +177,10 @@ static void test_conv2d_same_stride2_dilation(void **state)
               CNK_MODE_TRAIN, 400);
 }
 
-/* 3x3 stride-1 convolutions with >= 8 channels take the Winograd path (nn/winograd.c) for the forward pass and
- * both gradients: odd map sizes (partial tiles), SAME, no padding, asymmetric padding, batch 1. */
-#define WIDE_CONV "[input]\nshape = 2x7x5\n[conv2d]\nname = c0\nfilters = 8\nsize = 3\npadding = 1\nactivation = tanh\n"
+/* 3x3 stride-1 convolutions with >= 8 channels and maps of >= 4x4 take the Winograd path (nn/winograd.c) for
+ * the forward pass and both gradients: odd map sizes (partial tiles), SAME, no padding, asymmetric padding,
+ * batch 1. */
+#define WIDE_CONV "[input]\nshape = 2x7x6\n[conv2d]\nname = c0\nfilters = 8\nsize = 3\npadding = 1\nactivation = tanh\n"
 
 static void test_conv2d_winograd(void **state)
 {

@@ -144,13 +144,15 @@ static void test_conv2d_against_naive(void **state)
     check_conv(conv_shape(4, 6, 5, 5, 7, 1, 1, 1, 0), 0);  /* pointwise, chunked */
     check_conv(conv_shape(2, 4, 70, 70, 3, 1, 1, 1, 0), 0); /* pointwise, one sample per sgemm */
     check_conv(conv_shape(2, 1, 66, 64, 2, 3, 1, 1, 1), 0); /* one sample per chunk */
-    /* Winograd F(2x2, 3x3) (3x3 stride 1, >= 8 channels): odd and even sizes (partial tiles), SAME and no
-     * padding, batch 1, one pixel more than a tile, and a batch spanning several tile chunks */
+    /* Winograd F(4x4, 3x3) (3x3 stride 1, >= 8 channels, maps >= 4x4): odd and even sizes (partial tiles),
+     * SAME and no padding, batch 1, exactly one tile, one pixel more than a tile, and a batch spanning several
+     * tile chunks */
     check_conv(conv_shape(2, 8, 9, 7, 9, 3, 1, 1, 1), 0);
     check_conv(conv_shape(3, 9, 8, 10, 8, 3, 1, 1, 0), 0);
     check_conv(conv_shape(1, 16, 5, 5, 12, 3, 1, 1, 1), 0);
-    check_conv(conv_shape(1, 8, 3, 3, 8, 3, 1, 1, 1), 0);
-    check_conv(conv_shape(5, 8, 21, 19, 8, 3, 1, 1, 1), 0);
+    check_conv(conv_shape(1, 8, 4, 4, 8, 3, 1, 1, 1), 0);
+    check_conv(conv_shape(2, 8, 7, 6, 8, 3, 1, 1, 0), 0);
+    check_conv(conv_shape(5, 8, 37, 35, 8, 3, 1, 1, 1), 0);
     /* TF SAME for 7 with kernel 3 stride 2: total pad 2 split 1/1; for 8: total 1, the extra at the bottom */
     assert_int_equal(cnk_conv_same_pad_total(7, 3, 2, 1), 2);
     assert_int_equal(cnk_conv_same_pad_total(8, 3, 2, 1), 1);

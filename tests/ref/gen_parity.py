@@ -93,7 +93,7 @@ units = 4
     "winograd_cnn": """# 3x3 stride-1 convs with >= 8 channels (cnnkit's Winograd path): odd sizes, same and valid padding
 [input]
 name = x
-shape = 3x13x11
+shape = 3x13x13
 [conv2d]
 name = conv1
 filters = 8
