@@ -74,8 +74,8 @@ static size_t weight_floats(const geometry *g) { return aligned_floats((size_t)P
 static size_t per_thread_floats(const geometry *g)
 {
     /* transformed inputs, products (or transformed output gradients), a private weight-gradient partial */
-    return aligned_floats((size_t)POSITIONS * ((size_t)(g->in_c + g->out_c) * (TILE_CHUNK + LANES) + 2 * POSITION_PAD)) +
-           weight_floats(g);
+    size_t chunk = (size_t)POSITIONS * ((size_t)(g->in_c + g->out_c) * (TILE_CHUNK + LANES) + 2 * POSITION_PAD);
+    return aligned_floats(chunk) + weight_floats(g);
 }
 
 size_t cnk_winograd_workspace_size(const cnk_conv2d_shape *s)
