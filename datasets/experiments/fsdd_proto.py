@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Torch prototype of cnnkit's speech recipe on FSDD features from fsdd_proto_features.py, to compare
-normalisations and augmentations on a held-out VALIDATION speaker quickly (--threads 1):
-  fsdd_proto.py --train lucas,nicolas,theo --val jackson --norm cmvn --warp 0.15 --stretch 0.15
+normalisations and augmentations on a held-out VALIDATION speaker quickly (--threads 1). The recipe that
+became cnnkit's speech default (datasets/README.md):
+  fsdd_proto.py --train lucas,nicolas,theo --val jackson --floor 40 --lifter 20 --warp 0.15 --stretch 0.15 \
+      --trim 40 --center 1
 The network copies cnnkit's `cnn` (4 conv3x3-BN-ReLU-maxpool blocks 32-64-128-128, GAP, dropout, dense),
 Adam 1e-3 (weight decay 1e-4), cosine to 2%, batch 32, 1 s segments of 64 frames padded with the silence level."""
 import argparse, time
