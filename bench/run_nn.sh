@@ -18,6 +18,8 @@ mobilenet_v2-infer|mobilenet_v2|--input 3x224x224 --classes 1000|--batch 16 --in
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2" | tail -1; }
 rss_mb() { awk '/Maximum resident set size/ {printf "%.0f", $6 / 1024}' "$1"; }
 
+# Timings on a shared machine mean little without the load beside them.
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-20s %7s %12s %12s %7s %10s %10s\n" case threads cnnkit/s torch/s ratio cnk_rss_MB torch_rss_MB
 while IFS='|' read -r name arch summary_opts bench_opts; do
     [ -n "$name" ] || continue
@@ -37,3 +39,4 @@ while IFS='|' read -r name arch summary_opts bench_opts; do
         sed -n 's/^ms_per_step/    cnnkit: ms_per_step/p' "$tmp/c.out"
     done
 done <<<"$cases"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
