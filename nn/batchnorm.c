@@ -3,13 +3,18 @@
 #include <math.h>
 #include <stddef.h>
 
-/* Mean and biased variance of one channel over the batch in one pass: sums of x - shift and its square, shift
- * being the channel's first value (close to the mean in scale, so the subtraction loses nothing), per plane in
- * float, across planes in double. */
+/* Mean and biased variance of one channel over the batch in one pass: sums of x - shift and its square, per
+ * plane in float, across planes in double. shift is the mean of the first sample's plane (1/batch of an extra
+ * pass), close to the batch mean in units of the spread, so sum(d^2) - sum(d)^2 / n cancels little even for a
+ * channel whose values sit far from zero. */
 static void channel_stats(const float *in, int c, const cnk_bn_shape *s, double *mean, double *var)
 {
     size_t plane = (size_t)s->spatial, count = (size_t)s->batch * plane;
-    float shift = in[(size_t)c * plane];
+    const float *first = in + (size_t)c * plane;
+    float first_sum = 0.0f;
+#pragma omp simd reduction(+ : first_sum)
+    for (size_t p = 0; p < plane; p++) first_sum += first[p];
+    float shift = first_sum / (float)plane;
     double sum = 0.0, sq = 0.0;
     for (int n = 0; n < s->batch; n++) {
         const float *x = in + ((size_t)n * s->channels + c) * plane;

@@ -241,6 +241,24 @@ static void test_batchnorm_statistics(void **state)
         assert_float_equal(om, beta[c], 1e-5);
         assert_float_equal(ov, gamma[c] * gamma[c] * var / (var + 1e-5), 1e-4);
     }
+    {
+        /* one-pass statistics must not cancel: values far from zero with a small spread, and a first value
+         * far out in units of that spread */
+        enum { PLANE = 16384, BIG = 2 * PLANE };
+        float *x = randn(BIG, 9), *y = malloc(BIG * sizeof(float)), g1 = 1, b0 = 0, m0 = 0, v1 = 1, mean1, rstd1;
+        double sum = 0, sq = 0;
+        for (int i = 0; i < BIG; i++) x[i] = 1000.0f + 0.01f * x[i];
+        x[0] = 1001.0f; /* 100 standard deviations out */
+        for (int i = 0; i < BIG; i++) sum += x[i];
+        for (int i = 0; i < BIG; i++) sq += (x[i] - sum / BIG) * (x[i] - sum / BIG);
+        cnk_bn_shape one = {2, 1, PLANE, 1e-12f, 0.1f, 1, -INFINITY, INFINITY};
+        cnk_bn_forward_train(y, x, &g1, &b0, &m0, &v1, &mean1, &rstd1, &one);
+        assert_float_equal(mean1, sum / BIG, 1e-3);
+        double var = 1.0 / ((double)rstd1 * rstd1) - 1e-12;
+        assert_true(fabs(var - sq / BIG) <= 1e-3 * sq / BIG);
+        free(x);
+        free(y);
+    }
     /* infer mode uses the running statistics; a fused relu6 clamps */
     cnk_bn_shape clip = s;
     clip.clip_min = 0.0f;
