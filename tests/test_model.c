@@ -274,12 +274,59 @@ static void test_determinism_and_learning(void **state)
     for (int run = 0; run < 3; run++) free(params[run]);
 }
 
+/* The Winograd conv path (nn/winograd.c: c2 on 16x16 in several tile chunks, c3 on 8x8) trains bit-identically
+ * for one thread count and within float rounding across thread counts. */
+static void test_winograd_determinism(void **state)
+{
+    (void)state;
+    static const char *wide = "[input]\nshape = 2x16x16\n"
+                              "[conv2d]\nname = c1\nfilters = 8\nsize = 3\npadding = same\nbias = 0\n"
+                              "[batchnorm]\nname = bn1\nactivation = relu\n"
+                              "[conv2d]\nname = c2\nfilters = 16\nsize = 3\npadding = same\nbias = 0\n"
+                              "[batchnorm]\nname = bn2\nactivation = relu\n"
+                              "[maxpool]\nsize = 2\nstride = 2\n"
+                              "[conv2d]\nname = c3\nfilters = 8\nsize = 3\npadding = same\nactivation = relu\n"
+                              "[global_avgpool]\nname = gap\n"
+                              "[dense]\nname = logits\nunits = 3\n";
+    enum { BATCH = 16, STEPS = 4 };
+    int threads[3] = {2, 2, 1};
+    float *params[3];
+    size_t n = 0;
+    for (int run = 0; run < 3; run++) {
+        cnk_ctx ctx;
+        tu_ctx(&ctx);
+        ctx.threads = threads[run];
+        cnk_arch arch;
+        assert_int_equal(cnk_cfg_parse(&ctx, wide, "wide", &arch), CNK_OK);
+        cnk_model *m;
+        assert_int_equal(cnk_model_create(&ctx, &arch, BATCH, &m), CNK_OK);
+        cnk_arch_release(&arch);
+        cnk_model_init_params(m, 5);
+        n = cnk_model_arch(m)->n_params;
+        float *x = random_input(m, 0, BATCH, 8);
+        cnk_optim_config cfg;
+        cnk_optim_config_init(&cfg, CNK_OPTIM_ADAM);
+        cnk_optim *opt;
+        assert_int_equal(cnk_optim_create(&ctx, &cfg, n, &opt), CNK_OK);
+        for (int step = 0; step < STEPS; step++) train_step(&ctx, m, opt, x, BATCH, 0.01f);
+        params[run] = malloc(n * sizeof(float));
+        memcpy(params[run], cnk_model_params(m), n * sizeof(float));
+        free(x);
+        cnk_optim_free(opt);
+        cnk_model_free(m);
+    }
+    assert_memory_equal(params[0], params[1], n * sizeof(float));
+    tu_assert_close(params[2], params[0], n, 2e-3, 2e-3, "winograd net, 1 vs 2 threads");
+    for (int run = 0; run < 3; run++) free(params[run]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtins_run),          cmocka_unit_test(test_init_is_seeded),
         cmocka_unit_test(test_freezing),              cmocka_unit_test(test_features_and_errors),
         cmocka_unit_test(test_determinism_and_learning),
+        cmocka_unit_test(test_winograd_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
