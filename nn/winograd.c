@@ -220,23 +220,27 @@ static void load_row_phases(float phase[TILE][RUN_LEN], const float *plane, int 
         return;
     }
     const float *row = plane + (size_t)r * width;
-    if (c0 >= 0 && c0 + TILE * count + TILE <= width) {
-        /* the four phases in one loop body: an interleaved group the compiler splits with shuffles */
-        const float *src = row + c0;
+    /* k in [lo, hi) has all four columns inside the row: the four phases in one loop body (an interleaved
+     * group the compiler splits with shuffles); the padded ends are checked one by one */
+    int lo = c0 >= 0 ? 0 : (-c0 + TILE - 1) / TILE, hi = width - c0 >= TILE ? (width - c0) / TILE : 0;
+    if (hi > count + 1) hi = count + 1;
+    if (lo > hi) lo = hi;
 #pragma omp simd
-        for (int k = 0; k <= count; k++) {
-            phase[0][k] = src[TILE * k];
-            phase[1][k] = src[TILE * k + 1];
-            phase[2][k] = src[TILE * k + 2];
-            phase[3][k] = src[TILE * k + 3];
-        }
-        return;
+    for (int k = lo; k < hi; k++) {
+        int c = c0 + TILE * k;
+        phase[0][k] = row[c];
+        phase[1][k] = row[c + 1];
+        phase[2][k] = row[c + 2];
+        phase[3][k] = row[c + 3];
     }
-    for (int q = 0; q < TILE; q++)
-        for (int k = 0; k <= count; k++) {
+    for (int k = 0; k <= count; k++) {
+        if (k == lo) k = hi;
+        if (k > count) break;
+        for (int q = 0; q < TILE; q++) {
             int c = c0 + TILE * k + q;
             phase[q][k] = c >= 0 && c < width ? row[c] : 0.0f;
         }
+    }
 }
 
 /* B^T d B for every tile of the run and every input channel: the 6 rows combined first (on whole phase
