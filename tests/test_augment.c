@@ -80,9 +80,11 @@ static void test_image_defaults(void **state)
     cnk_augment_defaults_image(&p, 10);
     assert_int_equal(p.crop_pad, 0);
     assert_int_equal(p.flip, 1);
-    assert_float_equal(p.scale_min, 0.35, 1e-6);
+    assert_float_equal(p.scale_min, 0.5, 1e-6);
     assert_float_equal(p.max_aspect, 4.0 / 3, 1e-6);
-    assert_true(p.brightness > 0 && p.contrast > 0 && p.saturation > 0);
+    assert_float_equal(p.brightness, 0.1, 1e-6);
+    assert_float_equal(p.contrast, 0.1, 1e-6);
+    assert_float_equal(p.saturation, 0.1, 1e-6);
     /* the spectrogram fields stay off */
     assert_int_equal(p.max_time_shift + p.n_time_masks + p.n_freq_masks, 0);
 }

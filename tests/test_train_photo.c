@@ -1,5 +1,5 @@
 /* Tests for the photo defaults of pipeline/train (datasets/README.md, animals3): a folder of photos with no
- * options trains cnn5 on 3 x 96 x 96 inputs for 40 epochs, and --image-size / --arch / --epochs still override
+ * options trains cnn5 on 3 x 96 x 96 inputs for 40 epochs (patience 20), and --image-size / --arch / --epochs still override
  * them. One epoch of a few real animals3 photos each (the checkpoint records the planned run).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
@@ -80,6 +80,8 @@ static void test_defaults(void **state)
     assert_kv(ckpt.preprocess, "width", "96");
     assert_kv(ckpt.preprocess, "ckpt_arch", "cnn5");
     assert_kv(ckpt.preprocess, "ckpt_epochs", "40");
+    assert_kv(ckpt.preprocess, "ckpt_patience", "20");
+    assert_kv(ckpt.preprocess, "ckpt_batch", "16"); /* a few training photos: the small-data batch */
     assert_kv(ckpt.preprocess, "ckpt_epoch", "1");
     /* cnn5's five blocks: 96 -> 3 x 3 before the global average pool */
     assert_non_null(strstr(ckpt.arch_text, "conv5"));
