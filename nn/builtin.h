@@ -30,8 +30,9 @@ typedef struct cnk_builtin_opts {
  *     project convs (linear).
  *   mobilenet_v1: conv1 [+ conv1_bn]; blockB_dw [+ _bn], blockB_pw [+ _bn] for B = 1..13 (all relu6); gap;
  *     dropout; logits.
- *   fusion: mel, wavelet (inputs); mel_convN/_bn/_poolN and wavelet_convN/... (3 blocks each), mel_gap,
- *     wavelet_gap, mel_logits, wavelet_logits (per-branch heads), concat, dropout, logits (fused).
+ *   fusion: mel, wavelet (inputs); mel_convN/_bn/_poolN and wavelet_convN/... (4 blocks each, as cnn),
+ *     mel_gap, mel_dropout, mel_logits, wavelet_gap, wavelet_dropout, wavelet_logits (per-branch heads),
+ *     concat (of the two gaps), dropout, logits (fused).
  *     Outputs: logits (main), mel_logits, wavelet_logits. */
 void cnk_builtin_opts_init(cnk_builtin_opts *opts);
 
