@@ -29,7 +29,7 @@ static void print_help(void)
     printf("Usage: cnnkit bench ARCH [OPTIONS]\n\n"
            "Times training steps (forward + backward + Adam) or inference of an architecture on random data and\n"
            "prints samples/s, GFLOP/s and an sgemm peak measured in the same run. ARCH is a built-in (mlp, cnn,\n"
-           "mobilenet_v2, mobilenet_v1, fusion) or a .cfg file. The last line is samples_per_s=<number>.\n\n"
+           "cnn5, mobilenet_v2, mobilenet_v1, fusion) or a .cfg file. The last line is samples_per_s=<number>.\n\n"
            "Options:\n"
            "  --batch N        samples per step (default 32)\n"
            "  --steps N        timed steps (default 10)\n"
