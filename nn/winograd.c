@@ -351,25 +351,42 @@ static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const
 /* ---------- driver ---------- */
 
 /* Tiles [t0, t1): transform the input patches, one sgemm per position, transform back. */
+/* Where a chunk of `count` tiles keeps its matrices in a thread's scratch: V (in_c x ld per position, the
+ * transformed input) then M (out_c x ld per position); ld has spare columns so vector loops need no tail. */
+typedef struct chunk_layout {
+    int count, ld;
+    size_t v_pos, m_pos; /* floats from one position's matrix to the next */
+    float *v, *m;
+} chunk_layout;
+
+static chunk_layout chunk_layout_of(const geometry *g, long t0, long t1, float *scratch)
+{
+    chunk_layout c;
+    c.count = (int)(t1 - t0);
+    c.ld = c.count + LANES;
+    c.v_pos = (size_t)g->in_c * c.ld + POSITION_PAD;
+    c.m_pos = (size_t)g->out_c * c.ld + POSITION_PAD;
+    c.v = scratch;
+    c.m = scratch + (size_t)POSITIONS * c.v_pos;
+    return c;
+}
+
 static void run_chunk(float *out, const float *in, const float *u, const geometry *g, long t0, long t1,
                       float *scratch, int accumulate)
 {
-    int count = (int)(t1 - t0);
-    int ld = count + LANES;
-    size_t v_pos = (size_t)g->in_c * ld + POSITION_PAD, m_pos = (size_t)g->out_c * ld + POSITION_PAD;
-    float *v = scratch, *m = scratch + (size_t)POSITIONS * v_pos;
+    chunk_layout c = chunk_layout_of(g, t0, t1, scratch);
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        input_transform_run(v, (size_t)ld, v_pos, in, g, &r);
+        input_transform_run(c.v, (size_t)c.ld, c.v_pos, in, g, &r);
         t += r.count;
     }
     for (int xi = 0; xi < POSITIONS; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, count, g->in_c, 1.0f,
-                    u + (size_t)xi * g->out_c * g->in_c, g->in_c, v + (size_t)xi * v_pos, ld, 0.0f,
-                    m + (size_t)xi * m_pos, ld);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, c.count, g->in_c, 1.0f,
+                    u + (size_t)xi * g->out_c * g->in_c, g->in_c, c.v + (size_t)xi * c.v_pos, c.ld, 0.0f,
+                    c.m + (size_t)xi * c.m_pos, c.ld);
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        output_transform_run(out, m, (size_t)ld, m_pos, g, &r, accumulate);
+        output_transform_run(out, c.m, (size_t)c.ld, c.m_pos, g, &r, accumulate);
         t += r.count;
     }
 }
@@ -401,19 +418,17 @@ static void run(float *out, const float *in, const float *weight, const geometry
 static void weight_chunk(float *part, const float *dout, const float *in, const geometry *g, long t0, long t1,
                          float *scratch)
 {
-    int count = (int)(t1 - t0);
-    int ld = count + LANES;
-    size_t v_pos = (size_t)g->in_c * ld + POSITION_PAD, m_pos = (size_t)g->out_c * ld + POSITION_PAD;
-    float *v = scratch, *m = scratch + (size_t)POSITIONS * v_pos;
+    chunk_layout c = chunk_layout_of(g, t0, t1, scratch);
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        input_transform_run(v, (size_t)ld, v_pos, in, g, &r);
-        gradient_transform_run(m, (size_t)ld, m_pos, dout, g, &r);
+        input_transform_run(c.v, (size_t)c.ld, c.v_pos, in, g, &r);
+        gradient_transform_run(c.m, (size_t)c.ld, c.m_pos, dout, g, &r);
         t += r.count;
     }
     for (int xi = 0; xi < POSITIONS; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, g->in_c, count, 1.0f, m + (size_t)xi * m_pos,
-                    ld, v + (size_t)xi * v_pos, ld, 1.0f, part + (size_t)xi * g->out_c * g->in_c, g->in_c);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, g->in_c, c.count, 1.0f,
+                    c.m + (size_t)xi * c.m_pos, c.ld, c.v + (size_t)xi * c.v_pos, c.ld, 1.0f,
+                    part + (size_t)xi * g->out_c * g->in_c, g->in_c);
 }
 
 /* dweight[o][i] += G^T du G, du the 36 position sums of the threads' partials added in thread order. */
