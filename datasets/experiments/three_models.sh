@@ -4,7 +4,7 @@
 # mel + wavelet late-fusion model. Run from the repository root after building:
 #     datasets/experiments/three_models.sh [OUT_DIR]
 # Environment: CNNKIT (default build/cnnkit), SHARED (default ../shared), FUSION (mean|weighted|concat,
-# default mean), SPEAKER (the held-out speaker, default george), THREADS (default: all cores).
+# default mean), SPEAKER (the held-out speaker, default george), SEED (default 42), THREADS (default: all cores).
 # Writes OUT_DIR/{basic,transfer,fusion}/ (each run's report), OUT_DIR/comparison/ (the side-by-side
 # report) and OUT_DIR/summary.txt (test accuracies and wall times).
 set -euo pipefail
@@ -12,6 +12,7 @@ CNNKIT=${CNNKIT:-build/cnnkit}
 SHARED=${SHARED:-../shared}
 FUSION=${FUSION:-mean}
 SPEAKER=${SPEAKER:-george}
+SEED=${SEED:-42}
 OUT=${1:-three_models}
 FSDD="$SHARED/datasets/fsdd"
 MNV2="$SHARED/weights/mobilenet_v2_1.0_224/mobilenet_v2_1.0_224_quant.tflite"
@@ -25,7 +26,7 @@ rm -rf "$OUT/basic" "$OUT/transfer" "$OUT/fusion" "$OUT/comparison"
 
 # The same split for all three: files of speaker $SPEAKER are the test set; the validation files (early
 # stopping) are drawn from the other speakers with each speaker kept on one side. Same seed everywhere.
-SPLIT=(--test-match "_${SPEAKER}_" --group-by '^[0-9]+_([a-z]+)_' --val-fraction 0.25 --seed 42)
+SPLIT=(--test-match "_${SPEAKER}_" --group-by '^[0-9]+_([a-z]+)_' --val-fraction 0.25 --seed "$SEED")
 
 timed() { # name command...: runs it, appends "name: seconds" to the timing file
     local name=$1 start end
@@ -48,7 +49,7 @@ timed fusion "$CNNKIT" train "$FSDD" --input mel+wavelet --arch fusion --fusion 
     --names basic,transfer,fusion -o "$OUT/comparison"
 
 {
-    echo "FSDD, speaker '$SPEAKER' held out (test), seed 42, fusion mode $FUSION"
+    echo "FSDD, speaker '$SPEAKER' held out (test), seed $SEED, fusion mode $FUSION"
     sed -n '/model comparison/,/^$/p' "$OUT/comparison/report.txt"
     echo
     echo "fusion branches (from its own report):"
