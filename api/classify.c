@@ -65,11 +65,6 @@ static const cnk_preprocess *prep_of(const cnk_predictor *p) { return cnk_classi
  * model file's preprocessing text is range-checked when it is loaded). */
 static int is_special(const cnk_predictor *p) { return prep_of(p)->n_fft == 0; }
 
-static int is_audio_kind(cnk_prep_kind kind)
-{
-    return kind == CNK_PREP_MEL || kind == CNK_PREP_WAVELET || kind == CNK_PREP_MEL_WAVELET;
-}
-
 const char *cnk_predictor_input_kind(const cnk_predictor *p)
 {
     return is_special(p) ? "audio" : cnk_prep_kind_name(prep_of(p)->kind);
@@ -77,7 +72,7 @@ const char *cnk_predictor_input_kind(const cnk_predictor *p)
 
 int cnk_predictor_sample_rate(const cnk_predictor *p)
 {
-    return !is_special(p) && is_audio_kind(prep_of(p)->kind) ? prep_of(p)->sample_rate : 0;
+    return !is_special(p) && cnk_prep_kind_is_audio(prep_of(p)->kind) ? prep_of(p)->sample_rate : 0;
 }
 
 void cnk_predictor_image_size(const cnk_predictor *p, int *width, int *height, int *channels)

@@ -75,7 +75,7 @@ void cnk_audio_params_choose(const cnk_dataset *ds, int sample_rate, double segm
 
 int cnk_audio_params_is_speech(const cnk_preprocess *p)
 {
-    int audio = p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET;
+    int audio = cnk_prep_kind_is_audio(p->kind);
     double seconds = (double)(p->segment_frames - 1) * p->hop_length / (p->sample_rate > 0 ? p->sample_rate : 1);
     return audio && p->sample_rate < SPEECH_MAX_RATE && seconds < 3.0 - 1e-9;
 }

@@ -24,6 +24,11 @@ const char *cnk_prep_kind_name(cnk_prep_kind kind)
     return (kind >= 0 && kind < CNK_PREP_KIND_COUNT) ? kind_names[kind] : "?";
 }
 
+int cnk_prep_kind_is_audio(cnk_prep_kind kind)
+{
+    return kind == CNK_PREP_MEL || kind == CNK_PREP_WAVELET || kind == CNK_PREP_MEL_WAVELET;
+}
+
 int cnk_prep_kind_parse(const char *name, cnk_prep_kind *kind)
 {
     for (int k = 0; k < CNK_PREP_KIND_COUNT; k++)
@@ -295,6 +300,17 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     return CNK_OK;
 }
 
+/* Appends printf-style text to the key in out (cap bytes), truncating as snprintf does. */
+static void append_key(char *out, size_t cap, const char *fmt, ...)
+{
+    size_t used = strlen(out);
+    if (used >= cap) return;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(out + used, cap - used, fmt, args);
+    va_end(args);
+}
+
 void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
 {
     switch (p->kind) {
@@ -314,27 +330,19 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
     default:
         snprintf(out, cap, "%s", cnk_prep_kind_name(p->kind));
     }
-    /* Only named when on, so the cache entries of runs without it stay valid. */
-    size_t used = strlen(out);
-    int spectrogram = p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET;
-    if (spectrogram && p->clip_norm != CNK_CLIP_NORM_NONE && used < cap)
-        snprintf(out + used, cap - used, " clip_norm=%s", clip_norm_names[p->clip_norm]);
-    used = strlen(out);
-    if (spectrogram && p->top_db > 0 && p->top_db != 80 && used < cap)
-        snprintf(out + used, cap - used, " top_db=%.9g", (double)p->top_db);
-    used = strlen(out);
-    if (spectrogram && p->lifter > 0 && used < cap) snprintf(out + used, cap - used, " lifter=%d", p->lifter);
-    used = strlen(out);
-    if (spectrogram && p->trim_db > 0 && used < cap)
-        snprintf(out + used, cap - used, " trim_db=%.9g", (double)p->trim_db);
+    /* Only named when on, so the cache entries of runs without them stay valid. */
+    if (!cnk_prep_kind_is_audio(p->kind)) return;
+    if (p->clip_norm != CNK_CLIP_NORM_NONE) append_key(out, cap, " clip_norm=%s", clip_norm_names[p->clip_norm]);
+    if (p->top_db > 0 && p->top_db != 80) append_key(out, cap, " top_db=%.9g", (double)p->top_db);
+    if (p->lifter > 0) append_key(out, cap, " lifter=%d", p->lifter);
+    if (p->trim_db > 0) append_key(out, cap, " trim_db=%.9g", (double)p->trim_db);
 }
 
 /* ---- segments and normalisation ---- */
 
 static int is_spectrogram_kind(const cnk_preprocess *p)
 {
-    return p->kind == CNK_PREP_MEL || p->kind == CNK_PREP_WAVELET || p->kind == CNK_PREP_MEL_WAVELET ||
-           p->kind == CNK_PREP_NPY;
+    return cnk_prep_kind_is_audio(p->kind) || p->kind == CNK_PREP_NPY;
 }
 
 size_t cnk_preprocess_n_segments(const cnk_preprocess *p, const cnk_array *features, int train)

@@ -85,6 +85,8 @@ typedef struct cnk_preprocess {
 
 const char *cnk_prep_kind_name(cnk_prep_kind kind);
 int cnk_prep_kind_parse(const char *name, cnk_prep_kind *kind); /* 0 or -1 */
+/* 1 for the kinds computed from audio files (mel, wavelet, mel+wavelet). */
+int cnk_prep_kind_is_audio(cnk_prep_kind kind);
 
 /* Defaults per kind (see the .c file for the experiments that chose them); n_norm = 0 until fitted. */
 void cnk_preprocess_defaults(cnk_preprocess *p, cnk_prep_kind kind);
