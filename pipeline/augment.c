@@ -8,9 +8,9 @@
 /* Photo defaults from the animals3 experiments (datasets/README.md): random-resized crops of 50-100% of the
  * area make each epoch new views of ~1000 photos; the jitter keeps colour and exposure from being the cue
  * (crops of 35-100% and jitter 0.2 did as well on validation accuracy, slightly worse on validation loss). */
-void cnk_augment_defaults_image(cnk_augment_params *p, int width)
+void cnk_augment_defaults_image(cnk_augment_params *p)
 {
-    (void)width; /* the crop box moves by up to (1 - sqrt(scale)) of it: no extra shift (crop_pad 0) */
+    /* no extra shift (crop_pad 0): the random crop box already moves by up to (1 - sqrt(scale)) of the image */
     memset(p, 0, sizeof *p);
     p->flip = 1;
     p->scale_min = 0.5f;

@@ -33,7 +33,7 @@ typedef struct cnk_augment_params {
 /* Sensible defaults: images flip, random-resized crops (scale 0.5-1, aspect 3/4-4/3) and colour jitter of
  * 0.1 (no crop_pad: the crop box moves already); spectrograms shift = T/8, 2 time masks of
  * T/10, 2 frequency masks of F/8 (no warp or stretch: the caller turns those on for speech). */
-void cnk_augment_defaults_image(cnk_augment_params *p, int width);
+void cnk_augment_defaults_image(cnk_augment_params *p);
 void cnk_augment_defaults_spectrogram(cnk_augment_params *p, int n_rows, int n_frames, float fill);
 
 /* Each needs scratch of channels*height*width floats (the size of x). */

@@ -299,7 +299,7 @@ static void choose_augmentation(train_run *r)
 {
     switch (r->prep.kind) {
     case CNK_PREP_IMAGE:
-        cnk_augment_defaults_image(&r->aug, r->in_w);
+        cnk_augment_defaults_image(&r->aug);
         r->augment_kind = 1;
         break;
     case CNK_PREP_MEL:

@@ -77,7 +77,7 @@ static void test_image_defaults(void **state)
 {
     (void)state;
     cnk_augment_params p;
-    cnk_augment_defaults_image(&p, 10);
+    cnk_augment_defaults_image(&p);
     assert_int_equal(p.crop_pad, 0);
     assert_int_equal(p.flip, 1);
     assert_float_equal(p.scale_min, 0.5, 1e-6);
