@@ -512,6 +512,17 @@ static int grad_is_fresh(const cnk_model *m, int l)
     return st->below_trainable && !m->layers[st->grad_owner].dout_ready;
 }
 
+/* The gradient buffer of layer l for a kernel that can store instead of add when it writes every cell
+ * (overwrites): if nobody has written the buffer yet in this pass, *fresh = 1 and it is handed over unzeroed;
+ * otherwise as grad_target. */
+static float *grad_target_or_fresh(cnk_model *m, int l, int overwrites, int *fresh)
+{
+    *fresh = overwrites && grad_is_fresh(m, l);
+    if (!*fresh) return grad_target(m, l);
+    m->layers[m->layers[l].grad_owner].dout_ready = 1;
+    return m->layers[l].dout;
+}
+
 static void backward_layer(cnk_model *m, int l, int threads)
 {
     const cnk_layer *layer = &m->arch.layers[l];
@@ -533,9 +544,8 @@ static void backward_layer(cnk_model *m, int l, int threads)
         cnk_conv2d_shape s = conv_shape(m, l, batch, threads);
         size_t wcount = (size_t)s.out_c * s.in_c * s.kernel_h * s.kernel_w;
         /* the Winograd input gradient writes every input cell: the first writer stores instead of zero + add */
-        int fresh = cnk_conv2d_backward_overwrites(&s) && grad_is_fresh(m, layer->inputs[0]);
-        float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
-        if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
+        int fresh;
+        float *dinp = grad_target_or_fresh(m, layer->inputs[0], cnk_conv2d_backward_overwrites(&s), &fresh);
         cnk_conv2d_backward(dinp, dw, dw && layer->bias ? dw + wcount : NULL, dout, in, w, &s, fresh, m->workspace);
         break;
     }
@@ -549,9 +559,8 @@ static void backward_layer(cnk_model *m, int l, int threads)
     case CNK_LAYER_MAXPOOL: {
         cnk_pool_shape s = pool_shape(m, l, batch, threads);
         /* an exact 2x2 tiling writes every input cell: no need to zero the buffer first */
-        int fresh = cnk_maxpool_backward_overwrites(&s) && grad_is_fresh(m, layer->inputs[0]);
-        float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
-        if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
+        int fresh;
+        float *dinp = grad_target_or_fresh(m, layer->inputs[0], cnk_maxpool_backward_overwrites(&s), &fresh);
         if (dinp) cnk_maxpool_backward(dinp, dout, in, st->argmax, &s, fresh);
         break;
     }
@@ -575,9 +584,8 @@ static void backward_layer(cnk_model *m, int l, int threads)
             s.clip_max = layer->activation.kind == CNK_ACT_RELU6 ? 6.0f : INFINITY;
         }
         /* BN writes every input cell: the first writer of a gradient buffer stores instead of zero + add */
-        int fresh = grad_is_fresh(m, layer->inputs[0]);
-        float *dinp = fresh ? m->layers[layer->inputs[0]].dout : grad_target(m, layer->inputs[0]);
-        if (fresh) m->layers[m->layers[layer->inputs[0]].grad_owner].dout_ready = 1;
+        int fresh;
+        float *dinp = grad_target_or_fresh(m, layer->inputs[0], 1, &fresh);
         cnk_bn_backward(dinp, dw, dw ? dw + layer->out.c : NULL, dout, in, w, w + layer->out.c, st->save_mean,
                         st->save_rstd, st->batch_stats, fresh, &s);
         break;
