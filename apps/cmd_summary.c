@@ -12,6 +12,7 @@
 #include "nn/cfg.h"
 #include "nn/modelfile.h"
 #include "nn/summary.h"
+#include "pipeline/preprocess.h"
 
 static const char *const CMD = "summary";
 
@@ -116,6 +117,20 @@ static int looks_like_model(const char *path)
     return yes;
 }
 
+/* "\nInput: ..." after the title when the model carries the pipeline's preprocessing (imported networks
+ * before training carry none). */
+static void append_input_line(const cnk_modelfile *mf, const char *path, char *title, size_t cap)
+{
+    cnk_ctx quiet;
+    cnk_ctx_init(&quiet);
+    cnk_preprocess p;
+    if (!mf->preprocess || !mf->preprocess[0] || cnk_preprocess_from_text(&quiet, mf->preprocess, path, &p)) return;
+    char line[400];
+    cnk_preprocess_describe(&p, line, sizeof line);
+    size_t used = strlen(title);
+    if (used < cap) snprintf(title + used, cap - used, "\nInput: %s", line);
+}
+
 static int load_target(cnk_ctx *ctx, const summary_args *a, cnk_arch *arch, char *title, size_t title_cap)
 {
     if (looks_like_model(a->target)) {
@@ -125,6 +140,7 @@ static int load_target(cnk_ctx *ctx, const summary_args *a, cnk_arch *arch, char
         rc = cnk_modelfile_arch(ctx, &mf, arch);
         snprintf(title, title_cap, "Model: %s (%d classes: %s%s)", a->target, mf.n_classes, mf.class_names[0],
                  mf.n_classes > 1 ? ", ..." : "");
+        append_input_line(&mf, a->target, title, title_cap);
         cnk_modelfile_release(&mf);
         return rc;
     }
@@ -150,7 +166,7 @@ int cmd_summary(int argc, char **argv)
     cnk_ctx ctx;
     cli_ctx_init(&ctx, CMD);
     cnk_arch arch;
-    char title[512];
+    char title[1024];
     int rc = load_target(&ctx, &a, &arch, title, sizeof title);
     if (rc) return cli_fail(CMD, &ctx, rc);
     char *text = NULL;

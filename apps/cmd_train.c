@@ -40,6 +40,13 @@ static const char *const usage_text =
     "  --segment SECONDS        audio segment length (default: 3 s for music-length clips, shorter clips: their\n"
     "                           95th-percentile length)\n"
     "  --sr HZ                  audio sample rate (default 22050, or the files' rate when lower)\n"
+    "  --top-db DB              audio: bins more than DB below each clip's peak are raised to -DB (1-80, default 80;\n"
+    "                           speech, i.e. short clips recorded below 22050 Hz: 40)\n"
+    "  --trim-db DB             audio: drop leading/trailing frames DB below the peak (default off; speech 40;\n"
+    "                           0 = off)\n"
+    "  --lifter N               audio: keep N cepstral coefficients of each frame (default off; speech 20; 0 = off)\n"
+    "  --center on|off          audio: a clip shorter than a segment sits in its middle (default off; speech on)\n"
+    "  --clip-norm none|cmn|cmvn  audio: per-clip normalisation of each band (default none)\n"
     "  --image-size WxH         image input size (default 96x96); CSV: reshape rows into WxH images\n"
     "  --report DIR             evaluate on the test split and write the report files into DIR\n"
     "  --resume CHECKPOINT      continue an interrupted run (same DATA, options and -o)\n"
@@ -60,7 +67,8 @@ enum {
     OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
     OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
-    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_HELP
+    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_HELP,
+    OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM /* keep these five last: see is_audio_option */
 };
 
 static const struct option long_options[] = {
@@ -97,6 +105,11 @@ static const struct option long_options[] = {
     {"unfreeze", required_argument, NULL, OPT_UNFREEZE},
     {"finetune-lr", required_argument, NULL, OPT_FINETUNE_LR},
     {"help", no_argument, NULL, OPT_HELP},
+    {"top-db", required_argument, NULL, OPT_TOP_DB},
+    {"trim-db", required_argument, NULL, OPT_TRIM_DB},
+    {"lifter", required_argument, NULL, OPT_LIFTER},
+    {"center", required_argument, NULL, OPT_CENTER},
+    {"clip-norm", required_argument, NULL, OPT_CLIP_NORM},
     {NULL, 0, NULL, 0}};
 
 static void on_epoch(void *user, const cnk_epoch_stats *st)
@@ -147,6 +160,33 @@ static int parse_option(int c, const char *arg, cnk_train_options *o, cnk_ctx *c
     case OPT_VAL_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->val_fraction = x, 0);
     case OPT_SEGMENT: return cli_parse_double(arg, 0.05, 600, &x) ? -1 : (o->segment_seconds = x, 0);
     case OPT_IMAGE_SIZE: return parse_size(arg, &o->image_width, &o->image_height);
+    default: return -1;
+    }
+}
+
+static int is_audio_option(int c)
+{
+    return c >= OPT_TOP_DB && c <= OPT_CLIP_NORM;
+}
+
+/* The spectrogram clean-up flags (pipeline/audio_params.h); returns -1 on a bad value. */
+static int parse_audio_option(int c, const char *arg, cnk_audio_overrides *a)
+{
+    static const char *const norms[] = {"none", "cmn", "cmvn"}; /* in cnk_clip_norm order */
+    long n;
+    double x;
+    switch (c) {
+    case OPT_TOP_DB: return cli_parse_double(arg, 1, 80, &x) ? -1 : (a->top_db = x, 0);
+    case OPT_TRIM_DB: return cli_parse_double(arg, 0, 200, &x) ? -1 : (a->trim_db = x, 0);
+    case OPT_LIFTER: return cli_parse_int(arg, 0, 1024, &n) ? -1 : (a->lifter = (int)n, 0);
+    case OPT_CENTER:
+        if (strcmp(arg, "on") && strcmp(arg, "off")) return -1;
+        a->center = strcmp(arg, "on") == 0;
+        return 0;
+    case OPT_CLIP_NORM:
+        for (int i = 0; i < (int)(sizeof norms / sizeof norms[0]); i++)
+            if (strcmp(arg, norms[i]) == 0) return a->clip_norm = i, 0;
+        return -1;
     default: return -1;
     }
 }
@@ -252,7 +292,12 @@ int cmd_train(int argc, char **argv)
     int c, threads_given = 0;
     const char *fusion = NULL;
     finetune_options finetune = {-1, 0, 0};
-    while ((c = getopt_long(argc, argv, "o:h", long_options, NULL)) != -1) {
+    int index = -1;
+    while ((c = getopt_long(argc, argv, "o:h", long_options, &index)) != -1) {
+        /* the flag as typed: argv[optind - 1] is its value when the value came as a separate argument */
+        char flag[64];
+        snprintf(flag, sizeof flag, "-%s%s", index >= 0 ? "-" : "", index >= 0 ? long_options[index].name : "o");
+        index = -1;
         threads_given |= c == OPT_THREADS;
         if (c == OPT_HELP || c == 'h') {
             fputs(usage_text, stdout);
@@ -264,12 +309,17 @@ int cmd_train(int argc, char **argv)
         }
         if (c == OPT_FINETUNE_EPOCHS || c == OPT_UNFREEZE || c == OPT_FINETUNE_LR) {
             if (parse_finetune(c, optarg, &finetune))
-                return cli_usage_error("train", "bad value '%s' for %s", optarg, argv[optind - 1]);
+                return cli_usage_error("train", "bad value '%s' for %s", optarg, flag);
             continue;
         }
         if (c == '?' || c == ':') return cli_usage_error("train", "unknown option or missing value: %s", argv[optind - 1]);
+        if (is_audio_option(c)) {
+            if (parse_audio_option(c, optarg, &opts.audio))
+                return cli_usage_error("train", "bad value '%s' for %s", optarg, flag);
+            continue;
+        }
         if (parse_option(c, optarg, &opts, &ctx))
-            return cli_usage_error("train", "bad value '%s' for %s", optarg, argv[optind - 1]);
+            return cli_usage_error("train", "bad value '%s' for %s", optarg, flag);
     }
     if (optind < argc) opts.data = argv[optind++];
     if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);

@@ -86,3 +86,22 @@ void cnk_audio_params_augment(const cnk_preprocess *p, cnk_augment_params *aug)
     aug->freq_warp = SPEECH_FREQ_WARP;
     aug->time_stretch = SPEECH_TIME_STRETCH;
 }
+
+void cnk_audio_overrides_init(cnk_audio_overrides *o)
+{
+    *o = (cnk_audio_overrides){.top_db = -1, .trim_db = -1, .lifter = -1, .center = -1, .clip_norm = -1};
+}
+
+int cnk_audio_overrides_any(const cnk_audio_overrides *o)
+{
+    return o->top_db >= 0 || o->trim_db >= 0 || o->lifter >= 0 || o->center >= 0 || o->clip_norm >= 0;
+}
+
+void cnk_audio_overrides_apply(const cnk_audio_overrides *o, cnk_preprocess *p)
+{
+    if (o->top_db > 0) p->top_db = (float)o->top_db;
+    if (o->trim_db >= 0) p->trim_db = (float)o->trim_db;
+    if (o->lifter >= 0) p->lifter = o->lifter;
+    if (o->center >= 0) p->center = o->center != 0;
+    if (o->clip_norm >= 0 && o->clip_norm < CNK_CLIP_NORM_COUNT) p->clip_norm = o->clip_norm;
+}

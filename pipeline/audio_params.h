@@ -22,4 +22,21 @@ int cnk_audio_params_is_speech(const cnk_preprocess *p);
  * unchanged otherwise. */
 void cnk_audio_params_augment(const cnk_preprocess *p, cnk_augment_params *aug);
 
+/* The user's overrides of the automatic spectrogram clean-up (`cnnkit train --top-db --trim-db --lifter
+ * --center --clip-norm`). A negative value keeps the automatic choice; cnk_audio_overrides_init sets them
+ * all so. The values end up in the model's preprocessing, so eval and predict apply them too. */
+typedef struct cnk_audio_overrides {
+    double top_db;  /* > 0: dB kept below each clip's peak */
+    double trim_db; /* >= 0: leading/trailing silence threshold; 0 = no trimming */
+    int lifter;     /* >= 0: cepstral coefficients kept; 0 = no liftering */
+    int center;     /* 0 or 1: a short clip sits at its segment's start or in its middle */
+    int clip_norm;  /* a cnk_clip_norm */
+} cnk_audio_overrides;
+
+void cnk_audio_overrides_init(cnk_audio_overrides *o);
+/* 1 when o changes anything. */
+int cnk_audio_overrides_any(const cnk_audio_overrides *o);
+/* Applies the set fields of o to p (after cnk_audio_params_choose). */
+void cnk_audio_overrides_apply(const cnk_audio_overrides *o, cnk_preprocess *p);
+
 #endif

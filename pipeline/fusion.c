@@ -226,6 +226,7 @@ static int compute_views(fusion_run *r)
 {
     cnk_preprocess_defaults(&r->prep[0], CNK_PREP_MEL);
     cnk_audio_params_choose(&r->ds, r->t->sample_rate, r->t->segment_seconds, &r->prep[0]);
+    cnk_audio_overrides_apply(&r->t->audio, &r->prep[0]);
     r->prep[1] = r->prep[0];
     r->prep[1].kind = CNK_PREP_WAVELET;
     int rc = CNK_OK;

@@ -689,3 +689,34 @@ int cnk_preprocess_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *path, cnk_
                         cnk_prep_kind_name(w->params.kind));
     }
 }
+
+static void describe_audio(const cnk_preprocess *p, char *out, size_t cap)
+{
+    int rows = p->kind == CNK_PREP_WAVELET ? p->n_scales : p->n_mels;
+    double seconds = (double)(p->segment_frames - 1) * p->hop_length / (p->sample_rate > 0 ? p->sample_rate : 1);
+    append_key(out, cap, ", %d Hz, FFT %d, hop %d, ", p->sample_rate, p->n_fft, p->hop_length);
+    if (p->kind == CNK_PREP_MEL_WAVELET) append_key(out, cap, "%d bands and %d scales", p->n_mels, p->n_scales);
+    else append_key(out, cap, "%d %s", rows, p->kind == CNK_PREP_WAVELET ? "scales" : "bands");
+    append_key(out, cap, ", %.2g s segments (%d frames); dB re %s", seconds, p->segment_frames,
+               p->db_ref_max ? "each clip's peak" : "1.0");
+    append_key(out, cap, ", floor -%.3g dB", (double)(p->top_db > 0 && p->top_db < 80 ? p->top_db : 80));
+    if (p->trim_db > 0) append_key(out, cap, ", silence trimmed at -%.3g dB", (double)p->trim_db);
+    if (p->lifter > 0 && p->lifter < rows) append_key(out, cap, ", %d cepstral coefficients", p->lifter);
+    if (p->clip_norm > 0 && p->clip_norm < CNK_CLIP_NORM_COUNT)
+        append_key(out, cap, ", per-clip %s", clip_norm_names[p->clip_norm]);
+    if (p->center) append_key(out, cap, ", centred");
+}
+
+void cnk_preprocess_describe(const cnk_preprocess *p, char *out, size_t cap)
+{
+    if (!cap) return;
+    snprintf(out, cap, "%s", cnk_prep_kind_name(p->kind));
+    if (cnk_prep_kind_is_audio(p->kind)) {
+        describe_audio(p, out, cap);
+    } else if (p->kind == CNK_PREP_IMAGE) {
+        append_key(out, cap, " %dx%dx%d, standardised per channel", p->channels, p->height, p->width);
+    } else if (p->kind == CNK_PREP_CSV) {
+        append_key(out, cap, ", %d features standardised one by one", p->n_features);
+        if (p->height > 0) append_key(out, cap, ", as %dx%dx%d images", p->channels, p->height, p->width);
+    }
+}

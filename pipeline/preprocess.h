@@ -100,6 +100,11 @@ void cnk_preprocess_input_shape(const cnk_preprocess *p, int *c, int *h, int *w)
 int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text);
 int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess *p);
 
+/* One line for people (`cnnkit summary`): the input kind and what is done to a file before the network sees
+ * it, e.g. "mel, 8000 Hz, FFT 512, hop 128, 64 bands, 1 s segments (64 frames); dB re each clip's peak,
+ * floor -40 dB, silence trimmed at -40 dB, 20 cepstral coefficients, centred". */
+void cnk_preprocess_describe(const cnk_preprocess *p, char *out, size_t cap);
+
 /* The parameters that determine a file's features (not normalisation or segmenting): the cache key text. */
 void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap);
 

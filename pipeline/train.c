@@ -31,6 +31,7 @@ void cnk_train_options_init(cnk_train_options *opts)
     opts->weight_decay = -1;
     opts->test_fraction = -1;
     opts->val_fraction = -1;
+    cnk_audio_overrides_init(&opts->audio);
 }
 
 void cnk_train_checkpoint_path(const char *model_path, char *out, size_t cap)
@@ -60,6 +61,9 @@ static int dataset_kind_for(const char *input)
 static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_train_options *opts,
                              cnk_preprocess *p)
 {
+    if (ds->kind != CNK_INPUT_AUDIO && cnk_audio_overrides_any(&opts->audio))
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: --top-db, --trim-db, --lifter, --center and --clip-norm apply to "
+                        "audio clips only", opts->data ? opts->data : opts->train_dir);
     const char *input = opts->input && strcmp(opts->input, "auto") != 0 ? opts->input : NULL;
     switch (ds->kind) {
     case CNK_INPUT_AUDIO: {
@@ -70,6 +74,7 @@ static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_trai
             return cnk_fail(ctx, CNK_ERR_ARG, "--input mel+wavelet: fusion runs through cnk_fusion_run");
         cnk_preprocess_defaults(p, kind);
         cnk_audio_params_choose(ds, opts->sample_rate, opts->segment_seconds, p);
+        cnk_audio_overrides_apply(&opts->audio, p);
         return CNK_OK;
     }
     case CNK_INPUT_IMAGE:

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "core/context.h"
+#include "pipeline/audio_params.h"
 
 struct cnk_dist; /* pipeline/distributed.h */
 
@@ -37,6 +38,7 @@ typedef struct cnk_train_options {
     const char *test_match;  /* regex or NULL */
     double segment_seconds;  /* 0 = automatic from the clip lengths */
     int sample_rate;         /* 0 = automatic */
+    cnk_audio_overrides audio; /* --top-db --trim-db --lifter --center --clip-norm (audio input only) */
     int image_width, image_height; /* 0 = default (64x64; CSV: rows stay vectors) */
     int patience;            /* early stopping: epochs without a better val loss; 0 = default, < 0 = off */
     const char *model_path;  /* -o MODEL.cnk (required) */

@@ -255,6 +255,9 @@ static int choose_inputs(xfer_run *r)
     const char *from = r->t->from;
     if (r->ds.kind == CNK_INPUT_IMAGE) {
         if (r->is_yamnet) return cnk_fail(ctx, CNK_ERR_ARG, "%s: YAMNet is an audio network, the data are images", from);
+        if (cnk_audio_overrides_any(&r->t->audio))
+            return cnk_fail(ctx, CNK_ERR_ARG, "%s: --top-db, --trim-db, --lifter, --center and --clip-norm apply to "
+                            "audio clips only", r->t->data ? r->t->data : r->t->train_dir);
         int rc = cnk_preprocess_from_text(ctx, r->from.preprocess, from, &r->prep);
         if (rc) return rc;
         if (r->prep.kind != CNK_PREP_IMAGE)
@@ -264,9 +267,13 @@ static int choose_inputs(xfer_run *r)
     if (r->ds.kind != CNK_INPUT_AUDIO)
         return cnk_fail(ctx, CNK_ERR_ARG, "%s: transfer learning takes image or audio folders",
                         r->t->data ? r->t->data : r->t->train_dir);
+    if (r->is_yamnet && cnk_audio_overrides_any(&r->t->audio))
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: YAMNet brings its own log-mel front end; --top-db, --trim-db, "
+                        "--lifter, --center and --clip-norm do not apply", from);
     if (r->is_yamnet) return CNK_OK; /* YAMNet brings its own front end */
     cnk_preprocess_defaults(&r->prep, CNK_PREP_MEL);
     cnk_audio_params_choose(&r->ds, r->t->sample_rate, r->t->segment_seconds, &r->prep);
+    cnk_audio_overrides_apply(&r->t->audio, &r->prep);
     if (r->in.c != 3 && r->in.c != 1)
         return cnk_fail(ctx, CNK_ERR_ARG, "%s: input has %d channels; mel images need 1 or 3", from, r->in.c);
     r->mel_image = (cnk_mel_image){1, r->in.c, r->in.h, r->in.w};
