@@ -24,6 +24,8 @@ _cnnkit_choices()
     train:--optimizer) echo "adam adamw sgd" ;;
     train:--freeze) echo "backbone none" ;;
     train:--arch) echo "cnn cnn5 mlp mobilenet_v2 mobilenet_v1 fusion" ;;
+    train:--center) echo "on off" ;;
+    train:--clip-norm) echo "none cmn cmvn" ;;
     esac
 }
 
