@@ -31,6 +31,8 @@ void cnk_train_options_init(cnk_train_options *opts)
     opts->weight_decay = -1;
     opts->test_fraction = -1;
     opts->val_fraction = -1;
+    opts->label_smoothing = -1;
+    opts->tta_flip = -1;
 }
 
 void cnk_train_checkpoint_path(const char *model_path, char *out, size_t cap)
@@ -61,6 +63,8 @@ static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_trai
                              cnk_preprocess *p)
 {
     const char *input = opts->input && strcmp(opts->input, "auto") != 0 ? opts->input : NULL;
+    if (opts->tta_flip > 0 && ds->kind != CNK_INPUT_IMAGE)
+        return cnk_fail(ctx, CNK_ERR_ARG, "--tta flip: test-time flips apply to image folders only");
     switch (ds->kind) {
     case CNK_INPUT_AUDIO: {
         cnk_prep_kind kind = CNK_PREP_MEL;
@@ -77,6 +81,7 @@ static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_trai
         /* Photos: 96 x 96 (animals3: 64 x 64 lost cat/dog detail; see datasets/README.md). */
         p->width = p->height = 96;
         if (opts->image_width > 0) p->width = opts->image_width, p->height = opts->image_height;
+        p->tta_flip = opts->tta_flip >= 0 ? opts->tta_flip : 0;
         return CNK_OK;
     case CNK_INPUT_NPY:
         cnk_preprocess_defaults(p, CNK_PREP_NPY);
@@ -99,6 +104,15 @@ static int choose_preprocess(cnk_ctx *ctx, const cnk_dataset *ds, const cnk_trai
     }
 }
 
+/* The training loss's label smoothing per input kind, in this one place (datasets/README.md for the runs). */
+static double default_label_smoothing(const cnk_preprocess *p)
+{
+    switch (p->kind) {
+    case CNK_PREP_IMAGE: return 0.0;
+    default: return 0.0;
+    }
+}
+
 /* Per-kind training defaults (experiments in datasets/README.md). */
 static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts, train_run *r)
 {
@@ -117,6 +131,7 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
      * validation loss came at epoch 27 of 40 after 10 epochs without a better one). */
     r->patience = opts->patience != 0 ? opts->patience : vector ? 30 : photo ? 20 : 10;
     r->weight_decay = opts->weight_decay >= 0 ? opts->weight_decay : vector ? 1e-4 : 1e-4;
+    r->label_smoothing = opts->label_smoothing >= 0 ? opts->label_smoothing : default_label_smoothing(p);
 }
 
 /* ---- data, split, features ---- */
@@ -410,6 +425,8 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *o)
     if (!o->data && !o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
     if (o->from || o->freeze)
         return cnk_fail(ctx, CNK_ERR_ARG, "--from/--freeze: transfer learning runs through cnk_transfer_run");
+    if (o->label_smoothing >= 1)
+        return cnk_fail(ctx, CNK_ERR_ARG, "--label-smoothing %g: expected a value in [0, 1)", o->label_smoothing);
     return CNK_OK;
 }
 

@@ -39,6 +39,10 @@ typedef struct cnk_train_options {
     int sample_rate;         /* 0 = automatic */
     int image_width, image_height; /* 0 = default (64x64; CSV: rows stay vectors) */
     int patience;            /* early stopping: epochs without a better val loss; 0 = default, < 0 = off */
+    double label_smoothing;  /* training loss only (validation stays plain cross-entropy): in [0, 1); < 0 =
+                              * the input kind's default (pipeline/train.c: default_label_smoothing) */
+    int tta_flip;            /* photos: evaluate and predict on the mean of each image's and its mirror's
+                              * probabilities (stored in the model); < 0 = default, 0 = off, 1 = on */
     const char *model_path;  /* -o MODEL.cnk (required) */
     const char *report_dir;  /* --report DIR or NULL */
     const char *resume;      /* --resume CHECKPOINT or NULL */

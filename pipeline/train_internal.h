@@ -44,6 +44,7 @@ typedef struct train_run {
     int n_classes;
     int batch, epochs, patience;
     double lr, weight_decay;
+    double label_smoothing; /* of the training loss */
     int in_c, in_h, in_w;
     size_t in_size;
     float *batch_x, *dlogits, *probs, *scratch;

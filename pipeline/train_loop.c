@@ -65,7 +65,8 @@ static int local_gradients(train_run *r, int n, double *loss_sum, size_t *correc
     int rc = cnk_model_forward(r->ctx, r->model, inputs, n, CNK_MODE_TRAIN);
     if (rc) return rc;
     const float *logits = cnk_model_output(r->model, 0, NULL);
-    double loss = cnk_loss_softmax_ce(logits, r->batch_y, n, r->n_classes, r->probs, r->dlogits);
+    double loss = cnk_loss_softmax_ce_smooth(logits, r->batch_y, n, r->n_classes, r->label_smoothing, r->probs,
+                                             r->dlogits);
     if (!isfinite(loss)) return cnk_fail(r->ctx, CNK_ERR_INPUT, "training diverged (loss %g): try a lower --lr", loss);
     const float *douts[1] = {r->dlogits};
     rc = cnk_model_backward(r->ctx, r->model, douts);
@@ -148,6 +149,34 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
 
 /* ---- evaluation ---- */
 
+/* The class probabilities of the filled batch into r->probs, adding the batch's summed cross-entropy (plain,
+ * unsmoothed) to loss_sum: the network's softmax, averaged with that of the mirrored images when the model
+ * does test-time flips (pipeline/classify.c does the same at prediction). first_probs: batch x classes. */
+static int infer_batch(train_run *r, int bs, float *first_probs, double *loss_sum)
+{
+    const float *inputs[1] = {r->batch_x};
+    int rc = cnk_model_forward(r->ctx, r->model, inputs, bs, CNK_MODE_INFER);
+    if (rc) return rc;
+    const float *logits = cnk_model_output(r->model, 0, NULL);
+    if (!r->prep.tta_flip) {
+        *loss_sum += bs * cnk_loss_softmax_ce(logits, r->batch_y, bs, r->n_classes, r->probs, NULL);
+        return CNK_OK;
+    }
+    size_t C = (size_t)r->n_classes;
+    cnk_loss_softmax_ce(logits, r->batch_y, bs, r->n_classes, first_probs, NULL);
+    for (int k = 0; k < bs; k++) cnk_augment_mirror(r->batch_x + (size_t)k * r->in_size, r->in_c, r->in_h, r->in_w);
+    rc = cnk_model_forward(r->ctx, r->model, inputs, bs, CNK_MODE_INFER);
+    if (rc) return rc;
+    cnk_loss_softmax_ce(cnk_model_output(r->model, 0, NULL), r->batch_y, bs, r->n_classes, r->probs, NULL);
+    for (int k = 0; k < bs; k++) {
+        float *p = r->probs + (size_t)k * C;
+        for (size_t c = 0; c < C; c++) p[c] = 0.5f * (first_probs[(size_t)k * C + c] + p[c]);
+        int label = r->batch_y[k];
+        if (label >= 0 && label < r->n_classes) *loss_sum -= log(fmax((double)p[label], 1e-30));
+    }
+    return CNK_OK;
+}
+
 /* Runs every segment of a part through the model (inference) and averages each clip's segment
  * probabilities; refs of one item are consecutive (build_refs makes them so). */
 int cnk_train_evaluate(train_run *r, int part, int **items_out, int **pred_out, double **proba_out, double *loss,
@@ -159,19 +188,18 @@ int cnk_train_evaluate(train_run *r, int part, int **items_out, int **pred_out, 
     double *proba = calloc(n_items * C + 1, sizeof *proba);
     int *seg_count = calloc(n_items + 1, sizeof *seg_count);
     const sample_ref **batch_refs = malloc((size_t)r->batch * sizeof *batch_refs);
-    int rc = (items && pred && proba && seg_count && batch_refs) ? CNK_OK
-                                                                 : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    float *first_probs = malloc(((size_t)r->batch * C + 1) * sizeof *first_probs);
+    int rc = (items && pred && proba && seg_count && batch_refs && first_probs)
+                 ? CNK_OK
+                 : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
     double loss_sum = 0;
     long clip = -1;
     for (size_t from = 0; from < list->n && !rc; from += (size_t)r->batch) {
         int bs = (int)((list->n - from) < (size_t)r->batch ? list->n - from : (size_t)r->batch);
         for (int k = 0; k < bs; k++) batch_refs[k] = &list->refs[from + (size_t)k];
         rc = fill_batch(r, batch_refs, bs, 0, NULL);
-        const float *inputs[1] = {r->batch_x};
-        if (!rc) rc = cnk_model_forward(r->ctx, r->model, inputs, bs, CNK_MODE_INFER);
+        if (!rc) rc = infer_batch(r, bs, first_probs, &loss_sum);
         if (rc) break;
-        loss_sum += bs * cnk_loss_softmax_ce(cnk_model_output(r->model, 0, NULL), r->batch_y, bs, r->n_classes,
-                                             r->probs, NULL);
         for (int k = 0; k < bs; k++) {
             if (clip < 0 || items[clip] != batch_refs[k]->item) items[++clip] = batch_refs[k]->item;
             seg_count[clip]++;
@@ -192,6 +220,7 @@ int cnk_train_evaluate(train_run *r, int part, int **items_out, int **pred_out, 
     *accuracy = n_items ? (double)correct / (double)n_items : NAN;
     free(seg_count);
     free(batch_refs);
+    free(first_probs);
     if (rc || !items_out) {
         free(items), free(pred), free(proba);
     } else {
@@ -253,9 +282,9 @@ static int save_checkpoint(train_run *r, int epochs_done)
     size_t len = (size_t)snprintf(text, cap,
                                   "%sckpt_arch=%s\nckpt_epoch=%d\nckpt_epochs=%d\nckpt_batch=%d\nckpt_lr=%.17g\n"
                                   "ckpt_patience=%d\nckpt_wd=%.17g\nckpt_best_val=%.17g\nckpt_best_epoch=%d\n"
-                                  "ckpt_bad=%d\n",
+                                  "ckpt_bad=%d\nckpt_ls=%.17g\n",
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
-                                  r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs);
+                                  r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing);
     for (int s = 0; s < HIST_SERIES; s++) {
         len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
         for (int e = 0; e < epochs_done; e++)
@@ -306,6 +335,11 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
     r->lr = lr;
     r->patience = (int)patience;
     r->weight_decay = wd;
+    /* Checkpoints from before label smoothing have no ckpt_ls: they trained without it. */
+    double ls = 0;
+    if (strstr(t, "\nckpt_ls=") && (kv_double(r->ctx, t, "ckpt_ls", &ls) || !(ls >= 0 && ls < 1)))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint label smoothing out of range", r->opts->resume);
+    r->label_smoothing = ls;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);
