@@ -33,6 +33,7 @@ void cnk_train_options_init(cnk_train_options *opts)
     opts->val_fraction = -1;
     opts->label_smoothing = -1;
     opts->tta_flip = -1;
+    opts->ema_decay = -1;
 }
 
 void cnk_train_checkpoint_path(const char *model_path, char *out, size_t cap)
@@ -113,6 +114,15 @@ static double default_label_smoothing(const cnk_preprocess *p)
     }
 }
 
+/* The weight average's decay per input kind (0 = none), in this one place (datasets/README.md for the runs). */
+static double default_ema_decay(const cnk_preprocess *p)
+{
+    switch (p->kind) {
+    case CNK_PREP_IMAGE: return 0.0;
+    default: return 0.0;
+    }
+}
+
 /* Per-kind training defaults (experiments in datasets/README.md). */
 static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts, train_run *r)
 {
@@ -132,6 +142,7 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
     r->patience = opts->patience != 0 ? opts->patience : vector ? 30 : photo ? 20 : 10;
     r->weight_decay = opts->weight_decay >= 0 ? opts->weight_decay : vector ? 1e-4 : 1e-4;
     r->label_smoothing = opts->label_smoothing >= 0 ? opts->label_smoothing : default_label_smoothing(p);
+    r->ema_decay = opts->ema_decay >= 0 ? opts->ema_decay : default_ema_decay(p);
 }
 
 /* ---- data, split, features ---- */
@@ -306,6 +317,13 @@ static int alloc_buffers(train_run *r)
     r->best_buffers = malloc((r->arch.n_buffers + 1) * sizeof *r->best_buffers);
     for (int s = 0; s < HIST_SERIES; s++) r->history[s] = calloc((size_t)r->epochs + 1, sizeof(double));
     int ok = r->batch_x && r->scratch && r->batch_y && r->dlogits && r->probs && r->best_params && r->best_buffers;
+    if (r->ema_decay > 0) {
+        r->ema_params = malloc((r->arch.n_params + 1) * sizeof *r->ema_params);
+        r->ema_buffers = malloc((r->arch.n_buffers + 1) * sizeof *r->ema_buffers);
+        r->live_params = malloc((r->arch.n_params + 1) * sizeof *r->live_params);
+        r->live_buffers = malloc((r->arch.n_buffers + 1) * sizeof *r->live_buffers);
+        ok = ok && r->ema_params && r->ema_buffers && r->live_params && r->live_buffers;
+    }
     for (int s = 0; s < HIST_SERIES; s++) ok = ok && r->history[s];
     return ok ? CNK_OK : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory for training buffers");
 }
@@ -414,6 +432,10 @@ static void release_run(train_run *r)
     free(r->probs);
     free(r->best_params);
     free(r->best_buffers);
+    free(r->ema_params);
+    free(r->ema_buffers);
+    free(r->live_params);
+    free(r->live_buffers);
     free(r->prep_text);
     free(r->arch_text);
     for (int s = 0; s < HIST_SERIES; s++) free(r->history[s]);
@@ -425,6 +447,7 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *o)
     if (!o->data && !o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
     if (o->from || o->freeze)
         return cnk_fail(ctx, CNK_ERR_ARG, "--from/--freeze: transfer learning runs through cnk_transfer_run");
+    if (o->ema_decay >= 1) return cnk_fail(ctx, CNK_ERR_ARG, "--ema %g: expected a decay in [0, 1)", o->ema_decay);
     if (o->label_smoothing >= 1)
         return cnk_fail(ctx, CNK_ERR_ARG, "--label-smoothing %g: expected a value in [0, 1)", o->label_smoothing);
     return CNK_OK;
@@ -469,6 +492,10 @@ static int setup(train_run *r, cnk_modelfile *ckpt)
     /* Every rank starts from rank 0's weights. */
     if (!rc) rc = cnk_dist_broadcast_floats(ctx, r->opts->dist, cnk_model_params(r->model), r->arch.n_params);
     if (!rc) rc = cnk_dist_broadcast_floats(ctx, r->opts->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    if (!rc && r->ema_params && !r->opts->resume) { /* the average starts at the initial weights */
+        memcpy(r->ema_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
+        memcpy(r->ema_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
+    }
     choose_augmentation(r);
     return rc;
 }

@@ -43,6 +43,9 @@ typedef struct cnk_train_options {
                               * the input kind's default (pipeline/train.c: default_label_smoothing) */
     int tta_flip;            /* photos: evaluate and predict on the mean of each image's and its mirror's
                               * probabilities (stored in the model); < 0 = default, 0 = off, 1 = on */
+    double ema_decay;        /* > 0: validation, the kept model and the final one use an exponential moving
+                              * average of the weights and batch-norm statistics, updated every step with this
+                              * decay (in [0, 1)); 0 = off; < 0 = the input kind's default (default_ema_decay) */
     const char *model_path;  /* -o MODEL.cnk (required) */
     const char *report_dir;  /* --report DIR or NULL */
     const char *resume;      /* --resume CHECKPOINT or NULL */

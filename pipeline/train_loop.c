@@ -76,6 +76,39 @@ static int local_gradients(train_run *r, int n, double *loss_sum, size_t *correc
     return CNK_OK;
 }
 
+/* avg <- d avg + (1 - d) x over n values. */
+static void blend(float *avg, const float *x, size_t n, float d)
+{
+    for (size_t i = 0; i < n; i++) avg[i] = d * avg[i] + (1 - d) * x[i];
+}
+
+/* The weight average after a step. Its decay ramps up as (1 + t) / (10 + t) over the first steps (t = steps
+ * taken), so the random initial weights are forgotten quickly; it depends only on the step count, which the
+ * checkpoint keeps, so a resumed run averages exactly as an uninterrupted one. */
+static void ema_update(train_run *r)
+{
+    double t = (double)cnk_optim_steps(r->opt);
+    float d = (float)fmin(r->ema_decay, (1 + t) / (10 + t));
+    blend(r->ema_params, cnk_model_params(r->model), r->arch.n_params, d);
+    blend(r->ema_buffers, cnk_model_buffers(r->model), r->arch.n_buffers, d);
+}
+
+/* Puts the weight average into the model (keeping the trained weights aside), or back: validation, the kept
+ * model and the final one are the average's; training continues from the trained weights. */
+static void ema_swap_in(train_run *r)
+{
+    memcpy(r->live_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
+    memcpy(r->live_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
+    memcpy(cnk_model_params(r->model), r->ema_params, r->arch.n_params * sizeof(float));
+    memcpy(cnk_model_buffers(r->model), r->ema_buffers, r->arch.n_buffers * sizeof(float));
+}
+
+static void ema_swap_out(train_run *r)
+{
+    memcpy(cnk_model_params(r->model), r->live_params, r->arch.n_params * sizeof(float));
+    memcpy(cnk_model_buffers(r->model), r->live_buffers, r->arch.n_buffers * sizeof(float));
+}
+
 /* One optimisation step on a filled batch; adds to the loss sum and correct count. With several ranks, n is
  * this rank's shard (maybe 0) of a global batch of n_global and the gradients are reduced before the step. */
 static int train_step(train_run *r, int n, int n_global, float lr, double *loss_sum, size_t *correct)
@@ -90,6 +123,7 @@ static int train_step(train_run *r, int n, int n_global, float lr, double *loss_
     const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
     cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
                    r->ctx->threads);
+    if (r->ema_params) ema_update(r);
     return CNK_OK;
 }
 
@@ -141,6 +175,8 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
     if (!rc) rc = cnk_dist_sum_doubles(r->ctx, r->opts->dist, totals, 3);
     if (!rc)
         rc = cnk_dist_average_floats(r->ctx, r->opts->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    if (!rc && r->ema_buffers)
+        rc = cnk_dist_average_floats(r->ctx, r->opts->dist, r->ema_buffers, r->arch.n_buffers);
     loss_sum = totals[0], correct = (size_t)totals[1], seen = (size_t)totals[2];
     *loss_out = seen ? loss_sum / (double)seen : NAN;
     *acc_out = seen ? (double)correct / (double)seen : NAN;
@@ -251,6 +287,9 @@ int cnk_train_save_model(train_run *r, const char *path, const float *params, co
     return rc;
 }
 
+/* Floats the weight average adds to the checkpoint's optimiser file (0 without one). */
+static size_t ema_size(const train_run *r) { return r->ema_params ? r->arch.n_params + r->arch.n_buffers : 0; }
+
 /* The optimiser state after `epoch` epochs: one file per epoch, so a kill between writing it and the model
  * checkpoint leaves the previous epoch's pair intact. */
 static void optim_state_path(const char *ckpt_path, int epoch, char *out, size_t cap)
@@ -258,7 +297,8 @@ static void optim_state_path(const char *ckpt_path, int epoch, char *out, size_t
     snprintf(out, cap, "%s.optim-%d.npy", ckpt_path, epoch);
 }
 
-/* The checkpoint: the optimiser state as .npy ([steps, epochs done, state...]) first, then the model file
+/* The checkpoint: the optimiser state as .npy ([steps, epochs done, state..., and with a weight average its
+ * parameters and buffers]) first, then the model file
  * whose text carries the run's state (and names the epoch); each is atomic. Once the new checkpoint is in
  * place the previous epoch's optimiser file is removed. */
 static int save_checkpoint(train_run *r, int epochs_done)
@@ -266,13 +306,17 @@ static int save_checkpoint(train_run *r, int epochs_done)
     char ckpt[4200], optim_path[4300];
     cnk_train_checkpoint_path(r->opts->model_path, ckpt, sizeof ckpt);
     optim_state_path(ckpt, epochs_done, optim_path, sizeof optim_path);
-    size_t n_state = cnk_optim_state_size(r->opt);
-    float *state = malloc((n_state + 2) * sizeof *state);
+    size_t n_state = cnk_optim_state_size(r->opt), n_ema = ema_size(r);
+    float *state = malloc((n_state + n_ema + 2) * sizeof *state);
     if (!state) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
     state[0] = (float)cnk_optim_steps(r->opt);
     state[1] = (float)epochs_done;
     memcpy(state + 2, cnk_optim_state(r->opt), n_state * sizeof *state);
-    size_t shape[1] = {n_state + 2};
+    if (n_ema) {
+        memcpy(state + 2 + n_state, r->ema_params, r->arch.n_params * sizeof *state);
+        memcpy(state + 2 + n_state + r->arch.n_params, r->ema_buffers, r->arch.n_buffers * sizeof *state);
+    }
+    size_t shape[1] = {n_state + n_ema + 2};
     int rc = cnk_npy_write(r->ctx, optim_path, state, 1, shape);
     free(state);
     if (rc) return rc;
@@ -282,9 +326,10 @@ static int save_checkpoint(train_run *r, int epochs_done)
     size_t len = (size_t)snprintf(text, cap,
                                   "%sckpt_arch=%s\nckpt_epoch=%d\nckpt_epochs=%d\nckpt_batch=%d\nckpt_lr=%.17g\n"
                                   "ckpt_patience=%d\nckpt_wd=%.17g\nckpt_best_val=%.17g\nckpt_best_epoch=%d\n"
-                                  "ckpt_bad=%d\nckpt_ls=%.17g\n",
+                                  "ckpt_bad=%d\nckpt_ls=%.17g\nckpt_ema=%.17g\n",
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
-                                  r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing);
+                                  r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing,
+                                  r->ema_decay);
     for (int s = 0; s < HIST_SERIES; s++) {
         len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
         for (int e = 0; e < epochs_done; e++)
@@ -340,6 +385,10 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
     if (strstr(t, "\nckpt_ls=") && (kv_double(r->ctx, t, "ckpt_ls", &ls) || !(ls >= 0 && ls < 1)))
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint label smoothing out of range", r->opts->resume);
     r->label_smoothing = ls;
+    double ema = 0; /* absent in checkpoints from before the weight average: none */
+    if (strstr(t, "\nckpt_ema=") && (kv_double(r->ctx, t, "ckpt_ema", &ema) || !(ema >= 0 && ema < 1)))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint weight-average decay out of range", r->opts->resume);
+    r->ema_decay = ema;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);
@@ -390,17 +439,22 @@ int cnk_train_load_checkpoint(train_run *r, const cnk_modelfile *ckpt)
     cnk_array state = {0};
     rc = cnk_npy_read(ctx, optim_path, &state);
     if (rc) return rc;
-    size_t n_state = cnk_optim_state_size(r->opt);
-    if (state.ndim != 1 || state.shape[0] != n_state + 2 || (int)state.data[1] != r->start_epoch) {
+    size_t n_state = cnk_optim_state_size(r->opt), n_ema = ema_size(r);
+    if (state.ndim != 1 || state.shape[0] != n_state + n_ema + 2 || (int)state.data[1] != r->start_epoch) {
         cnk_array_release(&state);
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: optimiser state does not match the checkpoint", optim_path);
+    }
+    if (n_ema) {
+        memcpy(r->ema_params, state.data + 2 + n_state, r->arch.n_params * sizeof(float));
+        memcpy(r->ema_buffers, state.data + 2 + n_state + r->arch.n_params, r->arch.n_buffers * sizeof(float));
     }
     rc = cnk_optim_set_state(ctx, r->opt, state.data + 2, n_state, (long)state.data[0]);
     cnk_array_release(&state);
     if (rc) return rc;
-    /* The best weights so far are in the model file written when they were found. */
-    memcpy(r->best_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
-    memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
+    /* The best weights so far are in the model file written when they were found (the checkpoint's own epoch:
+     * its weights, or their average). */
+    memcpy(r->best_params, n_ema ? r->ema_params : cnk_model_params(r->model), r->arch.n_params * sizeof(float));
+    memcpy(r->best_buffers, n_ema ? r->ema_buffers : cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
     if (r->best_epoch > 0 && r->best_epoch != r->start_epoch) {
         cnk_modelfile best;
         rc = cnk_modelfile_read(ctx, r->opts->model_path, &best);
@@ -422,8 +476,12 @@ static int end_epoch(train_run *r, int epoch, cnk_epoch_stats *st)
 {
     int has_val = r->parts[CNK_PART_VAL].n > 0;
     st->val_loss = st->val_acc = NAN;
+    if (r->ema_params) ema_swap_in(r);
     int rc = has_val ? cnk_train_evaluate(r, CNK_PART_VAL, NULL, NULL, NULL, &st->val_loss, &st->val_acc) : CNK_OK;
-    if (rc) return rc;
+    if (rc) {
+        if (r->ema_params) ema_swap_out(r);
+        return rc;
+    }
     double *h[HIST_SERIES] = {r->history[0], r->history[1], r->history[2], r->history[3]};
     h[HIST_TRAIN_LOSS][epoch] = st->train_loss, h[HIST_TRAIN_ACC][epoch] = st->train_acc;
     h[HIST_VAL_LOSS][epoch] = st->val_loss, h[HIST_VAL_ACC][epoch] = st->val_acc;
@@ -442,6 +500,7 @@ static int end_epoch(train_run *r, int epoch, cnk_epoch_stats *st)
     } else {
         r->bad_epochs++;
     }
+    if (r->ema_params) ema_swap_out(r);
     if (!rc && cnk_dist_is_root(r->opts->dist)) rc = save_checkpoint(r, epoch + 1);
     return rc;
 }
