@@ -35,6 +35,8 @@ static const char *const usage_text =
     "                           probabilities (stored in the model; default none)\n"
     "  --ema DECAY              validate, keep and save an exponential moving average of the weights, updated\n"
     "                           every step with this decay (default 0: off)\n"
+    "  --mixup A                blend each training batch with itself reversed by lam ~ Beta(A, A), labels\n"
+    "                           alike (A in (0, 1]; default 0: off)\n"
     "  --patience N             early stopping after N epochs without a better val loss (default 10, images 20,\n"
     "                           feature vectors 30; 0 = off)\n"
     "  --seed N                 seed of the split, initialisation, shuffling and augmentation (default 42)\n"
@@ -65,7 +67,7 @@ enum {
     OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
     OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
-    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA, OPT_EMA, OPT_HELP
+    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA, OPT_EMA, OPT_MIXUP, OPT_HELP
 };
 
 static const struct option long_options[] = {
@@ -80,6 +82,7 @@ static const struct option long_options[] = {
     {"label-smoothing", required_argument, NULL, OPT_LABEL_SMOOTHING},
     {"tta", required_argument, NULL, OPT_TTA},
     {"ema", required_argument, NULL, OPT_EMA},
+    {"mixup", required_argument, NULL, OPT_MIXUP},
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"seed", required_argument, NULL, OPT_SEED},
     {"test-fraction", required_argument, NULL, OPT_TEST_FRACTION},
@@ -155,6 +158,7 @@ static int parse_option(int c, const char *arg, cnk_train_options *o, cnk_ctx *c
         o->tta_flip = strcmp(arg, "flip") == 0 ? 1 : strcmp(arg, "none") == 0 ? 0 : -2;
         return o->tta_flip == -2 ? -1 : 0;
     case OPT_EMA: return cli_parse_double(arg, 0, 0.99999, &x) ? -1 : (o->ema_decay = x, 0);
+    case OPT_MIXUP: return cli_parse_double(arg, 0, 1, &x) ? -1 : (o->mixup = x, 0);
     case OPT_LABEL_SMOOTHING: return cli_parse_double(arg, 0, 0.999, &x) ? -1 : (o->label_smoothing = x, 0);
     case OPT_TEST_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->test_fraction = x, 0);
     case OPT_VAL_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->val_fraction = x, 0);

@@ -19,6 +19,13 @@ double cnk_loss_softmax_ce(const float *logits, const int *labels, int batch, in
 double cnk_loss_softmax_ce_smooth(const float *logits, const int *labels, int batch, int classes, double smoothing,
                                   float *probs, float *dlogits);
 
+/* Cross-entropy against probability targets (PyTorch's CrossEntropyLoss with class-probability targets and
+ * label_smoothing=smoothing: each target row t becomes (1 - smoothing) t + smoothing / classes): mixup's
+ * blended labels. targets [batch, classes], rows summing to 1. probs, dlogits as above (d(mean)/d(logits) =
+ * (p - t') / batch). Returns the mean loss over the batch. */
+double cnk_loss_softmax_ce_soft(const float *logits, const float *targets, int batch, int classes, double smoothing,
+                                float *probs, float *dlogits);
+
 /* Binary cross-entropy on logits (sigmoid folded in, stable for any logit): n values, targets in [0, 1].
  * dlogits (may be NULL) receives d(mean loss)/d(logits). Returns the mean over all n values. */
 double cnk_loss_bce_logits(const float *logits, const float *targets, size_t n, float *dlogits);

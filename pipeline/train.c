@@ -34,6 +34,7 @@ void cnk_train_options_init(cnk_train_options *opts)
     opts->label_smoothing = -1;
     opts->tta_flip = -1;
     opts->ema_decay = -1;
+    opts->mixup = -1;
 }
 
 void cnk_train_checkpoint_path(const char *model_path, char *out, size_t cap)
@@ -143,6 +144,7 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
     r->weight_decay = opts->weight_decay >= 0 ? opts->weight_decay : vector ? 1e-4 : 1e-4;
     r->label_smoothing = opts->label_smoothing >= 0 ? opts->label_smoothing : default_label_smoothing(p);
     r->ema_decay = opts->ema_decay >= 0 ? opts->ema_decay : default_ema_decay(p);
+    r->mixup = opts->mixup >= 0 ? opts->mixup : 0;
 }
 
 /* ---- data, split, features ---- */
@@ -317,6 +319,10 @@ static int alloc_buffers(train_run *r)
     r->best_buffers = malloc((r->arch.n_buffers + 1) * sizeof *r->best_buffers);
     for (int s = 0; s < HIST_SERIES; s++) r->history[s] = calloc((size_t)r->epochs + 1, sizeof(double));
     int ok = r->batch_x && r->scratch && r->batch_y && r->dlogits && r->probs && r->best_params && r->best_buffers;
+    if (r->mixup > 0) {
+        r->soft_targets = malloc(b * (size_t)r->n_classes * sizeof *r->soft_targets);
+        ok = ok && r->soft_targets;
+    }
     if (r->ema_decay > 0) {
         r->ema_params = malloc((r->arch.n_params + 1) * sizeof *r->ema_params);
         r->ema_buffers = malloc((r->arch.n_buffers + 1) * sizeof *r->ema_buffers);
@@ -432,6 +438,7 @@ static void release_run(train_run *r)
     free(r->probs);
     free(r->best_params);
     free(r->best_buffers);
+    free(r->soft_targets);
     free(r->ema_params);
     free(r->ema_buffers);
     free(r->live_params);
@@ -447,6 +454,7 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *o)
     if (!o->data && !o->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
     if (o->from || o->freeze)
         return cnk_fail(ctx, CNK_ERR_ARG, "--from/--freeze: transfer learning runs through cnk_transfer_run");
+    if (o->mixup > 1) return cnk_fail(ctx, CNK_ERR_ARG, "--mixup %g: expected a Beta parameter in [0, 1]", o->mixup);
     if (o->ema_decay >= 1) return cnk_fail(ctx, CNK_ERR_ARG, "--ema %g: expected a decay in [0, 1)", o->ema_decay);
     if (o->label_smoothing >= 1)
         return cnk_fail(ctx, CNK_ERR_ARG, "--label-smoothing %g: expected a value in [0, 1)", o->label_smoothing);

@@ -46,6 +46,8 @@ typedef struct cnk_train_options {
     double ema_decay;        /* > 0: validation, the kept model and the final one use an exponential moving
                               * average of the weights and batch-norm statistics, updated every step with this
                               * decay (in [0, 1)); 0 = off; < 0 = the input kind's default (default_ema_decay) */
+    double mixup;            /* > 0: mixup with this Beta(a, a) parameter (in (0, 1]): every training batch is
+                              * blended with itself reversed, labels alike; 0 = off; < 0 = default (0) */
     const char *model_path;  /* -o MODEL.cnk (required) */
     const char *report_dir;  /* --report DIR or NULL */
     const char *resume;      /* --resume CHECKPOINT or NULL */

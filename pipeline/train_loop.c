@@ -49,6 +49,36 @@ static int fill_batch(train_run *r, const sample_ref *const *refs, int n, int tr
     return CNK_OK;
 }
 
+/* A Beta(a, a) draw for a in (0, 1] (Johnk's method: accepts with probability >= pi/4 there). */
+static double beta_symmetric(cnk_rng *rng, double a)
+{
+    for (;;) {
+        double x = pow(cnk_rng_uniform(rng), 1 / a), y = pow(cnk_rng_uniform(rng), 1 / a);
+        if (x + y <= 1 && x + y > 0) return x / (x + y);
+    }
+}
+
+/* Mixup: samples k and n-1-k of the filled batch become lam and 1 - lam blends of each other, inputs and
+ * one-hot labels alike (soft_targets); lam ~ Beta(mixup, mixup), one per batch. */
+static void mix_batch(train_run *r, int n, cnk_rng *rng)
+{
+    float lam = (float)beta_symmetric(rng, r->mixup);
+    size_t C = (size_t)r->n_classes;
+    memset(r->soft_targets, 0, (size_t)n * C * sizeof *r->soft_targets);
+    for (int k = 0; k < n; k++) {
+        int j = n - 1 - k;
+        r->soft_targets[(size_t)k * C + (size_t)r->batch_y[k]] += k == j ? 1.0f : lam;
+        if (k != j) r->soft_targets[(size_t)k * C + (size_t)r->batch_y[j]] += 1 - lam;
+        if (k >= j) continue;
+        float *a = r->batch_x + (size_t)k * r->in_size, *b = r->batch_x + (size_t)j * r->in_size;
+        for (size_t i = 0; i < r->in_size; i++) {
+            float ai = a[i], bi = b[i];
+            a[i] = lam * ai + (1 - lam) * bi;
+            b[i] = lam * bi + (1 - lam) * ai;
+        }
+    }
+}
+
 static int argmax(const float *v, int n)
 {
     int best = 0;
@@ -65,8 +95,10 @@ static int local_gradients(train_run *r, int n, double *loss_sum, size_t *correc
     int rc = cnk_model_forward(r->ctx, r->model, inputs, n, CNK_MODE_TRAIN);
     if (rc) return rc;
     const float *logits = cnk_model_output(r->model, 0, NULL);
-    double loss = cnk_loss_softmax_ce_smooth(logits, r->batch_y, n, r->n_classes, r->label_smoothing, r->probs,
-                                             r->dlogits);
+    double loss = r->mixup > 0 ? cnk_loss_softmax_ce_soft(logits, r->soft_targets, n, r->n_classes,
+                                                          r->label_smoothing, r->probs, r->dlogits)
+                               : cnk_loss_softmax_ce_smooth(logits, r->batch_y, n, r->n_classes, r->label_smoothing,
+                                                            r->probs, r->dlogits);
     if (!isfinite(loss)) return cnk_fail(r->ctx, CNK_ERR_INPUT, "training diverged (loss %g): try a lower --lr", loss);
     const float *douts[1] = {r->dlogits};
     rc = cnk_model_backward(r->ctx, r->model, douts);
@@ -140,11 +172,12 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
     }
     for (size_t i = 0; i < n; i++) order[i] = (int)i;
     /* Streams derived from (seed, epoch) make a resumed run repeat exactly what an uninterrupted one does. */
-    cnk_rng shuffle_rng, aug_rng;
+    cnk_rng shuffle_rng, aug_rng, mix_rng;
     cnk_rng_seed(&shuffle_rng, r->ctx->seed, 1000 + (uint64_t)epoch);
     /* Each rank draws its own augmentation and dropout streams (rank 0's are the single-process ones). */
     uint64_t rank_stream = (uint64_t)cnk_dist_rank(r->opts->dist) << 32;
     cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch + rank_stream);
+    cnk_rng_seed(&mix_rng, r->ctx->seed, 700000 + (uint64_t)epoch + rank_stream);
     cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch + rank_stream);
     cnk_rng_shuffle(&shuffle_rng, order, (int)n);
     size_t n_batches = (n + (size_t)r->batch - 1) / (size_t)r->batch;
@@ -162,6 +195,7 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
         cnk_dist_shard(r->opts->dist, (size_t)bs, &shard_from, &shard_n);
         for (size_t k = 0; k < shard_n; k++) batch_refs[k] = &train->refs[order[from + shard_from + k]];
         rc = fill_batch(r, batch_refs, (int)shard_n, 1, &aug_rng);
+        if (!rc && r->mixup > 0) mix_batch(r, (int)shard_n, &mix_rng);
         if (!rc) rc = train_step(r, (int)shard_n, bs, lr, &loss_sum, &correct);
         seen += shard_n;
         snprintf(extra, sizeof extra, "loss %.4f acc %.3f", loss_sum / (double)seen, (double)correct / (double)seen);
@@ -326,10 +360,10 @@ static int save_checkpoint(train_run *r, int epochs_done)
     size_t len = (size_t)snprintf(text, cap,
                                   "%sckpt_arch=%s\nckpt_epoch=%d\nckpt_epochs=%d\nckpt_batch=%d\nckpt_lr=%.17g\n"
                                   "ckpt_patience=%d\nckpt_wd=%.17g\nckpt_best_val=%.17g\nckpt_best_epoch=%d\n"
-                                  "ckpt_bad=%d\nckpt_ls=%.17g\nckpt_ema=%.17g\n",
+                                  "ckpt_bad=%d\nckpt_ls=%.17g\nckpt_ema=%.17g\nckpt_mixup=%.17g\n",
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
                                   r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing,
-                                  r->ema_decay);
+                                  r->ema_decay, r->mixup);
     for (int s = 0; s < HIST_SERIES; s++) {
         len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
         for (int e = 0; e < epochs_done; e++)
@@ -389,6 +423,10 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
     if (strstr(t, "\nckpt_ema=") && (kv_double(r->ctx, t, "ckpt_ema", &ema) || !(ema >= 0 && ema < 1)))
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint weight-average decay out of range", r->opts->resume);
     r->ema_decay = ema;
+    double mixup = 0; /* absent in checkpoints from before mixup: none */
+    if (strstr(t, "\nckpt_mixup=") && (kv_double(r->ctx, t, "ckpt_mixup", &mixup) || !(mixup >= 0 && mixup <= 1)))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint mixup out of range", r->opts->resume);
+    r->mixup = mixup;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);

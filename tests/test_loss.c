@@ -1,5 +1,6 @@
 /* The label-smoothed softmax cross-entropy against PyTorch (tests/ref/gen_loss.py: CrossEntropyLoss with
- * label_smoothing and an ignored label), its finite-difference gradient, and smoothing 0 = the plain loss.
+ * label_smoothing and an ignored label, and with probability targets), its finite-difference gradient, and
+ * smoothing 0 = the plain loss.
  * test-libs: core nn */
 #include "testutil.h"
 
@@ -124,6 +125,32 @@ static void test_smoothing_penalises_overconfidence(void **state)
     for (int i = 0; i < 6; i++) assert_true(g[i] == 0.0f);
 }
 
+/* Probability targets (mixup) with smoothing 0.1 against torch; one-hot targets give the label loss. */
+static void test_soft_targets_match_torch(void **state)
+{
+    (void)state;
+    float logits[BATCH * CLASSES], grad[BATCH * CLASSES], g2[BATCH * CLASSES], onehot[BATCH * CLASSES];
+    int labels[BATCH];
+    load_inputs(logits, labels);
+    cnk_array targets = {0}, want_loss = {0}, want_grad = {0};
+    read_fixture("soft_targets", &targets, BATCH * CLASSES);
+    read_fixture("loss_soft", &want_loss, 1);
+    read_fixture("grad_soft", &want_grad, BATCH * CLASSES);
+    double loss = cnk_loss_softmax_ce_soft(logits, targets.data, BATCH, CLASSES, 0.1, NULL, grad);
+    assert_true(fabs(loss - want_loss.data[0]) < 1e-5 * fabs(want_loss.data[0]));
+    tu_assert_close(grad, want_grad.data, BATCH * CLASSES, 1e-7, 1e-5, "soft-target dlogits vs torch");
+    labels[4] = 0; /* no ignored sample here */
+    memset(onehot, 0, sizeof onehot);
+    for (int n = 0; n < BATCH; n++) onehot[n * CLASSES + labels[n]] = 1;
+    double a = cnk_loss_softmax_ce_soft(logits, onehot, BATCH, CLASSES, 0.2, NULL, grad);
+    double b = cnk_loss_softmax_ce_smooth(logits, labels, BATCH, CLASSES, 0.2, NULL, g2);
+    assert_true(fabs(a - b) < 1e-12 * fabs(b));
+    tu_assert_close(grad, g2, BATCH * CLASSES, 1e-9, 1e-6, "one-hot soft targets vs labels");
+    cnk_array_release(&targets);
+    cnk_array_release(&want_loss);
+    cnk_array_release(&want_grad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +159,7 @@ int main(void)
         cmocka_unit_test(test_zero_smoothing_is_plain_ce),
         cmocka_unit_test(test_gradient_matches_finite_differences),
         cmocka_unit_test(test_smoothing_penalises_overconfidence),
+        cmocka_unit_test(test_soft_targets_match_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

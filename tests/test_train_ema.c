@@ -1,6 +1,6 @@
-/* Tests for the weight average (--ema) and label smoothing (--label-smoothing) of pipeline/train on small
- * generated audio: after one optimisation step the kept model is exactly d w0 + (1 - d) w1 (d the warm-up
- * decay 2/11, w0 the initial weights, w1 the trained ones the checkpoint holds); an interrupted run with both
+/* Tests for the weight average (--ema), label smoothing (--label-smoothing) and mixup (--mixup) of
+ * pipeline/train on small generated audio: after one optimisation step the kept model is exactly d w0 + (1 - d) w1 (d the warm-up
+ * decay 2/11, w0 the initial weights, w1 the trained ones the checkpoint holds); an interrupted run with all three
  * resumed from its checkpoint ends with the same model, bit for bit, as an uninterrupted one; bad values fail.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
@@ -49,6 +49,7 @@ static void options(cnk_train_options *o, const char *model)
     o->cache_dir = "";
     o->ema_decay = 0.9;
     o->label_smoothing = 0.1;
+    o->mixup = 0.4;
 }
 
 static void read_model(const char *path, cnk_modelfile *mf)
@@ -83,6 +84,8 @@ static void test_average_after_one_step(void **state)
     assert_float_equal(strtod(value, NULL), 0.9, 1e-12);
     assert_int_equal(cnk_kv_get(&ctx, trained.preprocess, "ckpt_ls", value, sizeof value), CNK_OK);
     assert_float_equal(strtod(value, NULL), 0.1, 1e-12);
+    assert_int_equal(cnk_kv_get(&ctx, trained.preprocess, "ckpt_mixup", value, sizeof value), CNK_OK);
+    assert_float_equal(strtod(value, NULL), 0.4, 1e-12);
     cnk_arch arch;
     cnk_arch_init(&arch);
     assert_int_equal(cnk_modelfile_arch(&ctx, &trained, &arch), CNK_OK);
@@ -163,6 +166,10 @@ static void test_bad_values_fail(void **state)
     o.label_smoothing = 1.5;
     assert_int_equal(cnk_train_run(&ctx, &o, &res), CNK_ERR_ARG);
     assert_non_null(strstr(cnk_error(&ctx), "--label-smoothing"));
+    options(&o, model);
+    o.mixup = 1.5;
+    assert_int_equal(cnk_train_run(&ctx, &o, &res), CNK_ERR_ARG);
+    assert_non_null(strstr(cnk_error(&ctx), "--mixup"));
     options(&o, model);
     o.tta_flip = 1; /* audio */
     assert_int_equal(cnk_train_run(&ctx, &o, &res), CNK_ERR_ARG);

@@ -25,3 +25,17 @@ for name, s in (("0", 0.0), ("01", 0.1), ("03", 0.3)):
     np.save(os.path.join(OUT, f"loss_{name}.npy"), np.array([loss.item()], dtype=np.float32))
     np.save(os.path.join(OUT, f"grad_{name}.npy"), z.grad.numpy().astype(np.float32))
     print(f"smoothing {s}: loss {loss.item():.6f}")
+
+# Probability targets (mixup's blended labels): two classes mixed 0.7 / 0.3 per row, smoothing 0.1.
+second = (labels + 1 + rng.integers(0, CLASSES - 1, BATCH)) % CLASSES
+soft = np.zeros((BATCH, CLASSES), dtype=np.float32)
+rows = np.arange(BATCH)
+soft[rows, np.maximum(labels, 0)] += 0.7
+soft[rows, second] += 0.3
+np.save(os.path.join(OUT, "soft_targets.npy"), soft)
+z = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+loss = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(z, torch.tensor(soft, dtype=torch.float64))
+loss.backward()
+np.save(os.path.join(OUT, "loss_soft.npy"), np.array([loss.item()], dtype=np.float32))
+np.save(os.path.join(OUT, "grad_soft.npy"), z.grad.numpy().astype(np.float32))
+print(f"soft targets, smoothing 0.1: loss {loss.item():.6f}")
