@@ -25,11 +25,18 @@ static const char *const usage_text =
     "                           a resumable checkpoint to MODEL.cnk.ckpt\n"
     "  --input KIND             auto|mel|wavelet|mel+wavelet|image|csv|npy|idx (default auto: from the files)\n"
     "  --arch NAME|FILE.cfg     network (default: cnn5 for images, cnn for spectrograms, mlp for feature vectors)\n"
-    "  --epochs N               (default 30 audio, 40 images, 150 feature vectors)\n"
-    "  --batch-size N           (default 32)\n"
+    "  --epochs N               (default 30 audio, 60 images, 150 feature vectors)\n"
+    "  --batch-size N           (default 32; 16 for images and below 512 training inputs)\n"
     "  --lr X                   initial learning rate, cosine-decayed (default 0.001)\n"
     "  --optimizer NAME         adam|adamw|sgd (default adam)\n"
     "  --weight-decay X         (default 1e-4)\n"
+    "  --label-smoothing X      smooth the training targets by X in [0, 1) (default 0.1 images, 0 otherwise)\n"
+    "  --tta flip|none          images: evaluate and predict on the mean of the image's and its mirror's\n"
+    "                           probabilities (stored in the model; default flip)\n"
+    "  --ema DECAY              validate, keep and save an exponential moving average of the weights, updated\n"
+    "                           every step with this decay (default 0.995 images, 0 = off otherwise)\n"
+    "  --mixup A                blend each training batch with itself reversed by lam ~ Beta(A, A), labels\n"
+    "                           alike (A in (0, 1]; default 0: off)\n"
     "  --patience N             early stopping after N epochs without a better val loss (default 10, images 20,\n"
     "                           feature vectors 30; 0 = off)\n"
     "  --seed N                 seed of the split, initialisation, shuffling and augmentation (default 42)\n"
@@ -67,7 +74,8 @@ enum {
     OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
     OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
-    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_HELP,
+    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA,
+    OPT_EMA, OPT_MIXUP, OPT_HELP,
     OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM /* keep these five last: see is_audio_option */
 };
 
@@ -80,6 +88,10 @@ static const struct option long_options[] = {
     {"lr", required_argument, NULL, OPT_LR},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
     {"weight-decay", required_argument, NULL, OPT_WD},
+    {"label-smoothing", required_argument, NULL, OPT_LABEL_SMOOTHING},
+    {"tta", required_argument, NULL, OPT_TTA},
+    {"ema", required_argument, NULL, OPT_EMA},
+    {"mixup", required_argument, NULL, OPT_MIXUP},
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"seed", required_argument, NULL, OPT_SEED},
     {"test-fraction", required_argument, NULL, OPT_TEST_FRACTION},
@@ -156,6 +168,12 @@ static int parse_option(int c, const char *arg, cnk_train_options *o, cnk_ctx *c
     case OPT_STOP_AFTER: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (o->max_epochs_this_run = (int)n, 0);
     case OPT_LR: return cli_parse_double(arg, 1e-9, 10, &x) || x <= 0 ? -1 : (o->lr = x, 0);
     case OPT_WD: return cli_parse_double(arg, 0, 10, &x) ? -1 : (o->weight_decay = x, 0);
+    case OPT_TTA:
+        o->tta_flip = strcmp(arg, "flip") == 0 ? 1 : strcmp(arg, "none") == 0 ? 0 : -2;
+        return o->tta_flip == -2 ? -1 : 0;
+    case OPT_EMA: return cli_parse_double(arg, 0, 0.99999, &x) ? -1 : (o->ema_decay = x, 0);
+    case OPT_MIXUP: return cli_parse_double(arg, 0, 1, &x) ? -1 : (o->mixup = x, 0);
+    case OPT_LABEL_SMOOTHING: return cli_parse_double(arg, 0, 0.999, &x) ? -1 : (o->label_smoothing = x, 0);
     case OPT_TEST_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->test_fraction = x, 0);
     case OPT_VAL_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->val_fraction = x, 0);
     case OPT_SEGMENT: return cli_parse_double(arg, 0.05, 600, &x) ? -1 : (o->segment_seconds = x, 0);

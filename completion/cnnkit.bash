@@ -23,6 +23,7 @@ _cnnkit_choices()
     train:--input) echo "auto mel wavelet mel+wavelet image csv npy idx" ;;
     train:--optimizer) echo "adam adamw sgd" ;;
     train:--freeze) echo "backbone none" ;;
+    train:--tta) echo "flip none" ;;
     train:--arch) echo "cnn cnn5 mlp mobilenet_v2 mobilenet_v1 fusion" ;;
     train:--center) echo "on off" ;;
     train:--clip-norm) echo "none cmn cmvn" ;;

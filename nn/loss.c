@@ -28,6 +28,57 @@ double cnk_loss_softmax_ce(const float *logits, const int *labels, int batch, in
     return total * inv;
 }
 
+double cnk_loss_softmax_ce_smooth(const float *logits, const int *labels, int batch, int classes, double smoothing,
+                                  float *probs, float *dlogits)
+{
+    if (!(smoothing > 0)) return cnk_loss_softmax_ce(logits, labels, batch, classes, probs, dlogits);
+    int counted = 0;
+    for (int n = 0; n < batch; n++)
+        if (labels[n] >= 0 && labels[n] < classes) counted++;
+    double total = 0.0, inv = counted > 0 ? 1.0 / counted : 0.0;
+    double off = smoothing / classes, on = 1.0 - smoothing + off; /* the smoothed target's two values */
+    for (int n = 0; n < batch; n++) {
+        const float *z = logits + (size_t)n * classes;
+        float max = z[0];
+        for (int k = 1; k < classes; k++) max = fmaxf(max, z[k]);
+        double sum = 0.0;
+        for (int k = 0; k < classes; k++) sum += exp((double)z[k] - max);
+        double log_sum = log(sum) + max;
+        int label = labels[n];
+        int valid = label >= 0 && label < classes;
+        for (int k = 0; k < classes; k++) {
+            double target = k == label ? on : off;
+            double p = exp((double)z[k] - log_sum);
+            if (valid) total += target * (log_sum - z[k]); /* -target * log p */
+            if (probs) probs[(size_t)n * classes + k] = (float)p;
+            if (dlogits) dlogits[(size_t)n * classes + k] = valid ? (float)((p - target) * inv) : 0.0f;
+        }
+    }
+    return total * inv;
+}
+
+double cnk_loss_softmax_ce_soft(const float *logits, const float *targets, int batch, int classes, double smoothing,
+                                float *probs, float *dlogits)
+{
+    double total = 0.0, inv = batch > 0 ? 1.0 / batch : 0.0, off = smoothing / classes;
+    for (int n = 0; n < batch; n++) {
+        const float *z = logits + (size_t)n * classes, *t = targets + (size_t)n * classes;
+        float max = z[0];
+        for (int k = 1; k < classes; k++) max = fmaxf(max, z[k]);
+        double sum = 0.0;
+        for (int k = 0; k < classes; k++) sum += exp((double)z[k] - max);
+        double log_sum = log(sum) + max;
+        for (int k = 0; k < classes; k++) {
+            double target = (1.0 - smoothing) * t[k] + off;
+            double p = exp((double)z[k] - log_sum);
+            total += target * (log_sum - z[k]);
+            if (probs) probs[(size_t)n * classes + k] = (float)p;
+            if (dlogits) dlogits[(size_t)n * classes + k] = (float)((p - target) * inv);
+        }
+    }
+    return total * inv;
+}
+
 double cnk_loss_bce_logits(const float *logits, const float *targets, size_t n, float *dlogits)
 {
     double total = 0.0;

@@ -12,13 +12,25 @@ enum { PROBE_MAX = 64 };
  * (Per-clip CMVN of each band, cnk_clip_norm, was worse there: a one-word clip's mean spectrum is largely
  * the word's vowel, so removing it removes the digit.) */
 enum { SPEECH_MAX_RATE = 22050 };
+/* The #ifndef lets datasets/experiments/speech_variant.sh build a screening binary with other values (-D...);
+ * the library build never defines them. */
+#ifndef SPEECH_TOP_DB
 #define SPEECH_TOP_DB 40.0f       /* bins over 40 dB below the peak all read -40: each recording's noise floor
                                    * was the strongest cue to the speaker (+26 points on a validation speaker) */
-enum { SPEECH_LIFTER = 20 };     /* cepstral coefficients kept of 64 mel bands: the envelope, not the pitch */
+#endif
+#ifndef SPEECH_LIFTER
+#define SPEECH_LIFTER 20          /* cepstral coefficients kept of 64 mel bands: the envelope, not the pitch */
+#endif
+#ifndef SPEECH_TRIM_DB
 #define SPEECH_TRIM_DB 40.0f      /* silence around the word goes... */
+#endif
 enum { SPEECH_CENTER = 1 };       /* ...and the word sits in the middle of its segment */
+#ifndef SPEECH_FREQ_WARP
 #define SPEECH_FREQ_WARP 0.15f
+#endif
+#ifndef SPEECH_TIME_STRETCH
 #define SPEECH_TIME_STRETCH 0.15f
+#endif
 
 /* Sample rates and durations of up to PROBE_MAX evenly spread clips, from their headers only. */
 static void probe_audio(const cnk_dataset *ds, int *max_rate, double *p50, double *p95)

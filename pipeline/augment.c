@@ -29,6 +29,18 @@ void cnk_augment_defaults_spectrogram(cnk_augment_params *p, int n_rows, int n_f
     p->fill = fill;
 }
 
+void cnk_augment_mirror(float *x, int channels, int height, int width)
+{
+    for (int row = 0; row < channels * height; row++) {
+        float *line = x + (size_t)row * width;
+        for (int a = 0, b = width - 1; a < b; a++, b--) {
+            float t = line[a];
+            line[a] = line[b];
+            line[b] = t;
+        }
+    }
+}
+
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* A uniform integer in [-m, m]. */

@@ -36,6 +36,10 @@ typedef struct cnk_augment_params {
 void cnk_augment_defaults_image(cnk_augment_params *p);
 void cnk_augment_defaults_spectrogram(cnk_augment_params *p, int n_rows, int n_frames, float fill);
 
+/* Mirrors a C x H x W image left-right in place (test-time flip averaging uses it at evaluation and
+ * prediction; the training flip goes through cnk_augment_image's warp). */
+void cnk_augment_mirror(float *x, int channels, int height, int width);
+
 /* Each needs scratch of channels*height*width floats (the size of x). */
 void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int height, int width,
                        float *scratch);

@@ -9,6 +9,7 @@
 #include "nn/arch.h"
 #include "nn/model.h"
 #include "nn/modelfile.h"
+#include "pipeline/augment.h"
 #include "pipeline/dataset.h"
 #include "pipeline/featureset.h"
 #include "pipeline/fusion.h"
@@ -124,6 +125,25 @@ static void softmax_add(const float *logits, int n, double *acc)
     for (int i = 0; i < n; i++) acc[i] += exp(logits[i] - max) / sum;
 }
 
+/* Image models trained with test-time flips average each image's probabilities with its mirror's, as
+ * cnk_train_evaluate did when it chose and scored the model. */
+static int tta_flips(const cnk_classifier *c) { return c->prep.tta_flip && !c->mel_image.active; }
+
+/* Adds the softmax of the mirrored images of the bs inputs in c->inputs (mirrored in place) to proba. */
+static int add_mirrored(cnk_ctx *ctx, cnk_classifier *c, int bs, double *proba)
+{
+    int ch, h, w;
+    input_shape(c, &ch, &h, &w);
+    for (int k = 0; k < bs; k++) cnk_augment_mirror(c->inputs + (size_t)k * c->in_size, ch, h, w);
+    const float *inputs[1] = {c->inputs};
+    int rc = cnk_model_forward(ctx, c->model, inputs, bs, CNK_MODE_INFER);
+    if (rc) return rc;
+    int units = 0;
+    const float *logits = cnk_model_output(c->model, 0, &units);
+    for (int k = 0; k < bs; k++) softmax_add(logits + (size_t)k * units, units, proba);
+    return CNK_OK;
+}
+
 int cnk_classifier_predict_features(cnk_ctx *ctx, cnk_classifier *c, const cnk_array *features, double *proba)
 {
     int n_classes = c->mf.n_classes;
@@ -150,8 +170,11 @@ int cnk_classifier_predict_features(cnk_ctx *ctx, cnk_classifier *c, const cnk_a
         if (units != n_classes)
             return cnk_fail(ctx, CNK_ERR_INPUT, "the network has %d outputs for %d classes", units, n_classes);
         for (int k = 0; k < bs; k++) softmax_add(logits + (size_t)k * units, units, proba);
+        if (tta_flips(c)) rc = add_mirrored(ctx, c, bs, proba);
+        if (rc) return rc;
     }
-    for (int i = 0; i < n_classes; i++) proba[i] /= (double)n_seg;
+    double views = tta_flips(c) ? 2.0 : 1.0;
+    for (int i = 0; i < n_classes; i++) proba[i] /= (double)n_seg * views;
     return CNK_OK;
 }
 

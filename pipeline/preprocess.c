@@ -154,6 +154,7 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
               p->segment_hop, p->train_hop, p->min_fill);
     tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
               p->n_features);
+    if (p->tta_flip) tb_printf(&tb, "tta_flip=%d\n", p->tta_flip); /* absent = off (older readers ignore it) */
     tb_printf(&tb, "csv_drop=%s\nn_norm=%d\n", p->csv_drop, p->n_norm);
     tb_floats(&tb, "mean", p->mean, p->n_norm);
     tb_floats(&tb, "std", p->std, p->n_norm);
@@ -281,6 +282,7 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     if (!rc && find_value(text, "lifter", &len)) rc = get_int(ctx, text, source, "lifter", 0, 4096, &p->lifter);
     if (!rc && find_value(text, "trim_db", &len)) rc = get_float(ctx, text, source, "trim_db", &p->trim_db);
     if (!rc && find_value(text, "center", &len)) rc = get_int(ctx, text, source, "center", 0, 1, &p->center);
+    if (!rc && find_value(text, "tta_flip", &len)) rc = get_int(ctx, text, source, "tta_flip", 0, 1, &p->tta_flip);
     if (rc) return rc;
     if (!(p->trim_db >= 0)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'trim_db' is negative", source);
     v = find_value(text, "clip_norm", &len); /* absent in models from before it existed: none */

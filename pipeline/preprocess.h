@@ -73,6 +73,8 @@ typedef struct cnk_preprocess {
     int min_fill;           /* a last partial segment needs this many new frames */
     /* images, and CSV rows reshaped as images: the model's C x H x W */
     int channels, height, width;
+    int tta_flip;           /* images: the class probabilities are the mean of the image's and its left-right
+                             * mirror's (test-time augmentation, in evaluation and prediction alike); 0 = off */
     /* CSV: feature count (columns other than label/ids) */
     int n_features;
     /* Normalisation x' = (x - mean[i]) / std[i] with i = 0 (n_norm 1), the channel (images), or the feature

@@ -41,6 +41,15 @@ typedef struct cnk_train_options {
     cnk_audio_overrides audio; /* --top-db --trim-db --lifter --center --clip-norm (audio input only) */
     int image_width, image_height; /* 0 = default (64x64; CSV: rows stay vectors) */
     int patience;            /* early stopping: epochs without a better val loss; 0 = default, < 0 = off */
+    double label_smoothing;  /* training loss only (validation stays plain cross-entropy): in [0, 1); < 0 =
+                              * the input kind's default (pipeline/train.c: default_label_smoothing) */
+    int tta_flip;            /* photos: evaluate and predict on the mean of each image's and its mirror's
+                              * probabilities (stored in the model); < 0 = default, 0 = off, 1 = on */
+    double ema_decay;        /* > 0: validation, the kept model and the final one use an exponential moving
+                              * average of the weights and batch-norm statistics, updated every step with this
+                              * decay (in [0, 1)); 0 = off; < 0 = the input kind's default (default_ema_decay) */
+    double mixup;            /* > 0: mixup with this Beta(a, a) parameter (in (0, 1]): every training batch is
+                              * blended with itself reversed, labels alike; 0 = off; < 0 = default (0) */
     const char *model_path;  /* -o MODEL.cnk (required) */
     const char *report_dir;  /* --report DIR or NULL */
     const char *resume;      /* --resume CHECKPOINT or NULL */

@@ -44,6 +44,12 @@ typedef struct train_run {
     int n_classes;
     int batch, epochs, patience;
     double lr, weight_decay;
+    double label_smoothing; /* of the training loss */
+    double ema_decay;       /* > 0: the weight average below is what is validated, kept and saved */
+    float *ema_params, *ema_buffers;   /* the moving average (NULL when ema_decay is 0) */
+    float *live_params, *live_buffers; /* the trained weights while the average sits in the model */
+    double mixup;           /* > 0: Beta(mixup, mixup) blends of each training batch with itself reversed */
+    float *soft_targets;    /* batch x classes blended labels (NULL without mixup) */
     int in_c, in_h, in_w;
     size_t in_size;
     float *batch_x, *dlogits, *probs, *scratch;

@@ -49,6 +49,36 @@ static int fill_batch(train_run *r, const sample_ref *const *refs, int n, int tr
     return CNK_OK;
 }
 
+/* A Beta(a, a) draw for a in (0, 1] (Johnk's method: accepts with probability >= pi/4 there). */
+static double beta_symmetric(cnk_rng *rng, double a)
+{
+    for (;;) {
+        double x = pow(cnk_rng_uniform(rng), 1 / a), y = pow(cnk_rng_uniform(rng), 1 / a);
+        if (x + y <= 1 && x + y > 0) return x / (x + y);
+    }
+}
+
+/* Mixup: samples k and n-1-k of the filled batch become lam and 1 - lam blends of each other, inputs and
+ * one-hot labels alike (soft_targets); lam ~ Beta(mixup, mixup), one per batch. */
+static void mix_batch(train_run *r, int n, cnk_rng *rng)
+{
+    float lam = (float)beta_symmetric(rng, r->mixup);
+    size_t C = (size_t)r->n_classes;
+    memset(r->soft_targets, 0, (size_t)n * C * sizeof *r->soft_targets);
+    for (int k = 0; k < n; k++) {
+        int j = n - 1 - k;
+        r->soft_targets[(size_t)k * C + (size_t)r->batch_y[k]] += k == j ? 1.0f : lam;
+        if (k != j) r->soft_targets[(size_t)k * C + (size_t)r->batch_y[j]] += 1 - lam;
+        if (k >= j) continue;
+        float *a = r->batch_x + (size_t)k * r->in_size, *b = r->batch_x + (size_t)j * r->in_size;
+        for (size_t i = 0; i < r->in_size; i++) {
+            float ai = a[i], bi = b[i];
+            a[i] = lam * ai + (1 - lam) * bi;
+            b[i] = lam * bi + (1 - lam) * ai;
+        }
+    }
+}
+
 static int argmax(const float *v, int n)
 {
     int best = 0;
@@ -65,7 +95,10 @@ static int local_gradients(train_run *r, int n, double *loss_sum, size_t *correc
     int rc = cnk_model_forward(r->ctx, r->model, inputs, n, CNK_MODE_TRAIN);
     if (rc) return rc;
     const float *logits = cnk_model_output(r->model, 0, NULL);
-    double loss = cnk_loss_softmax_ce(logits, r->batch_y, n, r->n_classes, r->probs, r->dlogits);
+    double loss = r->mixup > 0 ? cnk_loss_softmax_ce_soft(logits, r->soft_targets, n, r->n_classes,
+                                                          r->label_smoothing, r->probs, r->dlogits)
+                               : cnk_loss_softmax_ce_smooth(logits, r->batch_y, n, r->n_classes, r->label_smoothing,
+                                                            r->probs, r->dlogits);
     if (!isfinite(loss)) return cnk_fail(r->ctx, CNK_ERR_INPUT, "training diverged (loss %g): try a lower --lr", loss);
     const float *douts[1] = {r->dlogits};
     rc = cnk_model_backward(r->ctx, r->model, douts);
@@ -73,6 +106,39 @@ static int local_gradients(train_run *r, int n, double *loss_sum, size_t *correc
     *loss_sum += loss * n;
     for (int k = 0; k < n; k++) *correct += argmax(r->probs + (size_t)k * r->n_classes, r->n_classes) == r->batch_y[k];
     return CNK_OK;
+}
+
+/* avg <- d avg + (1 - d) x over n values. */
+static void blend(float *avg, const float *x, size_t n, float d)
+{
+    for (size_t i = 0; i < n; i++) avg[i] = d * avg[i] + (1 - d) * x[i];
+}
+
+/* The weight average after a step. Its decay ramps up as (1 + t) / (10 + t) over the first steps (t = steps
+ * taken), so the random initial weights are forgotten quickly; it depends only on the step count, which the
+ * checkpoint keeps, so a resumed run averages exactly as an uninterrupted one. */
+static void ema_update(train_run *r)
+{
+    double t = (double)cnk_optim_steps(r->opt);
+    float d = (float)fmin(r->ema_decay, (1 + t) / (10 + t));
+    blend(r->ema_params, cnk_model_params(r->model), r->arch.n_params, d);
+    blend(r->ema_buffers, cnk_model_buffers(r->model), r->arch.n_buffers, d);
+}
+
+/* Puts the weight average into the model (keeping the trained weights aside), or back: validation, the kept
+ * model and the final one are the average's; training continues from the trained weights. */
+static void ema_swap_in(train_run *r)
+{
+    memcpy(r->live_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
+    memcpy(r->live_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
+    memcpy(cnk_model_params(r->model), r->ema_params, r->arch.n_params * sizeof(float));
+    memcpy(cnk_model_buffers(r->model), r->ema_buffers, r->arch.n_buffers * sizeof(float));
+}
+
+static void ema_swap_out(train_run *r)
+{
+    memcpy(cnk_model_params(r->model), r->live_params, r->arch.n_params * sizeof(float));
+    memcpy(cnk_model_buffers(r->model), r->live_buffers, r->arch.n_buffers * sizeof(float));
 }
 
 /* One optimisation step on a filled batch; adds to the loss sum and correct count. With several ranks, n is
@@ -89,6 +155,7 @@ static int train_step(train_run *r, int n, int n_global, float lr, double *loss_
     const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
     cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
                    r->ctx->threads);
+    if (r->ema_params) ema_update(r);
     return CNK_OK;
 }
 
@@ -105,11 +172,12 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
     }
     for (size_t i = 0; i < n; i++) order[i] = (int)i;
     /* Streams derived from (seed, epoch) make a resumed run repeat exactly what an uninterrupted one does. */
-    cnk_rng shuffle_rng, aug_rng;
+    cnk_rng shuffle_rng, aug_rng, mix_rng;
     cnk_rng_seed(&shuffle_rng, r->ctx->seed, 1000 + (uint64_t)epoch);
     /* Each rank draws its own augmentation and dropout streams (rank 0's are the single-process ones). */
     uint64_t rank_stream = (uint64_t)cnk_dist_rank(r->opts->dist) << 32;
     cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch + rank_stream);
+    cnk_rng_seed(&mix_rng, r->ctx->seed, 700000 + (uint64_t)epoch + rank_stream);
     cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch + rank_stream);
     cnk_rng_shuffle(&shuffle_rng, order, (int)n);
     size_t n_batches = (n + (size_t)r->batch - 1) / (size_t)r->batch;
@@ -127,6 +195,7 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
         cnk_dist_shard(r->opts->dist, (size_t)bs, &shard_from, &shard_n);
         for (size_t k = 0; k < shard_n; k++) batch_refs[k] = &train->refs[order[from + shard_from + k]];
         rc = fill_batch(r, batch_refs, (int)shard_n, 1, &aug_rng);
+        if (!rc && r->mixup > 0) mix_batch(r, (int)shard_n, &mix_rng);
         if (!rc) rc = train_step(r, (int)shard_n, bs, lr, &loss_sum, &correct);
         seen += shard_n;
         snprintf(extra, sizeof extra, "loss %.4f acc %.3f", loss_sum / (double)seen, (double)correct / (double)seen);
@@ -140,6 +209,8 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
     if (!rc) rc = cnk_dist_sum_doubles(r->ctx, r->opts->dist, totals, 3);
     if (!rc)
         rc = cnk_dist_average_floats(r->ctx, r->opts->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    if (!rc && r->ema_buffers)
+        rc = cnk_dist_average_floats(r->ctx, r->opts->dist, r->ema_buffers, r->arch.n_buffers);
     loss_sum = totals[0], correct = (size_t)totals[1], seen = (size_t)totals[2];
     *loss_out = seen ? loss_sum / (double)seen : NAN;
     *acc_out = seen ? (double)correct / (double)seen : NAN;
@@ -147,6 +218,34 @@ static int train_epoch(train_run *r, int epoch, float lr, double *loss_out, doub
 }
 
 /* ---- evaluation ---- */
+
+/* The class probabilities of the filled batch into r->probs, adding the batch's summed cross-entropy (plain,
+ * unsmoothed) to loss_sum: the network's softmax, averaged with that of the mirrored images when the model
+ * does test-time flips (pipeline/classify.c does the same at prediction). first_probs: batch x classes. */
+static int infer_batch(train_run *r, int bs, float *first_probs, double *loss_sum)
+{
+    const float *inputs[1] = {r->batch_x};
+    int rc = cnk_model_forward(r->ctx, r->model, inputs, bs, CNK_MODE_INFER);
+    if (rc) return rc;
+    const float *logits = cnk_model_output(r->model, 0, NULL);
+    if (!r->prep.tta_flip) {
+        *loss_sum += bs * cnk_loss_softmax_ce(logits, r->batch_y, bs, r->n_classes, r->probs, NULL);
+        return CNK_OK;
+    }
+    size_t C = (size_t)r->n_classes;
+    cnk_loss_softmax_ce(logits, r->batch_y, bs, r->n_classes, first_probs, NULL);
+    for (int k = 0; k < bs; k++) cnk_augment_mirror(r->batch_x + (size_t)k * r->in_size, r->in_c, r->in_h, r->in_w);
+    rc = cnk_model_forward(r->ctx, r->model, inputs, bs, CNK_MODE_INFER);
+    if (rc) return rc;
+    cnk_loss_softmax_ce(cnk_model_output(r->model, 0, NULL), r->batch_y, bs, r->n_classes, r->probs, NULL);
+    for (int k = 0; k < bs; k++) {
+        float *p = r->probs + (size_t)k * C;
+        for (size_t c = 0; c < C; c++) p[c] = 0.5f * (first_probs[(size_t)k * C + c] + p[c]);
+        int label = r->batch_y[k];
+        if (label >= 0 && label < r->n_classes) *loss_sum -= log(fmax((double)p[label], 1e-30));
+    }
+    return CNK_OK;
+}
 
 /* Runs every segment of a part through the model (inference) and averages each clip's segment
  * probabilities; refs of one item are consecutive (build_refs makes them so). */
@@ -159,19 +258,18 @@ int cnk_train_evaluate(train_run *r, int part, int **items_out, int **pred_out, 
     double *proba = calloc(n_items * C + 1, sizeof *proba);
     int *seg_count = calloc(n_items + 1, sizeof *seg_count);
     const sample_ref **batch_refs = malloc((size_t)r->batch * sizeof *batch_refs);
-    int rc = (items && pred && proba && seg_count && batch_refs) ? CNK_OK
-                                                                 : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    float *first_probs = malloc(((size_t)r->batch * C + 1) * sizeof *first_probs);
+    int rc = (items && pred && proba && seg_count && batch_refs && first_probs)
+                 ? CNK_OK
+                 : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
     double loss_sum = 0;
     long clip = -1;
     for (size_t from = 0; from < list->n && !rc; from += (size_t)r->batch) {
         int bs = (int)((list->n - from) < (size_t)r->batch ? list->n - from : (size_t)r->batch);
         for (int k = 0; k < bs; k++) batch_refs[k] = &list->refs[from + (size_t)k];
         rc = fill_batch(r, batch_refs, bs, 0, NULL);
-        const float *inputs[1] = {r->batch_x};
-        if (!rc) rc = cnk_model_forward(r->ctx, r->model, inputs, bs, CNK_MODE_INFER);
+        if (!rc) rc = infer_batch(r, bs, first_probs, &loss_sum);
         if (rc) break;
-        loss_sum += bs * cnk_loss_softmax_ce(cnk_model_output(r->model, 0, NULL), r->batch_y, bs, r->n_classes,
-                                             r->probs, NULL);
         for (int k = 0; k < bs; k++) {
             if (clip < 0 || items[clip] != batch_refs[k]->item) items[++clip] = batch_refs[k]->item;
             seg_count[clip]++;
@@ -192,6 +290,7 @@ int cnk_train_evaluate(train_run *r, int part, int **items_out, int **pred_out, 
     *accuracy = n_items ? (double)correct / (double)n_items : NAN;
     free(seg_count);
     free(batch_refs);
+    free(first_probs);
     if (rc || !items_out) {
         free(items), free(pred), free(proba);
     } else {
@@ -222,6 +321,9 @@ int cnk_train_save_model(train_run *r, const char *path, const float *params, co
     return rc;
 }
 
+/* Floats the weight average adds to the checkpoint's optimiser file (0 without one). */
+static size_t ema_size(const train_run *r) { return r->ema_params ? r->arch.n_params + r->arch.n_buffers : 0; }
+
 /* The optimiser state after `epoch` epochs: one file per epoch, so a kill between writing it and the model
  * checkpoint leaves the previous epoch's pair intact. */
 static void optim_state_path(const char *ckpt_path, int epoch, char *out, size_t cap)
@@ -229,7 +331,8 @@ static void optim_state_path(const char *ckpt_path, int epoch, char *out, size_t
     snprintf(out, cap, "%s.optim-%d.npy", ckpt_path, epoch);
 }
 
-/* The checkpoint: the optimiser state as .npy ([steps, epochs done, state...]) first, then the model file
+/* The checkpoint: the optimiser state as .npy ([steps, epochs done, state..., and with a weight average its
+ * parameters and buffers]) first, then the model file
  * whose text carries the run's state (and names the epoch); each is atomic. Once the new checkpoint is in
  * place the previous epoch's optimiser file is removed. */
 static int save_checkpoint(train_run *r, int epochs_done)
@@ -237,13 +340,17 @@ static int save_checkpoint(train_run *r, int epochs_done)
     char ckpt[4200], optim_path[4300];
     cnk_train_checkpoint_path(r->opts->model_path, ckpt, sizeof ckpt);
     optim_state_path(ckpt, epochs_done, optim_path, sizeof optim_path);
-    size_t n_state = cnk_optim_state_size(r->opt);
-    float *state = malloc((n_state + 2) * sizeof *state);
+    size_t n_state = cnk_optim_state_size(r->opt), n_ema = ema_size(r);
+    float *state = malloc((n_state + n_ema + 2) * sizeof *state);
     if (!state) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
     state[0] = (float)cnk_optim_steps(r->opt);
     state[1] = (float)epochs_done;
     memcpy(state + 2, cnk_optim_state(r->opt), n_state * sizeof *state);
-    size_t shape[1] = {n_state + 2};
+    if (n_ema) {
+        memcpy(state + 2 + n_state, r->ema_params, r->arch.n_params * sizeof *state);
+        memcpy(state + 2 + n_state + r->arch.n_params, r->ema_buffers, r->arch.n_buffers * sizeof *state);
+    }
+    size_t shape[1] = {n_state + n_ema + 2};
     int rc = cnk_npy_write(r->ctx, optim_path, state, 1, shape);
     free(state);
     if (rc) return rc;
@@ -253,9 +360,10 @@ static int save_checkpoint(train_run *r, int epochs_done)
     size_t len = (size_t)snprintf(text, cap,
                                   "%sckpt_arch=%s\nckpt_epoch=%d\nckpt_epochs=%d\nckpt_batch=%d\nckpt_lr=%.17g\n"
                                   "ckpt_patience=%d\nckpt_wd=%.17g\nckpt_best_val=%.17g\nckpt_best_epoch=%d\n"
-                                  "ckpt_bad=%d\n",
+                                  "ckpt_bad=%d\nckpt_ls=%.17g\nckpt_ema=%.17g\nckpt_mixup=%.17g\n",
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
-                                  r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs);
+                                  r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing,
+                                  r->ema_decay, r->mixup);
     for (int s = 0; s < HIST_SERIES; s++) {
         len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
         for (int e = 0; e < epochs_done; e++)
@@ -306,6 +414,19 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
     r->lr = lr;
     r->patience = (int)patience;
     r->weight_decay = wd;
+    /* Checkpoints from before label smoothing have no ckpt_ls: they trained without it. */
+    double ls = 0;
+    if (strstr(t, "\nckpt_ls=") && (kv_double(r->ctx, t, "ckpt_ls", &ls) || !(ls >= 0 && ls < 1)))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint label smoothing out of range", r->opts->resume);
+    r->label_smoothing = ls;
+    double ema = 0; /* absent in checkpoints from before the weight average: none */
+    if (strstr(t, "\nckpt_ema=") && (kv_double(r->ctx, t, "ckpt_ema", &ema) || !(ema >= 0 && ema < 1)))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint weight-average decay out of range", r->opts->resume);
+    r->ema_decay = ema;
+    double mixup = 0; /* absent in checkpoints from before mixup: none */
+    if (strstr(t, "\nckpt_mixup=") && (kv_double(r->ctx, t, "ckpt_mixup", &mixup) || !(mixup >= 0 && mixup <= 1)))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint mixup out of range", r->opts->resume);
+    r->mixup = mixup;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);
@@ -356,17 +477,22 @@ int cnk_train_load_checkpoint(train_run *r, const cnk_modelfile *ckpt)
     cnk_array state = {0};
     rc = cnk_npy_read(ctx, optim_path, &state);
     if (rc) return rc;
-    size_t n_state = cnk_optim_state_size(r->opt);
-    if (state.ndim != 1 || state.shape[0] != n_state + 2 || (int)state.data[1] != r->start_epoch) {
+    size_t n_state = cnk_optim_state_size(r->opt), n_ema = ema_size(r);
+    if (state.ndim != 1 || state.shape[0] != n_state + n_ema + 2 || (int)state.data[1] != r->start_epoch) {
         cnk_array_release(&state);
         return cnk_fail(ctx, CNK_ERR_INPUT, "%s: optimiser state does not match the checkpoint", optim_path);
+    }
+    if (n_ema) {
+        memcpy(r->ema_params, state.data + 2 + n_state, r->arch.n_params * sizeof(float));
+        memcpy(r->ema_buffers, state.data + 2 + n_state + r->arch.n_params, r->arch.n_buffers * sizeof(float));
     }
     rc = cnk_optim_set_state(ctx, r->opt, state.data + 2, n_state, (long)state.data[0]);
     cnk_array_release(&state);
     if (rc) return rc;
-    /* The best weights so far are in the model file written when they were found. */
-    memcpy(r->best_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
-    memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
+    /* The best weights so far are in the model file written when they were found (the checkpoint's own epoch:
+     * its weights, or their average). */
+    memcpy(r->best_params, n_ema ? r->ema_params : cnk_model_params(r->model), r->arch.n_params * sizeof(float));
+    memcpy(r->best_buffers, n_ema ? r->ema_buffers : cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
     if (r->best_epoch > 0 && r->best_epoch != r->start_epoch) {
         cnk_modelfile best;
         rc = cnk_modelfile_read(ctx, r->opts->model_path, &best);
@@ -388,8 +514,12 @@ static int end_epoch(train_run *r, int epoch, cnk_epoch_stats *st)
 {
     int has_val = r->parts[CNK_PART_VAL].n > 0;
     st->val_loss = st->val_acc = NAN;
+    if (r->ema_params) ema_swap_in(r);
     int rc = has_val ? cnk_train_evaluate(r, CNK_PART_VAL, NULL, NULL, NULL, &st->val_loss, &st->val_acc) : CNK_OK;
-    if (rc) return rc;
+    if (rc) {
+        if (r->ema_params) ema_swap_out(r);
+        return rc;
+    }
     double *h[HIST_SERIES] = {r->history[0], r->history[1], r->history[2], r->history[3]};
     h[HIST_TRAIN_LOSS][epoch] = st->train_loss, h[HIST_TRAIN_ACC][epoch] = st->train_acc;
     h[HIST_VAL_LOSS][epoch] = st->val_loss, h[HIST_VAL_ACC][epoch] = st->val_acc;
@@ -408,6 +538,7 @@ static int end_epoch(train_run *r, int epoch, cnk_epoch_stats *st)
     } else {
         r->bad_epochs++;
     }
+    if (r->ema_params) ema_swap_out(r);
     if (!rc && cnk_dist_is_root(r->opts->dist)) rc = save_checkpoint(r, epoch + 1);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* Tests for the photo defaults of pipeline/train (datasets/README.md, animals3): a folder of photos with no
- * options trains cnn5 on 3 x 96 x 96 inputs for 40 epochs (patience 20), and --image-size / --arch / --epochs still override
- * them. One epoch of a few real animals3 photos each (the checkpoint records the planned run).
+ * options trains cnn5 on 3 x 96 x 96 inputs for 60 epochs (patience 20, batch 16) with label smoothing 0.1, a
+ * weight average (decay 0.995) and test-time flips, and --image-size / --arch / --epochs still override them. One epoch of a few real animals3 photos each (the checkpoint records the planned run).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 
@@ -79,9 +79,13 @@ static void test_defaults(void **state)
     assert_kv(ckpt.preprocess, "height", "96");
     assert_kv(ckpt.preprocess, "width", "96");
     assert_kv(ckpt.preprocess, "ckpt_arch", "cnn5");
-    assert_kv(ckpt.preprocess, "ckpt_epochs", "40");
+    assert_kv(ckpt.preprocess, "ckpt_epochs", "60");
     assert_kv(ckpt.preprocess, "ckpt_patience", "20");
-    assert_kv(ckpt.preprocess, "ckpt_batch", "16"); /* a few training photos: the small-data batch */
+    assert_kv(ckpt.preprocess, "ckpt_batch", "16");
+    assert_kv(ckpt.preprocess, "ckpt_ls", "0.10000000000000001");
+    assert_kv(ckpt.preprocess, "ckpt_ema", "0.995");
+    assert_kv(ckpt.preprocess, "ckpt_mixup", "0");
+    assert_kv(ckpt.preprocess, "tta_flip", "1");
     assert_kv(ckpt.preprocess, "ckpt_epoch", "1");
     /* cnn5's five blocks: 96 -> 3 x 3 before the global average pool */
     assert_non_null(strstr(ckpt.arch_text, "conv5"));
