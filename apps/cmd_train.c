@@ -30,11 +30,13 @@ static const char *const usage_text =
     "  --lr X                   initial learning rate, cosine-decayed (default 0.001)\n"
     "  --optimizer NAME         adam|adamw|sgd (default adam)\n"
     "  --weight-decay X         (default 1e-4)\n"
-    "  --label-smoothing X      smooth the training targets by X in [0, 1) (default 0.1 images, 0 otherwise)\n"
+    "  --label-smoothing X      smooth the training targets by X in [0, 1) (default 0.1 for images when the run\n"
+    "                           plans at least 200 steps, 0 otherwise)\n"
     "  --tta flip|none          images: evaluate and predict on the mean of the image's and its mirror's\n"
     "                           probabilities (stored in the model; default flip)\n"
     "  --ema DECAY              validate, keep and save an exponential moving average of the weights, updated\n"
-    "                           every step with this decay (default 0.995 images, 0 = off otherwise)\n"
+    "                           every step with this decay, at most 1 - 10 / the run's steps (default 0.995\n"
+    "                           images, 0 = off otherwise)\n"
     "  --mixup A                blend each training batch with itself reversed by lam ~ Beta(A, A), labels\n"
     "                           alike (A in (0, 1]; default 0: off)\n"
     "  --patience N             early stopping after N epochs without a better val loss (default 10, images 20,\n"
@@ -67,7 +69,8 @@ enum {
     OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
     OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
-    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA, OPT_EMA, OPT_MIXUP, OPT_HELP
+    OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA,
+    OPT_EMA, OPT_MIXUP, OPT_HELP
 };
 
 static const struct option long_options[] = {
