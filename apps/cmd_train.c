@@ -30,11 +30,13 @@ static const char *const usage_text =
     "  --lr X                   initial learning rate, cosine-decayed (default 0.001)\n"
     "  --optimizer NAME         adam|adamw|sgd (default adam)\n"
     "  --weight-decay X         (default 1e-4)\n"
-    "  --label-smoothing X      smooth the training targets by X in [0, 1) (default 0.1 images, 0 otherwise)\n"
+    "  --label-smoothing X      smooth the training targets by X in [0, 1) (default 0.1 for images when the run\n"
+    "                           plans at least 200 steps, 0 otherwise)\n"
     "  --tta flip|none          images: evaluate and predict on the mean of the image's and its mirror's\n"
     "                           probabilities (stored in the model; default flip)\n"
     "  --ema DECAY              validate, keep and save an exponential moving average of the weights, updated\n"
-    "                           every step with this decay (default 0.995 images, 0 = off otherwise)\n"
+    "                           every step with this decay, at most 1 - 10 / the run's steps (default 0.995\n"
+    "                           images, 0 = off otherwise)\n"
     "  --mixup A                blend each training batch with itself reversed by lam ~ Beta(A, A), labels\n"
     "                           alike (A in (0, 1]; default 0: off)\n"
     "  --patience N             early stopping after N epochs without a better val loss (default 10, images 20,\n"
@@ -68,7 +70,7 @@ static const char *const usage_text =
     "  --unfreeze N             --finetune-lr X (default lr / 10)\n"
     "  --finetune-lr X\n"
     "  --input mel+wavelet --arch fusion [--fusion mean|weighted|concat]   late fusion of the mel and wavelet\n"
-    "                           views of each segment (default mean)\n";
+    "                           views of each segment (default concat)\n";
 
 enum {
     OPT_INPUT = 256, OPT_ARCH, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIMIZER, OPT_WD, OPT_PATIENCE, OPT_SEED,
@@ -263,7 +265,7 @@ static int run_transfer(cnk_ctx *ctx, const cnk_train_options *opts, const finet
 /* --input mel+wavelet / --arch fusion: late fusion (pipeline/fusion.h). */
 static int run_fusion(cnk_ctx *ctx, const cnk_train_options *opts, const char *mode_name, cnk_train_result *res)
 {
-    cnk_fusion_mode mode = CNK_FUSION_MEAN;
+    cnk_fusion_mode mode = CNK_FUSION_DEFAULT;
     if (mode_name && cnk_fusion_mode_parse(mode_name, &mode))
         return cnk_fail(ctx, CNK_ERR_ARG, "--fusion %s: expected mean, weighted or concat", mode_name);
     cnk_fusion_result fr;

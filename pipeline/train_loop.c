@@ -1,5 +1,6 @@
-/* train_loop.c: the epochs of a training run: shuffled mini-batches with augmentation, validation every
- * epoch, early stopping on the validation loss, the best model and a resumable checkpoint written
+/* train_loop.c: the epochs of a training run: shuffled mini-batches with augmentation (and mixup), an optional
+ * moving average of the weights, validation every epoch (of the average when there is one; photos with
+ * test-time flips), early stopping on the validation loss, the best model and a resumable checkpoint written
  * atomically after every epoch. */
 #include <math.h>
 #include <stdio.h>
@@ -115,12 +116,15 @@ static void blend(float *avg, const float *x, size_t n, float d)
 }
 
 /* The weight average after a step. Its decay ramps up as (1 + t) / (10 + t) over the first steps (t = steps
- * taken), so the random initial weights are forgotten quickly; it depends only on the step count, which the
- * checkpoint keeps, so a resumed run averages exactly as an uninterrupted one. */
+ * taken), so the random initial weights are forgotten quickly, and is capped at 1 - 10 / (the run's steps), so
+ * the average spans at most a tenth of a short run (a few epochs of a few photos would otherwise keep mostly
+ * the initial weights). It depends only on the step count, which the checkpoint keeps, and the planned run,
+ * so a resumed run averages exactly as an uninterrupted one. */
 static void ema_update(train_run *r)
 {
     double t = (double)cnk_optim_steps(r->opt);
-    float d = (float)fmin(r->ema_decay, (1 + t) / (10 + t));
+    double per_epoch = ceil((double)r->parts[CNK_PART_TRAIN].n / r->batch), total = per_epoch * r->epochs;
+    float d = (float)fmax(0.0, fmin(fmin(r->ema_decay, (1 + t) / (10 + t)), 1 - 10 / total));
     blend(r->ema_params, cnk_model_params(r->model), r->arch.n_params, d);
     blend(r->ema_buffers, cnk_model_buffers(r->model), r->arch.n_buffers, d);
 }
@@ -331,10 +335,9 @@ static void optim_state_path(const char *ckpt_path, int epoch, char *out, size_t
     snprintf(out, cap, "%s.optim-%d.npy", ckpt_path, epoch);
 }
 
-/* The checkpoint: the optimiser state as .npy ([steps, epochs done, state..., and with a weight average its
- * parameters and buffers]) first, then the model file
- * whose text carries the run's state (and names the epoch); each is atomic. Once the new checkpoint is in
- * place the previous epoch's optimiser file is removed. */
+/* The checkpoint: the optimiser state as .npy ([steps, epochs done, state..., then with a weight average its
+ * parameters and buffers]) first, then the model file whose text carries the run's state (and names the
+ * epoch); each is atomic. Once the new checkpoint is in place the previous epoch's optimiser file is removed. */
 static int save_checkpoint(train_run *r, int epochs_done)
 {
     char ckpt[4200], optim_path[4300];

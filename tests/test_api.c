@@ -406,6 +406,19 @@ static void test_training_option_errors(void **state)
     assert_string_equal(cnk_context_error(ctx), "training option epochs: bad value '3x'");
     assert_int_equal(cnk_training_set(ctx, t, "lr", "0"), CNK_ERR_ARG);
     assert_int_equal(cnk_training_set(ctx, t, "image-size", "16x"), CNK_ERR_ARG);
+    /* the regularisation and spectrogram clean-up options, with the CLI's values and ranges */
+    const char *good[][2] = {{"label-smoothing", "0.1"}, {"ema", "0.995"}, {"mixup", "0.2"}, {"tta", "flip"},
+                             {"top-db", "60"}, {"trim-db", "0"}, {"lifter", "13"}, {"center", "off"},
+                             {"clip-norm", "cmvn"}};
+    const char *bad[][2] = {{"label-smoothing", "1"}, {"ema", "1"}, {"mixup", "-0.1"}, {"tta", "mirror"},
+                            {"top-db", "0"}, {"top-db", "81"}, {"trim-db", "-1"}, {"lifter", "-1"},
+                            {"center", "yes"}, {"clip-norm", "std"}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_int_equal(cnk_training_set(ctx, t, good[i][0], good[i][1]), CNK_OK);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cnk_training_set(ctx, t, bad[i][0], bad[i][1]), CNK_ERR_ARG);
+        assert_non_null(strstr(cnk_context_error(ctx), bad[i][0]));
+    }
     assert_int_equal(cnk_training_set(ctx, t, "seed", "3"), CNK_ERR_ARG);
     assert_non_null(strstr(cnk_context_error(ctx), "cnk_context_set_seed"));
     assert_int_equal(cnk_training_set(ctx, t, "arch", NULL), CNK_ERR_ARG);

@@ -1,7 +1,8 @@
 /* Tests for the weight average (--ema), label smoothing (--label-smoothing) and mixup (--mixup) of
- * pipeline/train on small generated audio: after one optimisation step the kept model is exactly d w0 + (1 - d) w1 (d the warm-up
- * decay 2/11, w0 the initial weights, w1 the trained ones the checkpoint holds); an interrupted run with all three
- * resumed from its checkpoint ends with the same model, bit for bit, as an uninterrupted one; bad values fail.
+ * pipeline/train on small generated audio: after one optimisation step the kept model is exactly
+ * d w0 + (1 - d) w1 (d the warm-up decay 2/11, w0 the initial weights, w1 the trained ones the checkpoint
+ * holds); an interrupted run with all three resumed from its checkpoint ends with the same model, bit for
+ * bit, as an uninterrupted one; bad values fail.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 
@@ -70,10 +71,12 @@ static void test_average_after_one_step(void **state)
     snprintf(model, sizeof model, "%s/one.cnk", tmp);
     cnk_train_options o;
     options(&o, model);
-    o.epochs = 1;
+    o.epochs = 13; /* planned, so the cap 1 - 10 / 13 steps stays above the warm-up decay */
+    o.max_epochs_this_run = 1;
     o.batch_size = 1024; /* every training segment in one batch */
     cnk_train_result res;
     if (cnk_train_run(&ctx, &o, &res)) fail_msg("%s", cnk_error(&ctx));
+    assert_true(res.interrupted);
     assert_int_equal(res.best_epoch, 1);
     cnk_modelfile kept, trained;
     read_model(model, &kept);
@@ -98,7 +101,8 @@ static void test_average_after_one_step(void **state)
     for (size_t i = 0; i < kept.n_params; i++) {
         float want = d * w0[i] + (1 - d) * trained.params[i];
         if (fabsf(kept.params[i] - want) > 1e-6f + 1e-5f * fabsf(want))
-            fail_msg("param %zu: kept %g, expected %g (w0 %g, w1 %g)", i, kept.params[i], want, w0[i], trained.params[i]);
+            fail_msg("param %zu: kept %g, expected %g (w0 %g, w1 %g)", i, kept.params[i], want, w0[i],
+                     trained.params[i]);
         differs += kept.params[i] != trained.params[i];
     }
     for (size_t i = 0; i < kept.n_buffers; i++) {
@@ -109,6 +113,33 @@ static void test_average_after_one_step(void **state)
     assert_true(differs > kept.n_params / 2); /* the average is not the trained weights */
     cnk_model_free(initial);
     cnk_arch_release(&arch);
+    cnk_modelfile_release(&kept);
+    cnk_modelfile_release(&trained);
+}
+
+/* A run of fewer than 11 steps has no average (the cap 1 - 10 / steps is below 0): the kept model is the
+ * trained one (the checkpoint's weights), as without --ema. */
+static void test_short_run_keeps_the_trained_weights(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300], ckpt[4400];
+    snprintf(model, sizeof model, "%s/short.cnk", tmp);
+    cnk_train_options o;
+    options(&o, model);
+    o.epochs = 2;
+    o.batch_size = 1024;
+    o.patience = -1;
+    o.val_fraction = 0; /* the last epoch is kept */
+    cnk_train_result res;
+    if (cnk_train_run(&ctx, &o, &res)) fail_msg("%s", cnk_error(&ctx));
+    assert_int_equal(res.best_epoch, 2);
+    cnk_modelfile kept, trained;
+    read_model(model, &kept);
+    cnk_train_checkpoint_path(model, ckpt, sizeof ckpt);
+    read_model(ckpt, &trained);
+    assert_memory_equal(kept.params, trained.params, kept.n_params * sizeof(float));
     cnk_modelfile_release(&kept);
     cnk_modelfile_release(&trained);
 }
@@ -180,6 +211,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_average_after_one_step),
+        cmocka_unit_test(test_short_run_keeps_the_trained_weights),
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_bad_values_fail),
     };

@@ -1,6 +1,8 @@
 /* Tests for the photo defaults of pipeline/train (datasets/README.md, animals3): a folder of photos with no
- * options trains cnn5 on 3 x 96 x 96 inputs for 60 epochs (patience 20, batch 16) with label smoothing 0.1, a
- * weight average (decay 0.995) and test-time flips, and --image-size / --arch / --epochs still override them. One epoch of a few real animals3 photos each (the checkpoint records the planned run).
+ * options trains cnn5 on 3 x 96 x 96 inputs for 60 epochs (patience 20, batch 16) with a weight average (decay
+ * 0.995), test-time flips and, from 200 planned steps on, label smoothing 0.1, and --image-size / --arch /
+ * --epochs still override them. One epoch of a few real animals3 photos each (the checkpoint records the
+ * planned run).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 
@@ -82,7 +84,7 @@ static void test_defaults(void **state)
     assert_kv(ckpt.preprocess, "ckpt_epochs", "60");
     assert_kv(ckpt.preprocess, "ckpt_patience", "20");
     assert_kv(ckpt.preprocess, "ckpt_batch", "16");
-    assert_kv(ckpt.preprocess, "ckpt_ls", "0.10000000000000001");
+    assert_kv(ckpt.preprocess, "ckpt_ls", "0"); /* 60 planned steps: too short for smoothing */
     assert_kv(ckpt.preprocess, "ckpt_ema", "0.995");
     assert_kv(ckpt.preprocess, "ckpt_mixup", "0");
     assert_kv(ckpt.preprocess, "tta_flip", "1");
@@ -90,6 +92,24 @@ static void test_defaults(void **state)
     /* cnn5's five blocks: 96 -> 3 x 3 before the global average pool */
     assert_non_null(strstr(ckpt.arch_text, "conv5"));
     assert_null(strstr(ckpt.arch_text, "conv6"));
+    cnk_modelfile_release(&ckpt);
+}
+
+/* Label smoothing comes on for photo runs of at least 200 planned steps (one batch per epoch here). */
+static void test_smoothing_on_long_runs(void **state)
+{
+    (void)state;
+    cnk_train_options o;
+    cnk_train_options_init(&o);
+    o.epochs = 200;
+    cnk_train_result res;
+    cnk_modelfile ckpt;
+    run_one_epoch(&o, "long", &res, &ckpt);
+    assert_kv(ckpt.preprocess, "ckpt_ls", "0.10000000000000001");
+    cnk_modelfile_release(&ckpt);
+    o.epochs = 199;
+    run_one_epoch(&o, "shorter", &res, &ckpt);
+    assert_kv(ckpt.preprocess, "ckpt_ls", "0");
     cnk_modelfile_release(&ckpt);
 }
 
@@ -119,6 +139,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_options_override),
+        cmocka_unit_test(test_smoothing_on_long_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

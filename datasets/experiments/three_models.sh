@@ -4,13 +4,13 @@
 # mel + wavelet late-fusion model. Run from the repository root after building:
 #     datasets/experiments/three_models.sh [OUT_DIR]
 # Environment: CNNKIT (default build/cnnkit), SHARED (default ../shared), FUSION (mean|weighted|concat,
-# default mean), SPEAKER (the held-out speaker, default george), SEED (default 42), THREADS (default: all cores).
+# default concat, as cnnkit's), SPEAKER (the held-out speaker, default george), SEED (default 42), THREADS (default: all cores).
 # Writes OUT_DIR/{basic,transfer,fusion}/ (each run's report), OUT_DIR/comparison/ (the side-by-side
 # report) and OUT_DIR/summary.txt (test accuracies and wall times).
 set -euo pipefail
 CNNKIT=${CNNKIT:-build/cnnkit}
 SHARED=${SHARED:-../shared}
-FUSION=${FUSION:-mean}
+FUSION=${FUSION:-concat}
 SPEAKER=${SPEAKER:-george}
 SEED=${SEED:-42}
 OUT=${1:-three_models}
