@@ -2,20 +2,33 @@
 
 #include <math.h>
 
-double cnk_loss_softmax_ce(const float *logits, const int *labels, int batch, int classes, float *probs,
-                           float *dlogits)
+/* log(sum_k e^z_k) with the max subtracted first, so it never overflows. */
+static double log_sum_exp(const float *z, int classes)
+{
+    float max = z[0];
+    for (int k = 1; k < classes; k++) max = fmaxf(max, z[k]);
+    double sum = 0.0;
+    for (int k = 0; k < classes; k++) sum += exp((double)z[k] - max);
+    return log(sum) + max;
+}
+
+/* Samples with a label in [0, classes): the ones the mean loss is over. */
+static int count_labelled(const int *labels, int batch, int classes)
 {
     int counted = 0;
     for (int n = 0; n < batch; n++)
         if (labels[n] >= 0 && labels[n] < classes) counted++;
+    return counted;
+}
+
+double cnk_loss_softmax_ce(const float *logits, const int *labels, int batch, int classes, float *probs,
+                           float *dlogits)
+{
+    int counted = count_labelled(labels, batch, classes);
     double total = 0.0, inv = counted > 0 ? 1.0 / counted : 0.0;
     for (int n = 0; n < batch; n++) {
         const float *z = logits + (size_t)n * classes;
-        float max = z[0];
-        for (int k = 1; k < classes; k++) max = fmaxf(max, z[k]);
-        double sum = 0.0;
-        for (int k = 0; k < classes; k++) sum += exp((double)z[k] - max);
-        double log_sum = log(sum) + max;
+        double log_sum = log_sum_exp(z, classes);
         int label = labels[n];
         int valid = label >= 0 && label < classes;
         if (valid) total += log_sum - z[label];
@@ -32,18 +45,12 @@ double cnk_loss_softmax_ce_smooth(const float *logits, const int *labels, int ba
                                   float *probs, float *dlogits)
 {
     if (!(smoothing > 0)) return cnk_loss_softmax_ce(logits, labels, batch, classes, probs, dlogits);
-    int counted = 0;
-    for (int n = 0; n < batch; n++)
-        if (labels[n] >= 0 && labels[n] < classes) counted++;
+    int counted = count_labelled(labels, batch, classes);
     double total = 0.0, inv = counted > 0 ? 1.0 / counted : 0.0;
     double off = smoothing / classes, on = 1.0 - smoothing + off; /* the smoothed target's two values */
     for (int n = 0; n < batch; n++) {
         const float *z = logits + (size_t)n * classes;
-        float max = z[0];
-        for (int k = 1; k < classes; k++) max = fmaxf(max, z[k]);
-        double sum = 0.0;
-        for (int k = 0; k < classes; k++) sum += exp((double)z[k] - max);
-        double log_sum = log(sum) + max;
+        double log_sum = log_sum_exp(z, classes);
         int label = labels[n];
         int valid = label >= 0 && label < classes;
         for (int k = 0; k < classes; k++) {
@@ -63,11 +70,7 @@ double cnk_loss_softmax_ce_soft(const float *logits, const float *targets, int b
     double total = 0.0, inv = batch > 0 ? 1.0 / batch : 0.0, off = smoothing / classes;
     for (int n = 0; n < batch; n++) {
         const float *z = logits + (size_t)n * classes, *t = targets + (size_t)n * classes;
-        float max = z[0];
-        for (int k = 1; k < classes; k++) max = fmaxf(max, z[k]);
-        double sum = 0.0;
-        for (int k = 0; k < classes; k++) sum += exp((double)z[k] - max);
-        double log_sum = log(sum) + max;
+        double log_sum = log_sum_exp(z, classes);
         for (int k = 0; k < classes; k++) {
             double target = (1.0 - smoothing) * t[k] + off;
             double p = exp((double)z[k] - log_sum);
