@@ -4,6 +4,7 @@
  * (model file with its fusion settings, report with the fused model and each branch side by side).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
+#include "tu_audio_set.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,16 +27,7 @@ static char tmp[4096], data[4200];
 static int setup(void **state)
 {
     (void)state;
-    cnk_ctx ctx;
-    tu_ctx(&ctx);
-    tu_tmpdir(tmp, sizeof tmp, "fusion");
-    snprintf(data, sizeof data, "%s/data", tmp);
-    cnk_demo_params dp;
-    cnk_demo_default_params(&dp);
-    dp.clips_per_class = tu_sanitized() ? 5 : 8;
-    dp.seconds = 0.5;
-    dp.sample_rate = 8000;
-    return cnk_demo_write(&ctx, data, &dp) == CNK_OK ? 0 : -1;
+    return tu_write_audio_set("fusion", tmp, sizeof tmp, data, sizeof data);
 }
 
 static int teardown(void **state)

@@ -4,6 +4,7 @@
  * corrupt file is skipped with a warning; a CSV of separable classes is learnt; bad options fail cleanly.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
+#include "tu_audio_set.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +16,6 @@
 #include "nn/modelfile.h"
 #include "pipeline/classify.h"
 #include "pipeline/dataset.h"
-#include "pipeline/demo_data.h"
 #include "pipeline/split.h"
 #include "pipeline/train.h"
 
@@ -24,16 +24,7 @@ static char tmp[4096], data[4200];
 static int setup(void **state)
 {
     (void)state;
-    cnk_ctx ctx;
-    tu_ctx(&ctx);
-    tu_tmpdir(tmp, sizeof tmp, "train");
-    snprintf(data, sizeof data, "%s/data", tmp);
-    cnk_demo_params dp;
-    cnk_demo_default_params(&dp);
-    dp.clips_per_class = tu_sanitized() ? 5 : 8;
-    dp.seconds = 0.5;
-    dp.sample_rate = 8000;
-    return cnk_demo_write(&ctx, data, &dp) == CNK_OK ? 0 : -1;
+    return tu_write_audio_set("train", tmp, sizeof tmp, data, sizeof data);
 }
 
 static int teardown(void **state)

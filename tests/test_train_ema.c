@@ -5,6 +5,7 @@
  * bit, as an uninterrupted one; bad values fail.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
+#include "tu_audio_set.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,7 +14,6 @@
 
 #include "nn/model.h"
 #include "nn/modelfile.h"
-#include "pipeline/demo_data.h"
 #include "pipeline/train.h"
 
 static char tmp[4096], data[4200];
@@ -21,16 +21,7 @@ static char tmp[4096], data[4200];
 static int setup(void **state)
 {
     (void)state;
-    cnk_ctx ctx;
-    tu_ctx(&ctx);
-    tu_tmpdir(tmp, sizeof tmp, "train_ema");
-    snprintf(data, sizeof data, "%s/data", tmp);
-    cnk_demo_params dp;
-    cnk_demo_default_params(&dp);
-    dp.clips_per_class = tu_sanitized() ? 5 : 8;
-    dp.seconds = 0.5;
-    dp.sample_rate = 8000;
-    return cnk_demo_write(&ctx, data, &dp) == CNK_OK ? 0 : -1;
+    return tu_write_audio_set("train_ema", tmp, sizeof tmp, data, sizeof data);
 }
 
 static int teardown(void **state)
