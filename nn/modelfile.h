@@ -16,7 +16,10 @@
 #include "core/context.h"
 #include "nn/arch.h"
 
-#define CNK_MODELFILE_VERSION 1
+/* The .cnk format version (doc/FORMAT.md): 1 the first layout; 2 the same layout with PREP keys whose absence
+ * would change predictions (the spectrogram clean-up top_db, clip_norm, lifter, trim_db, center, and photos'
+ * tta_flip), so a version-1 reader, which would ignore them, refuses these files instead. */
+#define CNK_MODELFILE_VERSION 2
 
 typedef struct cnk_modelfile {
     char *arch_text;    /* cfg text (nn/cfg.h) */

@@ -86,7 +86,9 @@ static void test_round_trip(void **state)
     /* The layout of the header is what nn/modelfile.h documents. */
     size_t size;
     unsigned char *data = slurp(path, &size);
-    assert_memory_equal(data, "CNKMODEL\1\0\0\0\5\0\0\0", 16);
+    unsigned char header[16] = "CNKMODEL";
+    header[8] = CNK_MODELFILE_VERSION, header[12] = 5; /* u32 little-endian version, then the section count */
+    assert_memory_equal(data, header, 16);
     assert_int_equal(crc32(0, data, 16), (uLong)data[16] | (uLong)data[17] << 8 | (uLong)data[18] << 16 |
                                              (uLong)data[19] << 24);
     assert_memory_equal(data + 20, "ARCH", 4);
@@ -223,8 +225,15 @@ static void test_semantic_checks(void **state)
     cnk_modelfile_release(&mf);
     free(f);
 
-    f = build_file(2, ok, ok_lens, 5, &size);
-    expect_refused(f, size, "made by a newer cnnkit (model format version 2", "newer version");
+    f = build_file(CNK_MODELFILE_VERSION, ok, ok_lens, 5, &size); /* the current version, as version 1 above */
+    assert_int_equal(cnk_modelfile_read_mem(&ctx, "m.cnk", f, size, &mf), CNK_OK);
+    cnk_modelfile_release(&mf);
+    free(f);
+    char newer[128];
+    snprintf(newer, sizeof newer, "made by a newer cnnkit (model format version %d, this build reads up to %d)",
+             CNK_MODELFILE_VERSION + 1, CNK_MODELFILE_VERSION);
+    f = build_file(CNK_MODELFILE_VERSION + 1, ok, ok_lens, 5, &size);
+    expect_refused(f, size, newer, "newer version");
     free(f);
     f = build_file(0, ok, ok_lens, 5, &size);
     expect_refused(f, size, "version 0", "version 0");
