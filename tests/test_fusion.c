@@ -4,7 +4,7 @@
  * (model file with its fusion settings, report with the fused model and each branch side by side).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
-#include "tu_audio_set.h"
+#include "tu_sets.h"
 
 #include <math.h>
 #include <stdio.h>

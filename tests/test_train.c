@@ -4,7 +4,7 @@
  * corrupt file is skipped with a warning; a CSV of separable classes is learnt; bad options fail cleanly.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
-#include "tu_audio_set.h"
+#include "tu_sets.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * bit, as an uninterrupted one; bad values fail.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
-#include "tu_audio_set.h"
+#include "tu_sets.h"
 
 #include <math.h>
 #include <stdio.h>

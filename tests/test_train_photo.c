@@ -5,6 +5,7 @@
  * planned run).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
+#include "tu_sets.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,17 +19,7 @@ static char tmp[4096], photos[4200];
 static int setup(void **state)
 {
     (void)state;
-    char src[4096];
-    tu_tmpdir(tmp, sizeof tmp, "train_photo");
-    snprintf(photos, sizeof photos, "%s/photos", tmp);
-    tu_shared(src, sizeof src, "datasets/animals3");
-    const char *classes[2] = {"cats", "dogs"};
-    for (int c = 0; c < 2; c++)
-        if (tu_system("mkdir -p '%s/%s' && ls '%s/%s' | sort | head -4 | while read f; do ln -s '%s/%s/'\"$f\" "
-                      "'%s/%s/'\"$f\"; done",
-                      photos, classes[c], src, classes[c], src, classes[c], photos, classes[c]) != 0)
-            return -1;
-    return 0;
+    return tu_link_photos("train_photo", 4, tmp, sizeof tmp, photos, sizeof photos);
 }
 
 static int teardown(void **state)
