@@ -233,6 +233,28 @@ static void test_features_and_errors(void **state)
     cnk_model_free(m);
 }
 
+/* Trains m for `steps` Adam steps on x (batch samples) at rate lr; returns a malloc'd copy of its parameters.
+ * first / last (may be NULL) get the first and last step's loss. */
+static float *train_adam(cnk_ctx *ctx, cnk_model *m, const float *x, int batch, int steps, float lr, double *first,
+                         double *last)
+{
+    size_t n = cnk_model_arch(m)->n_params;
+    cnk_optim_config cfg;
+    cnk_optim_config_init(&cfg, CNK_OPTIM_ADAM);
+    cnk_optim *opt;
+    assert_int_equal(cnk_optim_create(ctx, &cfg, n, &opt), CNK_OK);
+    for (int s = 0; s < steps; s++) {
+        double loss = train_step(ctx, m, opt, x, batch, lr);
+        if (s == 0 && first) *first = loss;
+        if (last) *last = loss;
+    }
+    cnk_optim_free(opt);
+    float *params = malloc(n * sizeof(float));
+    assert_non_null(params);
+    memcpy(params, cnk_model_params(m), n * sizeof(float));
+    return params;
+}
+
 /* Same seed and thread count: bit-identical training; 1 vs 2 threads: the same up to float rounding. */
 static void test_determinism_and_learning(void **state)
 {
@@ -253,19 +275,8 @@ static void test_determinism_and_learning(void **state)
         float *x = random_input(m, 0, 12, 4);
         for (int s = 0; s < 12; s++)
             for (int i = 0; i < 64; i++) x[s * 128 + (s % 3) * 20 + i % 20] += 2.0f;
-        cnk_optim_config cfg;
-        cnk_optim_config_init(&cfg, CNK_OPTIM_ADAM);
-        cnk_optim *opt;
-        assert_int_equal(cnk_optim_create(&ctx, &cfg, n, &opt), CNK_OK);
-        for (int s = 0; s < steps; s++) {
-            double loss = train_step(&ctx, m, opt, x, 12, 0.02f);
-            if (s == 0) first_loss = loss;
-            last_loss[run] = loss;
-        }
-        params[run] = malloc(n * sizeof(float));
-        memcpy(params[run], cnk_model_params(m), n * sizeof(float));
+        params[run] = train_adam(&ctx, m, x, 12, steps, 0.02f, &first_loss, &last_loss[run]);
         free(x);
-        cnk_optim_free(opt);
         cnk_model_free(m);
     }
     assert_memory_equal(params[0], params[1], n * sizeof(float));
@@ -304,15 +315,8 @@ static void test_winograd_determinism(void **state)
         cnk_model_init_params(m, 5);
         n = cnk_model_arch(m)->n_params;
         float *x = random_input(m, 0, BATCH, 8);
-        cnk_optim_config cfg;
-        cnk_optim_config_init(&cfg, CNK_OPTIM_ADAM);
-        cnk_optim *opt;
-        assert_int_equal(cnk_optim_create(&ctx, &cfg, n, &opt), CNK_OK);
-        for (int step = 0; step < STEPS; step++) train_step(&ctx, m, opt, x, BATCH, 0.01f);
-        params[run] = malloc(n * sizeof(float));
-        memcpy(params[run], cnk_model_params(m), n * sizeof(float));
+        params[run] = train_adam(&ctx, m, x, BATCH, STEPS, 0.01f, NULL, NULL);
         free(x);
-        cnk_optim_free(opt);
         cnk_model_free(m);
     }
     assert_memory_equal(params[0], params[1], n * sizeof(float));

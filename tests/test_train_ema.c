@@ -52,6 +52,16 @@ static void read_model(const char *path, cnk_modelfile *mf)
     if (cnk_modelfile_read(&ctx, path, mf)) fail_msg("%s", cnk_error(&ctx));
 }
 
+/* kept[i] == d w0[i] + (1 - d) w1[i] up to float rounding, for n values named what. */
+static void assert_blend(const char *what, const float *kept, const float *w0, const float *w1, size_t n, float d)
+{
+    for (size_t i = 0; i < n; i++) {
+        float want = d * w0[i] + (1 - d) * w1[i];
+        if (fabsf(kept[i] - want) > 1e-6f + 1e-5f * fabsf(want))
+            fail_msg("%s %zu: kept %g, expected %g (w0 %g, w1 %g)", what, i, kept[i], want, w0[i], w1[i]);
+    }
+}
+
 /* One epoch of one batch = one step: the saved (best, averaged) model against the initial and trained weights. */
 static void test_average_after_one_step(void **state)
 {
@@ -88,19 +98,10 @@ static void test_average_after_one_step(void **state)
     cnk_model_init_params(initial, ctx.seed); /* what the run started from */
     const float *w0 = cnk_model_params(initial), *b0 = cnk_model_buffers(initial);
     float d = (float)(2.0 / 11.0); /* min(0.9, (1 + t) / (10 + t)) after t = 1 step */
+    assert_blend("param", kept.params, w0, trained.params, kept.n_params, d);
+    assert_blend("buffer", kept.buffers, b0, trained.buffers, kept.n_buffers, d);
     size_t differs = 0;
-    for (size_t i = 0; i < kept.n_params; i++) {
-        float want = d * w0[i] + (1 - d) * trained.params[i];
-        if (fabsf(kept.params[i] - want) > 1e-6f + 1e-5f * fabsf(want))
-            fail_msg("param %zu: kept %g, expected %g (w0 %g, w1 %g)", i, kept.params[i], want, w0[i],
-                     trained.params[i]);
-        differs += kept.params[i] != trained.params[i];
-    }
-    for (size_t i = 0; i < kept.n_buffers; i++) {
-        float want = d * b0[i] + (1 - d) * trained.buffers[i];
-        if (fabsf(kept.buffers[i] - want) > 1e-6f + 1e-5f * fabsf(want))
-            fail_msg("buffer %zu: kept %g, expected %g", i, kept.buffers[i], want);
-    }
+    for (size_t i = 0; i < kept.n_params; i++) differs += kept.params[i] != trained.params[i];
     assert_true(differs > kept.n_params / 2); /* the average is not the trained weights */
     cnk_model_free(initial);
     cnk_arch_release(&arch);
