@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# animals3 from scratch: the photo defaults (`cnnkit train DATA` with no options: 96 x 96, cnn5, random-resized
-# crops + colour jitter, 40 epochs) and the variants that can be named on the command line, on the default
-# split (0.6 / 0.1 / 0.3, seed 42). Choose on the validation numbers; the test accuracy is reported, not tuned.
+# animals3 from scratch: the photo defaults (`cnnkit train DATA` with no options; datasets/README.md has the
+# table) and the variants that can be named on the command line, on the default split (0.6 / 0.1 / 0.3, seed
+# 42). Choose on the validation numbers; the test accuracy is reported, not tuned.
 # Run from the repository root after building:
 #     datasets/experiments/animals3.sh [OUT_DIR] [VARIANT...]
 # VARIANT: default (no options), cnn (--arch cnn), cnn64 (--arch cnn --image-size 64x64 --epochs 30), old (the
-# session-2 defaults), and the session-3 variants below (options_of); default: default cnn cnn64.
+# session-2 defaults), and the session-3 and -4 variants below (options_of; the session-4 networks are the
+# animals3_*.cfg files next to this script); default: default cnn cnn64.
 # The runs behind the defaults used --threads 1 (THREADS=1); training is deterministic per seed and thread count. Environment: CNNKIT (default build/cnnkit), SHARED (default ../shared), THREADS
 # (default: all cores). Writes OUT_DIR/<variant>/ (model, report, stderr log) and appends to
 # OUT_DIR/summary.txt: best epoch, its validation loss and accuracy, test accuracy, wall and user CPU time,
@@ -18,6 +19,7 @@ shift || true
 VARIANTS=("$@")
 [ ${#VARIANTS[@]} -eq 0 ] && VARIANTS=(default cnn cnn64)
 DATA="$SHARED/datasets/animals3"
+HERE=$(cd "$(dirname "$0")" && pwd)
 THREADS_OPT=()
 [ -n "${THREADS:-}" ] && THREADS_OPT=(--threads "$THREADS")
 
@@ -38,6 +40,19 @@ options_of() {
     ls_tta_ema60) echo --label-smoothing 0.1 --tta flip --ema 0.995 --epochs 60 --batch-size 32 ;;
     ls_tta_ema60_112) echo --label-smoothing 0.1 --tta flip --ema 0.995 --epochs 60 --batch-size 32 --image-size 112x112 ;;
     b16) echo --label-smoothing 0.1 --tta flip --ema 0.995 --epochs 60 --batch-size 16 ;;
+    # session 4 (issue #4 again): levers on top of the b16 defaults
+    mix02) echo --mixup 0.2 ;;
+    sgd005) echo --optimizer sgd --lr 0.05 --weight-decay 5e-4 ;;
+    sgd01) echo --optimizer sgd --lr 0.1 --weight-decay 5e-4 ;;
+    adamw005) echo --optimizer adamw --weight-decay 0.05 ;;
+    # networks as .cfg files next to this script (3 classes): a stride-2 first conv at 112 x 112 instead of
+    # cnn5's conv + pool at 96; a stride-2 stem + pool at 128 with two convs in blocks 3 and 4; cnn5 with a
+    # second conv in block 5
+    s2_112) echo --arch "$HERE/animals3_s2_112.cfg" --image-size 112x112 ;;
+    stem128) echo --arch "$HERE/animals3_stem128_vgg.cfg" --image-size 128x128 ;;
+    cnn5d) echo --arch "$HERE/animals3_cnn5d.cfg" ;;
+    s2_112_sgd) echo --arch "$HERE/animals3_s2_112.cfg" --image-size 112x112 --optimizer sgd --lr 0.05 --weight-decay 5e-4 ;;
+    stem128_sgd) echo --arch "$HERE/animals3_stem128_vgg.cfg" --image-size 128x128 --optimizer sgd --lr 0.05 --weight-decay 5e-4 ;;
     *) echo "animals3.sh: unknown variant $1" >&2; exit 2 ;;
     esac
 }
