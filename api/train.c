@@ -110,50 +110,6 @@ static int parse_double(const char *text, double min, double max, double *out)
     return 0;
 }
 
-static int parse_size(const char *text, int *w, int *h)
-{
-    char extra;
-    return sscanf(text, "%dx%d%c", w, h, &extra) == 2 && *w > 0 && *h > 0 && *w <= 4096 && *h <= 4096 ? 0 : -1;
-}
-
-/* Numeric options with the CLI's ranges; returns -1 on a bad value, 1 if the name is not numeric. */
-static int set_number(cnk_train_options *o, const char *name, const char *v)
-{
-    long n;
-    double x;
-    if (!strcmp(name, "epochs")) return parse_long(v, 1, 100000, &n) ? -1 : (o->epochs = (int)n, 0);
-    if (!strcmp(name, "batch-size")) return parse_long(v, 1, 4096, &n) ? -1 : (o->batch_size = (int)n, 0);
-    if (!strcmp(name, "patience")) return parse_long(v, 0, 100000, &n) ? -1 : (o->patience = n ? (int)n : -1, 0);
-    if (!strcmp(name, "sr")) return parse_long(v, 1000, 384000, &n) ? -1 : (o->sample_rate = (int)n, 0);
-    if (!strcmp(name, "lr")) return parse_double(v, 1e-9, 10, &x) || x <= 0 ? -1 : (o->lr = x, 0);
-    if (!strcmp(name, "weight-decay")) return parse_double(v, 0, 10, &x) ? -1 : (o->weight_decay = x, 0);
-    if (!strcmp(name, "test-fraction")) return parse_double(v, 0, 0.95, &x) ? -1 : (o->test_fraction = x, 0);
-    if (!strcmp(name, "val-fraction")) return parse_double(v, 0, 0.95, &x) ? -1 : (o->val_fraction = x, 0);
-    if (!strcmp(name, "segment")) return parse_double(v, 0.05, 600, &x) ? -1 : (o->segment_seconds = x, 0);
-    if (!strcmp(name, "image-size")) return parse_size(v, &o->image_width, &o->image_height);
-    if (!strcmp(name, "label-smoothing")) return parse_double(v, 0, 0.999, &x) ? -1 : (o->label_smoothing = x, 0);
-    if (!strcmp(name, "ema")) return parse_double(v, 0, 0.99999, &x) ? -1 : (o->ema_decay = x, 0);
-    if (!strcmp(name, "mixup")) return parse_double(v, 0, 1, &x) ? -1 : (o->mixup = x, 0);
-    if (!strcmp(name, "top-db")) return parse_double(v, 1, 80, &x) ? -1 : (o->audio.top_db = x, 0);
-    if (!strcmp(name, "trim-db")) return parse_double(v, 0, 200, &x) ? -1 : (o->audio.trim_db = x, 0);
-    if (!strcmp(name, "lifter")) return parse_long(v, 0, 1024, &n) ? -1 : (o->audio.lifter = (int)n, 0);
-    return 1;
-}
-
-/* Options with a fixed set of words, as the CLI's; as set_number. */
-static int set_choice(cnk_train_options *o, const char *name, const char *v)
-{
-    static const char *const off_on[] = {"off", "on", NULL}, *const none_flip[] = {"none", "flip", NULL};
-    static const char *const norms[] = {"none", "cmn", "cmvn", NULL}; /* cnk_clip_norm order */
-    const char *const *words = !strcmp(name, "center") ? off_on : !strcmp(name, "tta") ? none_flip
-                             : !strcmp(name, "clip-norm") ? norms : NULL;
-    if (!words) return 1;
-    int *target = !strcmp(name, "center") ? &o->audio.center : !strcmp(name, "tta") ? &o->tta_flip : &o->audio.clip_norm;
-    for (int i = 0; words[i]; i++)
-        if (!strcmp(v, words[i])) return *target = i, 0;
-    return -1;
-}
-
 /* Transfer learning's fine-tuning phase, with the CLI's ranges; as set_number. */
 static int set_finetune(cnk_training *t, const char *name, const char *v)
 {
@@ -176,8 +132,7 @@ int cnk_training_set(cnk_ctx *ctx, cnk_training *t, const char *option, const ch
     for (size_t i = 0; i < sizeof string_options / sizeof string_options[0]; i++)
         if (!strcmp(option, string_options[i].name))
             return set_string(t, string_options[i].slot, value) ? cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory") : 0;
-    int rc = set_number(&t->opts, option, value);
-    if (rc > 0) rc = set_choice(&t->opts, option, value);
+    int rc = cnk_train_option_set(&t->opts, option, value);
     if (rc > 0) rc = set_finetune(t, option, value);
     if (rc < 0) return cnk_fail(ctx, CNK_ERR_ARG, "training option %s: bad value '%s'", option, value);
     if (rc > 0) return cnk_fail(ctx, CNK_ERR_ARG, "training: unknown option '%s'", option);

@@ -78,7 +78,7 @@ enum {
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
     OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA,
     OPT_EMA, OPT_MIXUP, OPT_HELP,
-    OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM /* keep these five last: see is_audio_option */
+    OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM
 };
 
 static const struct option long_options[] = {
@@ -134,17 +134,11 @@ static void on_epoch(void *user, const cnk_epoch_stats *st)
     fprintf(stderr, "  lr %.2e  %.1fs%s\n", st->lr, st->seconds, st->improved ? "  *saved" : "");
 }
 
-static int parse_size(const char *text, int *w, int *h)
-{
-    char extra;
-    return sscanf(text, "%dx%d%c", w, h, &extra) == 2 && *w > 0 && *h > 0 && *w <= 4096 && *h <= 4096 ? 0 : -1;
-}
-
-/* Parses one option into opts / ctx; returns -1 (after printing) on a bad value. */
+/* The options cnk_train_option_set does not know (paths, names, the context's seed and threads) into opts /
+ * ctx; returns -1 on a bad value. */
 static int parse_option(int c, const char *arg, cnk_train_options *o, cnk_ctx *ctx)
 {
     long n;
-    double x;
     switch (c) {
     case 'o': o->model_path = arg; return 0;
     case OPT_INPUT: o->input = arg; return 0;
@@ -161,52 +155,9 @@ static int parse_option(int c, const char *arg, cnk_train_options *o, cnk_ctx *c
     case OPT_NO_CACHE: o->cache_dir = ""; return 0;
     case OPT_FROM: o->from = arg; return 0;
     case OPT_FREEZE: o->freeze = arg; return 0;
-    case OPT_EPOCHS: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (o->epochs = (int)n, 0);
-    case OPT_BATCH: return cli_parse_int(arg, 1, 4096, &n) ? -1 : (o->batch_size = (int)n, 0);
-    case OPT_PATIENCE: return cli_parse_int(arg, 0, 100000, &n) ? -1 : (o->patience = n ? (int)n : -1, 0);
     case OPT_SEED: return cli_parse_int(arg, 0, 0x7fffffffL, &n) ? -1 : (ctx->seed = (uint64_t)n, 0);
     case OPT_THREADS: return cli_parse_int(arg, 1, 1024, &n) ? -1 : (ctx->threads = (int)n, 0);
-    case OPT_SR: return cli_parse_int(arg, 1000, 384000, &n) ? -1 : (o->sample_rate = (int)n, 0);
     case OPT_STOP_AFTER: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (o->max_epochs_this_run = (int)n, 0);
-    case OPT_LR: return cli_parse_double(arg, 1e-9, 10, &x) || x <= 0 ? -1 : (o->lr = x, 0);
-    case OPT_WD: return cli_parse_double(arg, 0, 10, &x) ? -1 : (o->weight_decay = x, 0);
-    case OPT_TTA:
-        o->tta_flip = strcmp(arg, "flip") == 0 ? 1 : strcmp(arg, "none") == 0 ? 0 : -2;
-        return o->tta_flip == -2 ? -1 : 0;
-    case OPT_EMA: return cli_parse_double(arg, 0, 0.99999, &x) ? -1 : (o->ema_decay = x, 0);
-    case OPT_MIXUP: return cli_parse_double(arg, 0, 1, &x) ? -1 : (o->mixup = x, 0);
-    case OPT_LABEL_SMOOTHING: return cli_parse_double(arg, 0, 0.999, &x) ? -1 : (o->label_smoothing = x, 0);
-    case OPT_TEST_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->test_fraction = x, 0);
-    case OPT_VAL_FRACTION: return cli_parse_double(arg, 0, 0.95, &x) ? -1 : (o->val_fraction = x, 0);
-    case OPT_SEGMENT: return cli_parse_double(arg, 0.05, 600, &x) ? -1 : (o->segment_seconds = x, 0);
-    case OPT_IMAGE_SIZE: return parse_size(arg, &o->image_width, &o->image_height);
-    default: return -1;
-    }
-}
-
-static int is_audio_option(int c)
-{
-    return c >= OPT_TOP_DB && c <= OPT_CLIP_NORM;
-}
-
-/* The spectrogram clean-up flags (pipeline/audio_params.h); returns -1 on a bad value. */
-static int parse_audio_option(int c, const char *arg, cnk_audio_overrides *a)
-{
-    static const char *const norms[] = {"none", "cmn", "cmvn"}; /* in cnk_clip_norm order */
-    long n;
-    double x;
-    switch (c) {
-    case OPT_TOP_DB: return cli_parse_double(arg, 1, 80, &x) ? -1 : (a->top_db = x, 0);
-    case OPT_TRIM_DB: return cli_parse_double(arg, 0, 200, &x) ? -1 : (a->trim_db = x, 0);
-    case OPT_LIFTER: return cli_parse_int(arg, 0, 1024, &n) ? -1 : (a->lifter = (int)n, 0);
-    case OPT_CENTER:
-        if (strcmp(arg, "on") && strcmp(arg, "off")) return -1;
-        a->center = strcmp(arg, "on") == 0;
-        return 0;
-    case OPT_CLIP_NORM:
-        for (int i = 0; i < (int)(sizeof norms / sizeof norms[0]); i++)
-            if (strcmp(arg, norms[i]) == 0) return a->clip_norm = i, 0;
-        return -1;
     default: return -1;
     }
 }
@@ -316,7 +267,8 @@ int cmd_train(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:h", long_options, &index)) != -1) {
         /* the flag as typed: argv[optind - 1] is its value when the value came as a separate argument */
         char flag[64];
-        snprintf(flag, sizeof flag, "-%s%s", index >= 0 ? "-" : "", index >= 0 ? long_options[index].name : "o");
+        const char *name = index >= 0 ? long_options[index].name : NULL;
+        snprintf(flag, sizeof flag, "-%s%s", name ? "-" : "", name ? name : "o");
         index = -1;
         threads_given |= c == OPT_THREADS;
         if (c == OPT_HELP || c == 'h') {
@@ -333,12 +285,8 @@ int cmd_train(int argc, char **argv)
             continue;
         }
         if (c == '?' || c == ':') return cli_usage_error("train", "unknown option or missing value: %s", argv[optind - 1]);
-        if (is_audio_option(c)) {
-            if (parse_audio_option(c, optarg, &opts.audio))
-                return cli_usage_error("train", "bad value '%s' for %s", optarg, flag);
-            continue;
-        }
-        if (parse_option(c, optarg, &opts, &ctx))
+        int known = name ? cnk_train_option_set(&opts, name, optarg) : 1;
+        if (known < 0 || (known > 0 && parse_option(c, optarg, &opts, &ctx)))
             return cli_usage_error("train", "bad value '%s' for %s", optarg, flag);
     }
     if (optind < argc) opts.data = argv[optind++];

@@ -65,6 +65,12 @@ typedef struct cnk_train_options {
 
 void cnk_train_options_init(cnk_train_options *opts);
 
+/* Sets a numeric or word-valued option by its `cnnkit train` name without the dashes ("epochs", "lr",
+ * "label-smoothing", "image-size" (WxH), "tta" (none|flip), "center" (off|on), "clip-norm", ...), with the
+ * ranges `cnnkit train --help` documents (pipeline/train_options.c). Returns 0, -1 for a value out of range
+ * or unreadable (o unchanged), 1 for a name it does not know (paths, names and the like are set directly). */
+int cnk_train_option_set(cnk_train_options *o, const char *name, const char *value);
+
 typedef struct cnk_train_result {
     char input[32];          /* the input kind used */
     char arch[256];          /* the architecture used (name or file) */
