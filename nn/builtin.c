@@ -211,9 +211,9 @@ static void build_cnn5(builder *b, const cnk_builtin_opts *o, float dropout)
     add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
 }
 
-/* The photo default (datasets/README.md, animals3): cnn5 with its first block's conv + pool replaced by one
- * stride-2 conv, so 112 x 112 photos (more detail of faces and fur than 96 x 96) reach blocks 2-5 at 56 x 56
- * for 12% more training time than cnn5 at 96 x 96 (cnn5 at 112 x 112: 40% more). */
+/* A photo network for 112 x 112 (datasets/README.md, animals3): cnn5 with one stride-2 conv in place of its
+ * first conv + pool, so 112 x 112 photos (more detail of faces and fur than 96 x 96) reach blocks 2-5 at 56 x 56
+ * for 10-12% more training time per epoch than cnn5 at 96 x 96 (cnn5 at 112 x 112: about 30% more). */
 static void build_cnn5s(builder *b, const cnk_builtin_opts *o, float dropout)
 {
     static const int filters[5] = {32, 64, 128, 256, 256};

@@ -59,6 +59,7 @@ options_of() {
     stem128) echo --arch "$HERE/animals3_stem128_vgg.cfg" --image-size 128x128 ;;
     cnn5d) echo --arch "$HERE/animals3_cnn5d.cfg" ;;
     s2_112_sgd) echo --arch "$HERE/animals3_s2_112.cfg" --image-size 112x112 --optimizer sgd --lr 0.05 --weight-decay 5e-4 ;;
+    s2_112_adam) echo --arch "$HERE/animals3_s2_112.cfg" --image-size 112x112 --optimizer adam --lr 0.001 --weight-decay 1e-4 ;;
     stem128_sgd) echo --arch "$HERE/animals3_stem128_vgg.cfg" --image-size 128x128 --optimizer sgd --lr 0.05 --weight-decay 5e-4 ;;
     *) echo "animals3.sh: unknown variant $1" >&2; exit 2 ;;
     esac
