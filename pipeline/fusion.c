@@ -16,6 +16,7 @@
 #include "pipeline/augment.h"
 #include "pipeline/dataset.h"
 #include "pipeline/featureset.h"
+#include "pipeline/fusion_internal.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/report.h"
 #include "pipeline/split.h"
@@ -135,36 +136,6 @@ int cnk_fusion_from_text(cnk_ctx *ctx, const char *text, const char *source, int
 
 /* ---- a training run ---- */
 
-typedef struct seg_ref {
-    int item, segment;
-} seg_ref;
-
-typedef struct fusion_run {
-    cnk_ctx *ctx;
-    const cnk_train_options *t;
-    cnk_fusion_mode mode;
-    cnk_fusion_result *res;
-    cnk_dataset ds;
-    int n_classes;
-    cnk_preprocess prep[2]; /* mel, wavelet */
-    cnk_featureset fs[2];
-    cnk_arch arch;
-    cnk_model *model;
-    cnk_optim *opt, *weight_opt;
-    float weight, best_weight;
-    int epochs, batch, patience;
-    double lr, weight_decay;
-    int h[2], w;            /* rows of each view, segment frames */
-    size_t in_size[2];
-    float *x[2], *scratch, *dl[3], *proba, *best_params, *best_buffers;
-    int *y;
-    seg_ref *refs[4];
-    size_t n_refs[4];
-    cnk_augment_params aug;
-    double *hist[4];
-    int n_hist;
-} fusion_run;
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -210,6 +181,7 @@ static int open_data(fusion_run *r)
     r->n_classes = (int)r->ds.n_classes;
     char split_path[4200];
     rc = cnk_split_file_path(r->ctx, t->model_path, split_path, sizeof split_path);
+    if (!rc && t->resume) return cnk_split_read(r->ctx, split_path, &r->ds); /* the interrupted run's split */
     cnk_split_options so;
     cnk_split_options_init(&so);
     if (t->val_fraction >= 0) so.val_fraction = t->val_fraction;
@@ -221,18 +193,25 @@ static int open_data(fusion_run *r)
     return rc;
 }
 
-/* Both views' features (cached), then each view's normalisation from the training clips. */
-static int compute_views(fusion_run *r)
+static int views_of_text(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess prep[2]);
+
+/* Both views' features (cached), then each view's normalisation from the training clips; a resumed run takes
+ * both views' preprocessing, normalisation included, from its checkpoint ck. */
+static int compute_views(fusion_run *r, const cnk_modelfile *ck)
 {
-    cnk_preprocess_defaults(&r->prep[0], CNK_PREP_MEL);
-    cnk_audio_params_choose(&r->ds, r->t->sample_rate, r->t->segment_seconds, &r->prep[0]);
-    cnk_audio_overrides_apply(&r->t->audio, &r->prep[0]);
-    r->prep[1] = r->prep[0];
-    r->prep[1].kind = CNK_PREP_WAVELET;
     int rc = CNK_OK;
+    if (ck) {
+        rc = views_of_text(r->ctx, ck->preprocess, r->t->resume, r->prep);
+    } else {
+        cnk_preprocess_defaults(&r->prep[0], CNK_PREP_MEL);
+        cnk_audio_params_choose(&r->ds, r->t->sample_rate, r->t->segment_seconds, &r->prep[0]);
+        cnk_audio_overrides_apply(&r->t->audio, &r->prep[0]);
+        r->prep[1] = r->prep[0];
+        r->prep[1].kind = CNK_PREP_WAVELET;
+    }
     for (int v = 0; v < 2 && !rc; v++)
         rc = cnk_featureset_compute(r->ctx, &r->ds, &r->prep[v], r->t->cache_dir, CNK_PART_NONE, &r->fs[v]);
-    if (rc) return rc;
+    if (rc || ck) return rc;
     size_t n = r->ds.n_items;
     const cnk_array **train = calloc(n ? n : 1, sizeof *train);
     if (!train) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
@@ -277,7 +256,7 @@ static int build_refs(fusion_run *r)
     return CNK_OK;
 }
 
-static int create_model(fusion_run *r)
+static void choose_hyper(fusion_run *r)
 {
     const cnk_train_options *t = r->t;
     r->epochs = t->epochs > 0 ? t->epochs : 30;
@@ -285,6 +264,11 @@ static int create_model(fusion_run *r)
     r->lr = t->lr > 0 ? t->lr : 1e-3;
     r->patience = t->patience != 0 ? t->patience : 10;
     r->weight_decay = t->weight_decay >= 0 ? t->weight_decay : 1e-4;
+    r->best_score = INFINITY;
+}
+
+static int create_model(fusion_run *r)
+{
     int c;
     cnk_preprocess_input_shape(&r->prep[0], &c, &r->h[0], &r->w);
     cnk_preprocess_input_shape(&r->prep[1], &c, &r->h[1], &r->w);
@@ -511,26 +495,32 @@ static int evaluate(fusion_run *r, int part, clip_eval *e)
     return rc;
 }
 
-static int save_model(fusion_run *r)
+int cnk_fusion_model_text(fusion_run *r, float weight, char **out)
 {
-    char *arch_text = NULL, *prep_text = NULL;
-    int rc = cnk_cfg_write(r->ctx, &r->arch, &arch_text);
+    *out = NULL;
     /* One preprocessing for both views: mel+wavelet with the mel's normalisation first, the wavelet's second. */
     cnk_preprocess p = r->prep[0];
     p.kind = CNK_PREP_MEL_WAVELET;
     p.n_norm = 2;
     p.mean[0] = r->prep[0].mean[0], p.std[0] = r->prep[0].std[0];
     p.mean[1] = r->prep[1].mean[0], p.std[1] = r->prep[1].std[0];
-    if (!rc) rc = cnk_preprocess_to_text(r->ctx, &p, &prep_text);
-    char *text = NULL;
-    if (!rc) {
-        size_t cap = strlen(prep_text) + 128;
-        text = malloc(cap);
-        if (!text) rc = cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
-        else
-            snprintf(text, cap, "%sfusion=%s\nfusion_weight=%.9g\narch_name=fusion\n", prep_text,
-                     cnk_fusion_mode_name(r->mode), (double)r->best_weight);
-    }
+    char *prep_text = NULL;
+    int rc = cnk_preprocess_to_text(r->ctx, &p, &prep_text);
+    if (rc) return rc;
+    size_t cap = strlen(prep_text) + 128;
+    *out = malloc(cap);
+    if (*out)
+        snprintf(*out, cap, "%sfusion=%s\nfusion_weight=%.9g\narch_name=fusion\n", prep_text,
+                 cnk_fusion_mode_name(r->mode), (double)weight);
+    free(prep_text);
+    return *out ? CNK_OK : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+}
+
+static int save_model(fusion_run *r)
+{
+    char *arch_text = NULL, *text = NULL;
+    int rc = cnk_cfg_write(r->ctx, &r->arch, &arch_text);
+    if (!rc) rc = cnk_fusion_model_text(r, r->best_weight, &text);
     if (!rc) {
         cnk_modelfile mf = {.arch_text = arch_text,
                             .class_names = r->ds.classes,
@@ -543,12 +533,11 @@ static int save_model(fusion_run *r)
         rc = cnk_modelfile_write(r->ctx, r->t->model_path, &mf);
     }
     free(arch_text);
-    free(prep_text);
     free(text);
     return rc;
 }
 
-static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, double t0, double *best, int *bad)
+static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, double t0)
 {
     clip_eval val = {0};
     int has_val = r->n_refs[CNK_PART_VAL] > 0;
@@ -559,10 +548,10 @@ static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, 
     r->hist[0][epoch] = tl, r->hist[1][epoch] = ta, r->hist[2][epoch] = vl, r->hist[3][epoch] = va;
     r->n_hist = epoch + 1;
     double score = has_val ? vl : -(double)epoch;
-    int improved = score < *best - (has_val ? 1e-4 : 0);
+    int improved = score < r->best_score - (has_val ? 1e-4 : 0);
     if (improved) {
-        *best = score;
-        *bad = 0;
+        r->best_score = score;
+        r->bad_epochs = 0;
         r->best_weight = r->weight;
         r->res->train.best_epoch = epoch + 1;
         r->res->train.best_val_loss = score;
@@ -570,8 +559,9 @@ static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, 
         memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
         rc = save_model(r);
     } else {
-        (*bad)++;
+        r->bad_epochs++;
     }
+    if (!rc) rc = cnk_fusion_checkpoint_save(r, epoch + 1);
     if (r->t->on_epoch) {
         cnk_epoch_stats st = {.epoch = epoch + 1, .epochs = r->epochs, .train_loss = tl, .train_acc = ta,
                               .val_loss = vl, .val_acc = va, .lr = lr, .seconds = now_seconds() - t0,
@@ -585,17 +575,21 @@ static int train_all(fusion_run *r)
 {
     cnk_lr_schedule sched = {.kind = CNK_LR_COSINE, .base_lr = (float)r->lr, .total = r->epochs,
                              .min_lr = (float)(r->lr * 0.02)};
-    double best = INFINITY;
-    int bad = 0, rc = CNK_OK;
-    for (int epoch = 0; epoch < r->epochs && !rc; epoch++) {
-        if (r->patience > 0 && bad >= r->patience) {
+    int rc = CNK_OK, stop_after = r->t->max_epochs_this_run;
+    r->res->train.epochs_run = r->start_epoch;
+    for (int epoch = r->start_epoch; epoch < r->epochs && !rc; epoch++) {
+        if (r->patience > 0 && r->bad_epochs >= r->patience) {
             r->res->train.stopped_early = 1;
+            break;
+        }
+        if (stop_after > 0 && epoch - r->start_epoch >= stop_after) { /* the checkpoint holds the state */
+            r->res->train.interrupted = 1;
             break;
         }
         double t0 = now_seconds(), tl = NAN, ta = NAN;
         float lr = cnk_lr_at(&sched, epoch);
         rc = train_epoch(r, epoch, lr, &tl, &ta);
-        if (!rc) rc = end_epoch(r, epoch, tl, ta, lr, t0, &best, &bad);
+        if (!rc) rc = end_epoch(r, epoch, tl, ta, lr, t0);
         r->res->train.epochs_run = epoch + 1;
     }
     return rc;
@@ -667,7 +661,6 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *t)
 {
     if (!t->model_path) return cnk_fail(ctx, CNK_ERR_ARG, "the model path (-o MODEL.cnk) is required");
     if (!t->data && !t->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
-    if (t->resume) return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--resume is not available for fusion models");
     if (t->from) return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from with --input mel+wavelet is not supported");
     if (t->arch && strcmp(t->arch, "fusion") != 0)
         return cnk_fail(ctx, CNK_ERR_ARG, "--input mel+wavelet trains --arch fusion, not '%s'", t->arch);
@@ -684,16 +677,26 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
     if (!r) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
     *r = (fusion_run){.ctx = ctx, .t = opts, .mode = mode, .res = result};
     cnk_arch_init(&r->arch);
+    cnk_modelfile ck; /* the checkpoint of an interrupted run (--resume) */
+    cnk_modelfile_init(&ck);
     double t0 = now_seconds();
     rc = open_data(r);
-    if (!rc) rc = compute_views(r);
+    if (!rc && opts->resume) rc = cnk_modelfile_read(ctx, opts->resume, &ck);
+    if (!rc && opts->resume && ck.n_classes != r->n_classes)
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: made for %d classes, the data has %d", opts->resume, ck.n_classes,
+                      r->n_classes);
+    if (!rc) rc = compute_views(r, opts->resume ? &ck : NULL);
     result->train.seconds_features = now_seconds() - t0;
     if (!rc) rc = build_refs(r);
+    if (!rc) choose_hyper(r);
+    if (!rc && opts->resume) rc = cnk_fusion_checkpoint_hyper(r, &ck);
     if (!rc) rc = create_model(r);
+    if (!rc && opts->resume) rc = cnk_fusion_checkpoint_load(r, &ck);
+    cnk_modelfile_release(&ck);
     t0 = now_seconds();
     if (!rc) rc = train_all(r);
     result->train.seconds_training = now_seconds() - t0;
-    if (!rc) rc = evaluate_test(r);
+    if (!rc && !result->train.interrupted) rc = evaluate_test(r);
     result->weight = r->best_weight;
     snprintf(result->train.input, sizeof result->train.input, "mel+wavelet");
     snprintf(result->train.arch, sizeof result->train.arch, "fusion (%s)", cnk_fusion_mode_name(mode));
