@@ -1,15 +1,17 @@
 /* Tests for the photo defaults of pipeline/train (datasets/README.md, animals3): a folder of photos with no
- * options trains cnn5 on 3 x 96 x 96 inputs for 60 epochs (patience 20, batch 16) with a weight average (decay
- * 0.995), test-time flips and, from 200 planned steps on, label smoothing 0.1, and --image-size / --arch /
- * --epochs still override them. One epoch of a few real animals3 photos each (the checkpoint records the
- * planned run).
+ * options trains cnn5s on 3 x 112 x 112 inputs for 60 epochs (patience 20, batch 16) with SGD (lr 0.05, weight
+ * decay 5e-4), a weight average (decay 0.995), test-time flips and, from 200 planned steps on, label smoothing
+ * 0.1, and --image-size / --arch / --epochs / --optimizer still override them. One epoch of a few real
+ * animals3 photos each (the checkpoint records the planned run).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 #include "tu_sets.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/npy.h"
 #include "nn/modelfile.h"
 #include "pipeline/train.h"
 
@@ -67,22 +69,30 @@ static void test_defaults(void **state)
     cnk_modelfile ckpt;
     run_one_epoch(&o, "defaults", &res, &ckpt);
     assert_string_equal(res.input, "image");
-    assert_string_equal(res.arch, "cnn5");
+    assert_string_equal(res.arch, "cnn5s");
     assert_kv(ckpt.preprocess, "channels", "3");
-    assert_kv(ckpt.preprocess, "height", "96");
-    assert_kv(ckpt.preprocess, "width", "96");
-    assert_kv(ckpt.preprocess, "ckpt_arch", "cnn5");
+    assert_kv(ckpt.preprocess, "height", "112");
+    assert_kv(ckpt.preprocess, "width", "112");
+    assert_kv(ckpt.preprocess, "ckpt_arch", "cnn5s");
     assert_kv(ckpt.preprocess, "ckpt_epochs", "60");
     assert_kv(ckpt.preprocess, "ckpt_patience", "20");
     assert_kv(ckpt.preprocess, "ckpt_batch", "16");
     assert_kv(ckpt.preprocess, "ckpt_ls", "0"); /* 60 planned steps: too short for smoothing */
     assert_kv(ckpt.preprocess, "ckpt_ema", "0.995");
     assert_kv(ckpt.preprocess, "ckpt_mixup", "0");
+    assert_kv(ckpt.preprocess, "ckpt_lr", "0.050000000000000003"); /* SGD's rate and decay */
+    assert_kv(ckpt.preprocess, "ckpt_wd", "0.00050000000000000001");
     assert_kv(ckpt.preprocess, "tta_flip", "1");
     assert_kv(ckpt.preprocess, "ckpt_epoch", "1");
-    /* cnn5's five blocks: 96 -> 3 x 3 before the global average pool */
+    /* cnn5s's five blocks, the first a stride-2 conv without a pool: 112 -> 4 x 4 before the global average
+     * pool */
     assert_non_null(strstr(ckpt.arch_text, "conv5"));
     assert_null(strstr(ckpt.arch_text, "conv6"));
+    assert_null(strstr(ckpt.arch_text, "pool1"));
+    const char *conv1 = strstr(ckpt.arch_text, "name = conv1\n");
+    assert_non_null(conv1);
+    assert_non_null(strstr(conv1, "stride = "));
+    assert_int_equal(atoi(strstr(conv1, "stride = ") + 9), 2);
     cnk_modelfile_release(&ckpt);
 }
 
@@ -101,6 +111,47 @@ static void test_smoothing_on_long_runs(void **state)
     o.epochs = 199;
     run_one_epoch(&o, "shorter", &res, &ckpt);
     assert_kv(ckpt.preprocess, "ckpt_ls", "0");
+    cnk_modelfile_release(&ckpt);
+}
+
+/* Floats in the optimiser state the run's first checkpoint wrote. */
+static size_t optimiser_floats(const char *name)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char path[4600];
+    snprintf(path, sizeof path, "%s/%s.cnk.ckpt.optim-1.npy", tmp, name);
+    cnk_array a;
+    if (cnk_npy_read(&ctx, path, &a) != CNK_OK) fail_msg("%s", cnk_error(&ctx));
+    size_t n = cnk_array_count(&a);
+    cnk_array_release(&a);
+    return n;
+}
+
+/* Photos train with SGD (momentum, one buffer per parameter) by default; --optimizer adam (two buffers) brings
+ * back Adam's rate and decay. */
+static void test_optimizer(void **state)
+{
+    (void)state;
+    cnk_train_options o;
+    cnk_train_options_init(&o);
+    cnk_train_result res;
+    cnk_modelfile ckpt;
+    run_one_epoch(&o, "sgd", &res, &ckpt);
+    size_t n_params = ckpt.n_params, sgd_floats = optimiser_floats("sgd");
+    cnk_modelfile_release(&ckpt);
+    o.optimizer = "adam";
+    run_one_epoch(&o, "adam", &res, &ckpt);
+    assert_kv(ckpt.preprocess, "ckpt_lr", "0.001");
+    assert_kv(ckpt.preprocess, "ckpt_wd", "0.0001");
+    assert_int_equal(optimiser_floats("adam"), sgd_floats + n_params);
+    cnk_modelfile_release(&ckpt);
+    o.optimizer = "sgd";
+    o.lr = 0.02;
+    run_one_epoch(&o, "sgd_lr", &res, &ckpt);
+    assert_kv(ckpt.preprocess, "ckpt_lr", "0.02");
+    assert_kv(ckpt.preprocess, "ckpt_wd", "0.00050000000000000001");
+    assert_int_equal(optimiser_floats("sgd_lr"), sgd_floats);
     cnk_modelfile_release(&ckpt);
 }
 
@@ -130,6 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_options_override),
+        cmocka_unit_test(test_optimizer),
         cmocka_unit_test(test_smoothing_on_long_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -22,6 +22,11 @@ DATA="$SHARED/datasets/animals3"
 HERE=$(cd "$(dirname "$0")" && pwd)
 THREADS_OPT=()
 [ -n "${THREADS:-}" ] && THREADS_OPT=(--threads "$THREADS")
+# SEED: another split, initialisation and augmentation stream (default 42, the split above); the runs go to
+# OUT_DIR/<variant>_s<SEED>/
+SEED_OPT=()
+SUFFIX=
+[ -n "${SEED:-}" ] && SEED_OPT=(--seed "$SEED") && SUFFIX=_s$SEED
 
 [ -x "$CNNKIT" ] || { echo "animals3.sh: $CNNKIT not found (build first, or set CNNKIT)" >&2; exit 2; }
 [ -d "$DATA" ] || { echo "animals3.sh: $DATA not found (set SHARED)" >&2; exit 2; }
@@ -40,6 +45,8 @@ options_of() {
     ls_tta_ema60) echo --label-smoothing 0.1 --tta flip --ema 0.995 --epochs 60 --batch-size 32 ;;
     ls_tta_ema60_112) echo --label-smoothing 0.1 --tta flip --ema 0.995 --epochs 60 --batch-size 32 --image-size 112x112 ;;
     b16) echo --label-smoothing 0.1 --tta flip --ema 0.995 --epochs 60 --batch-size 16 ;;
+    # session 4: b16 spelt out (Adam, its rate and decay), whatever the binary's defaults
+    adam) echo --optimizer adam --lr 0.001 --weight-decay 1e-4 --label-smoothing 0.1 --tta flip --ema 0.995 --epochs 60 --batch-size 16 ;;
     # session 4 (issue #4 again): levers on top of the b16 defaults
     mix02) echo --mixup 0.2 ;;
     sgd005) echo --optimizer sgd --lr 0.05 --weight-decay 5e-4 ;;
@@ -59,15 +66,15 @@ options_of() {
 
 for v in "${VARIANTS[@]}"; do
     opts=$(options_of "$v")
-    dir="$OUT/$v"
+    dir="$OUT/$v$SUFFIX"
     rm -rf "$dir"
     mkdir -p "$dir"
     # shellcheck disable=SC2086 # opts is a list of words
-    /usr/bin/time -f "%e %U" -o "$dir/time.txt" "$CNNKIT" train "$DATA" $opts "${THREADS_OPT[@]}" \
+    /usr/bin/time -f "%e %U" -o "$dir/time.txt" "$CNNKIT" train "$DATA" $opts "${THREADS_OPT[@]}" "${SEED_OPT[@]}" \
         -o "$dir/m.cnk" --report "$dir/report" >"$dir/stdout.txt" 2>"$dir/stderr.txt"
     best=$(grep -a 'saved' "$dir/stderr.txt" | tail -n 1 | sed 's/.*epoch *\([0-9]*\)\/.*val loss \([0-9.]*\) acc \([0-9.]*\).*/epoch \1 val_loss \2 val_acc \3/')
     test_acc=$(sed -n 's/^test accuracy: //p' "$dir/stdout.txt")
     read -r wall user <"$dir/time.txt"
-    echo "$v: best $best test_acc $test_acc wall ${wall}s user ${user}s load $(cut -d' ' -f1-3 /proc/loadavg)" |
+    echo "$v$SUFFIX: best $best test_acc $test_acc wall ${wall}s user ${user}s load $(cut -d' ' -f1-3 /proc/loadavg)" |
         tee -a "$OUT/summary.txt"
 done
