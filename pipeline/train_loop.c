@@ -50,34 +50,11 @@ static int fill_batch(train_run *r, const sample_ref *const *refs, int n, int tr
     return CNK_OK;
 }
 
-/* A Beta(a, a) draw for a in (0, 1] (Johnk's method: accepts with probability >= pi/4 there). */
-static double beta_symmetric(cnk_rng *rng, double a)
-{
-    for (;;) {
-        double x = pow(cnk_rng_uniform(rng), 1 / a), y = pow(cnk_rng_uniform(rng), 1 / a);
-        if (x + y <= 1 && x + y > 0) return x / (x + y);
-    }
-}
-
-/* Mixup: samples k and n-1-k of the filled batch become lam and 1 - lam blends of each other, inputs and
- * one-hot labels alike (soft_targets); lam ~ Beta(mixup, mixup), one per batch. */
+/* Mixup (pipeline/augment.h) of the filled batch: one lam ~ Beta(mixup, mixup) per batch. */
 static void mix_batch(train_run *r, int n, cnk_rng *rng)
 {
-    float lam = (float)beta_symmetric(rng, r->mixup);
-    size_t C = (size_t)r->n_classes;
-    memset(r->soft_targets, 0, (size_t)n * C * sizeof *r->soft_targets);
-    for (int k = 0; k < n; k++) {
-        int j = n - 1 - k;
-        r->soft_targets[(size_t)k * C + (size_t)r->batch_y[k]] += k == j ? 1.0f : lam;
-        if (k != j) r->soft_targets[(size_t)k * C + (size_t)r->batch_y[j]] += 1 - lam;
-        if (k >= j) continue;
-        float *a = r->batch_x + (size_t)k * r->in_size, *b = r->batch_x + (size_t)j * r->in_size;
-        for (size_t i = 0; i < r->in_size; i++) {
-            float ai = a[i], bi = b[i];
-            a[i] = lam * ai + (1 - lam) * bi;
-            b[i] = lam * bi + (1 - lam) * ai;
-        }
-    }
+    float lam = (float)cnk_augment_beta(rng, r->mixup);
+    cnk_augment_mixup(r->batch_x, r->batch_y, n, r->in_size, r->n_classes, lam, r->soft_targets);
 }
 
 static int argmax(const float *v, int n)
