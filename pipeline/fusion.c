@@ -735,7 +735,7 @@ static int views_of_text(cnk_ctx *ctx, const char *text, const char *source, cnk
     return CNK_OK;
 }
 
-typedef struct fusion_predictor {
+struct cnk_fusion_predictor {
     cnk_ctx *ctx;
     cnk_model *model;
     cnk_preprocess prep[2];
@@ -743,7 +743,8 @@ typedef struct fusion_predictor {
     float weight;
     int n_classes, h[2], w;
     float *x[2], *proba;
-} fusion_predictor;
+};
+typedef cnk_fusion_predictor fusion_predictor;
 
 enum { PREDICT_BATCH = 16 };
 
@@ -818,6 +819,40 @@ static int predict_one(fusion_predictor *fp, const cnk_array *mel, const cnk_arr
     }
     for (size_t c = 0; c < C; c++) proba[c] /= (double)(n_seg ? n_seg : 1);
     return CNK_OK;
+}
+
+int cnk_fusion_predictor_create(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, cnk_fusion_predictor **out)
+{
+    *out = NULL;
+    fusion_predictor *fp = calloc(1, sizeof *fp);
+    if (!fp) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", source);
+    fp->ctx = ctx;
+    int rc = predictor_init(fp, mf, source);
+    if (rc) {
+        cnk_fusion_predictor_free(fp);
+        return rc;
+    }
+    *out = fp;
+    return CNK_OK;
+}
+
+void cnk_fusion_predictor_free(cnk_fusion_predictor *fp)
+{
+    if (!fp) return;
+    predictor_release(fp);
+    free(fp);
+}
+
+const cnk_preprocess *cnk_fusion_predictor_view(const cnk_fusion_predictor *fp, int view)
+{
+    return &fp->prep[view ? 1 : 0];
+}
+
+int cnk_fusion_predictor_classify(cnk_ctx *ctx, cnk_fusion_predictor *fp, const cnk_array *mel,
+                                  const cnk_array *wavelet, double *proba)
+{
+    fp->ctx = ctx;
+    return predict_one(fp, mel, wavelet, proba);
 }
 
 int cnk_fusion_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, const char *const *paths,
