@@ -235,7 +235,7 @@ static int start_ranks(cnk_ctx *ctx, cnk_train_options *opts, int threads_given,
     int rc = cnk_dist_init(ctx, dist);
     if (rc) return rc;
     if (dist->size > 1 && !data_parallel)
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from and fusion training are not data-parallel: run them "
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from (transfer learning) is not data-parallel: run it "
                                                   "without mpirun");
     if (!threads_given) ctx->threads = cnk_dist_default_threads(dist, ctx->threads);
     if (!cnk_dist_is_root(dist)) ctx->progress = NULL, ctx->warn = NULL, opts->on_epoch = NULL;
@@ -302,7 +302,7 @@ int cmd_train(int argc, char **argv)
                     (opts.arch && strcmp(opts.arch, "fusion") == 0);
     if (fusion && !is_fusion) return cli_usage_error("train", "--fusion goes with --input mel+wavelet --arch fusion");
     cnk_dist dist;
-    if (start_ranks(&ctx, &opts, threads_given, !opts.from && !is_fusion, &dist))
+    if (start_ranks(&ctx, &opts, threads_given, !opts.from, &dist))
         return end_ranks(&dist, cli_fail("train", &ctx, ctx.status));
     cnk_train_result res;
     int rc = opts.from ? run_transfer(&ctx, &opts, &finetune, &res)

@@ -15,6 +15,7 @@
 #include "pipeline/audio_params.h"
 #include "pipeline/augment.h"
 #include "pipeline/dataset.h"
+#include "pipeline/distributed.h"
 #include "pipeline/featureset.h"
 #include "pipeline/fusion_internal.h"
 #include "pipeline/preprocess.h"
@@ -189,7 +190,7 @@ static int open_data(fusion_run *r)
     so.group_by = t->group_by;
     so.test_match = t->test_match;
     if (!rc) rc = cnk_split_assign(r->ctx, &r->ds, &so);
-    if (!rc) rc = cnk_split_write(r->ctx, split_path, &r->ds);
+    if (!rc && cnk_dist_is_root(t->dist)) rc = cnk_split_write(r->ctx, split_path, &r->ds);
     return rc;
 }
 
@@ -209,8 +210,10 @@ static int compute_views(fusion_run *r, const cnk_modelfile *ck)
         r->prep[1] = r->prep[0];
         r->prep[1].kind = CNK_PREP_WAVELET;
     }
-    for (int v = 0; v < 2 && !rc; v++)
-        rc = cnk_featureset_compute(r->ctx, &r->ds, &r->prep[v], r->t->cache_dir, CNK_PART_NONE, &r->fs[v]);
+    for (int v = 0; v < 2 && !rc; v++) { /* under MPI each rank first extracts its share into the cache */
+        rc = cnk_dist_warm_feature_cache(r->ctx, r->t->dist, &r->ds, &r->prep[v], r->t->cache_dir);
+        if (!rc) rc = cnk_featureset_compute(r->ctx, &r->ds, &r->prep[v], r->t->cache_dir, CNK_PART_NONE, &r->fs[v]);
+    }
     if (rc || ck) return rc;
     size_t n = r->ds.n_items;
     const cnk_array **train = calloc(n ? n : 1, sizeof *train);
@@ -281,6 +284,10 @@ static int create_model(fusion_run *r)
     if (!rc) rc = cnk_model_create(r->ctx, &r->arch, r->batch, &r->model);
     if (rc) return rc;
     cnk_model_init_params(r->model, r->ctx->seed);
+    /* Every rank starts from rank 0's weights. */
+    rc = cnk_dist_broadcast_floats(r->ctx, r->t->dist, cnk_model_params(r->model), r->arch.n_params);
+    if (!rc) rc = cnk_dist_broadcast_floats(r->ctx, r->t->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    if (rc) return rc;
     cnk_optim_config oc;
     cnk_optim_config_init(&oc, CNK_OPTIM_ADAM);
     oc.lr = (float)r->lr;
@@ -347,25 +354,20 @@ static const float *const *outputs_of(fusion_run *r, const float *out[3])
     return out;
 }
 
-static int train_step(fusion_run *r, int n, float lr, double *loss_sum, size_t *correct)
+/* This process's n samples through the network: the loss gradients accumulate in the model's gradient arena
+ * and *dweight; adds to the loss sum and the correct count. */
+static int local_gradients(fusion_run *r, int n, float *dweight, double *loss_sum, size_t *correct)
 {
     const float *inputs[2] = {r->x[0], r->x[1]};
     int rc = cnk_model_forward(r->ctx, r->model, inputs, n, CNK_MODE_TRAIN);
     if (rc) return rc;
     const float *out[3];
-    float dweight = 0;
-    double loss = cnk_fusion_loss(r->mode, r->weight, outputs_of(r, out), r->y, n, r->n_classes, r->dl, &dweight,
+    double loss = cnk_fusion_loss(r->mode, r->weight, outputs_of(r, out), r->y, n, r->n_classes, r->dl, dweight,
                                   r->proba);
     if (!isfinite(loss)) return cnk_fail(r->ctx, CNK_ERR_INPUT, "training diverged (loss %g): try a lower --lr", loss);
-    cnk_model_zero_grad(r->model);
     const float *douts[3] = {r->mode == CNK_FUSION_CONCAT ? r->dl[0] : NULL, r->dl[1], r->dl[2]};
     rc = cnk_model_backward(r->ctx, r->model, douts);
     if (rc) return rc;
-    int n_ranges;
-    const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
-    cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
-                   r->ctx->threads);
-    if (r->mode == CNK_FUSION_WEIGHTED) cnk_optim_step(r->weight_opt, &r->weight, &dweight, NULL, 0, lr * 10, 1);
     *loss_sum += loss * n;
     for (int k = 0; k < n; k++) {
         const float *p = r->proba + (size_t)k * r->n_classes;
@@ -374,6 +376,27 @@ static int train_step(fusion_run *r, int n, float lr, double *loss_sum, size_t *
             if (p[c] > p[best]) best = c;
         *correct += best == r->y[k];
     }
+    return CNK_OK;
+}
+
+/* One optimisation step. Under MPI n is this rank's shard (maybe 0) of a global batch of n_global, and the
+ * gradients (the network's and the fusion weight's) are averaged over the global batch before the step. */
+static int train_step(fusion_run *r, int n, int n_global, float lr, double *loss_sum, size_t *correct)
+{
+    cnk_model_zero_grad(r->model);
+    float dweight = 0;
+    int rc = n > 0 ? local_gradients(r, n, &dweight, loss_sum, correct) : CNK_OK;
+    if (!rc)
+        rc = cnk_dist_allreduce_gradients(r->ctx, r->t->dist, cnk_model_grads(r->model), r->arch.n_params, (size_t)n,
+                                          (size_t)n_global);
+    if (!rc && r->mode == CNK_FUSION_WEIGHTED)
+        rc = cnk_dist_allreduce_gradients(r->ctx, r->t->dist, &dweight, 1, (size_t)n, (size_t)n_global);
+    if (rc) return rc;
+    int n_ranges;
+    const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
+    cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
+                   r->ctx->threads);
+    if (r->mode == CNK_FUSION_WEIGHTED) cnk_optim_step(r->weight_opt, &r->weight, &dweight, NULL, 0, lr * 10, 1);
     return CNK_OK;
 }
 
@@ -390,8 +413,10 @@ static int train_epoch(fusion_run *r, int epoch, float lr, double *loss, double 
     for (size_t i = 0; i < n; i++) order[i] = (int)i;
     cnk_rng shuffle_rng, aug_rng;
     cnk_rng_seed(&shuffle_rng, r->ctx->seed, 1000 + (uint64_t)epoch);
-    cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch);
-    cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch);
+    /* Each rank draws its own augmentation and dropout streams (rank 0's are the single-process ones). */
+    uint64_t rank_stream = (uint64_t)cnk_dist_rank(r->t->dist) << 32;
+    cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch + rank_stream);
+    cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch + rank_stream);
     cnk_rng_shuffle(&shuffle_rng, order, (int)n);
     size_t n_batches = (n + (size_t)r->batch - 1) / (size_t)r->batch;
     if (n_batches > 1 && n % (size_t)r->batch == 1) n_batches--; /* batch norm needs two samples */
@@ -403,16 +428,23 @@ static int train_epoch(fusion_run *r, int epoch, float lr, double *loss, double 
     for (size_t b = 0; b < n_batches && !rc; b++) {
         size_t from = b * (size_t)r->batch;
         int bs = (int)(n - from < (size_t)r->batch ? n - from : (size_t)r->batch);
-        for (int k = 0; k < bs; k++) batch_refs[k] = &r->refs[CNK_PART_TRAIN][order[from + (size_t)k]];
-        rc = fill_batch(r, batch_refs, bs, &aug_rng);
-        if (!rc) rc = train_step(r, bs, lr, &loss_sum, &correct);
-        seen += (size_t)bs;
+        size_t shard_from, shard_n; /* this rank's part of the global batch (all of it in one process) */
+        cnk_dist_shard(r->t->dist, (size_t)bs, &shard_from, &shard_n);
+        for (size_t k = 0; k < shard_n; k++) batch_refs[k] = &r->refs[CNK_PART_TRAIN][order[from + shard_from + k]];
+        rc = fill_batch(r, batch_refs, (int)shard_n, &aug_rng);
+        if (!rc) rc = train_step(r, (int)shard_n, bs, lr, &loss_sum, &correct);
+        seen += shard_n;
         cnk_progress(r->ctx, stage, b + 1, n_batches, NULL);
     }
     free(order);
     free(batch_refs);
-    *loss = seen ? loss_sum / (double)seen : NAN;
-    *acc = seen ? (double)correct / (double)seen : NAN;
+    /* The epoch's numbers over all ranks, and batch-norm running statistics averaged so every rank holds the
+     * same model (each rank normalised its own shard, as in the plain loop: pipeline/distributed.h). */
+    double totals[3] = {loss_sum, (double)correct, (double)seen};
+    if (!rc) rc = cnk_dist_sum_doubles(r->ctx, r->t->dist, totals, 3);
+    if (!rc) rc = cnk_dist_average_floats(r->ctx, r->t->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    *loss = totals[2] ? totals[0] / totals[2] : NAN;
+    *acc = totals[2] ? totals[1] / totals[2] : NAN;
     return rc;
 }
 
@@ -557,11 +589,11 @@ static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, 
         r->res->train.best_val_loss = score;
         memcpy(r->best_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
         memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
-        rc = save_model(r);
+        if (cnk_dist_is_root(r->t->dist)) rc = save_model(r);
     } else {
         r->bad_epochs++;
     }
-    if (!rc) rc = cnk_fusion_checkpoint_save(r, epoch + 1);
+    if (!rc && cnk_dist_is_root(r->t->dist)) rc = cnk_fusion_checkpoint_save(r, epoch + 1);
     if (r->t->on_epoch) {
         cnk_epoch_stats st = {.epoch = epoch + 1, .epochs = r->epochs, .train_loss = tl, .train_acc = ta,
                               .val_loss = vl, .val_acc = va, .lr = lr, .seconds = now_seconds() - t0,
@@ -652,7 +684,7 @@ static int evaluate_test(fusion_run *r)
         r->res->mel_test_accuracy = e.accuracy[1];
         r->res->wavelet_test_accuracy = e.accuracy[2];
     }
-    if (!rc && r->t->report_dir) rc = write_report(r, &e);
+    if (!rc && r->t->report_dir && cnk_dist_is_root(r->t->dist)) rc = write_report(r, &e);
     clip_eval_release(&e);
     return rc;
 }
@@ -662,6 +694,9 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *t)
     if (!t->model_path) return cnk_fail(ctx, CNK_ERR_ARG, "the model path (-o MODEL.cnk) is required");
     if (!t->data && !t->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
     if (t->from) return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from with --input mel+wavelet is not supported");
+    if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->tta_flip > 0) /* never silently ignored */
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup and --tta are not available for "
+                                                  "fusion training");
     if (t->arch && strcmp(t->arch, "fusion") != 0)
         return cnk_fail(ctx, CNK_ERR_ARG, "--input mel+wavelet trains --arch fusion, not '%s'", t->arch);
     return CNK_OK;
@@ -696,7 +731,8 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
     t0 = now_seconds();
     if (!rc) rc = train_all(r);
     result->train.seconds_training = now_seconds() - t0;
-    if (!rc && !result->train.interrupted) rc = evaluate_test(r);
+    if (!rc && !result->train.interrupted && cnk_dist_is_root(opts->dist))
+        rc = evaluate_test(r); /* the other ranks would only repeat it */
     result->weight = r->best_weight;
     snprintf(result->train.input, sizeof result->train.input, "mel+wavelet");
     snprintf(result->train.arch, sizeof result->train.arch, "fusion (%s)", cnk_fusion_mode_name(mode));

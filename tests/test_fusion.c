@@ -384,6 +384,13 @@ static void test_bad_settings(void **state)
     t.model_path = model;
     t.arch = "cnn";
     assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_ARG);
+    t.arch = NULL;
+    t.ema_decay = 0.99; /* options the fusion loop does not have are refused, not ignored */
+    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cnk_error(&ctx), "--ema"));
+    t.ema_decay = -1;
+    t.mixup = 0.2;
+    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
 }
 
 int main(void)
