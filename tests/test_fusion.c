@@ -391,6 +391,9 @@ static void test_bad_settings(void **state)
     t.ema_decay = -1;
     t.mixup = 0.2;
     assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
+    t.mixup = -1;
+    t.optimizer = "sgd";
+    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
 }
 
 int main(void)
