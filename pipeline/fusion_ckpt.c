@@ -9,14 +9,9 @@
 
 #include "core/npy.h"
 #include "nn/cfg.h"
+#include "pipeline/ckpt_text.h"
 #include "pipeline/fusion_internal.h"
 #include "pipeline/train.h"
-
-/* One file per epoch, so a kill between writing it and the model checkpoint leaves the previous pair whole. */
-static void optim_path(const char *ckpt, int epoch, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s.optim-%d.npy", ckpt, epoch);
-}
 
 /* The optimiser file: [network steps, epochs done, weight steps, the network optimiser's state, the fusion
  * weight's, the kept parameters, the kept buffers]. */
@@ -53,7 +48,7 @@ static int checkpoint_text(fusion_run *r, int epochs_done, char **out)
     char *model_text = NULL;
     int rc = cnk_fusion_model_text(r, r->best_weight, &model_text);
     if (rc) return rc;
-    size_t cap = strlen(model_text) + 1024 + FUSION_HIST_SERIES * ((size_t)epochs_done + 1) * 32;
+    size_t cap = strlen(model_text) + 1024 + cnk_ckpt_history_size(FUSION_HIST_SERIES, epochs_done);
     char *text = malloc(cap);
     if (!text) {
         free(model_text);
@@ -66,12 +61,7 @@ static int checkpoint_text(fusion_run *r, int epochs_done, char **out)
                                   model_text, epochs_done, r->epochs, r->batch, r->lr, r->patience, r->weight_decay,
                                   r->best_score, r->res->train.best_epoch, r->bad_epochs, (double)r->weight);
     free(model_text);
-    for (int s = 0; s < FUSION_HIST_SERIES; s++) {
-        len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
-        for (int e = 0; e < epochs_done; e++)
-            len += (size_t)snprintf(text + len, cap - len, "%s%.17g", e ? "," : "", r->hist[s][e]);
-        len += (size_t)snprintf(text + len, cap - len, "\n");
-    }
+    cnk_ckpt_append_history(text, len, cap, r->hist, FUSION_HIST_SERIES, epochs_done);
     *out = text;
     return CNK_OK;
 }
@@ -80,7 +70,7 @@ int cnk_fusion_checkpoint_save(fusion_run *r, int epochs_done)
 {
     char ckpt[4200], path[4300];
     cnk_train_checkpoint_path(r->t->model_path, ckpt, sizeof ckpt);
-    optim_path(ckpt, epochs_done, path, sizeof path);
+    cnk_ckpt_optim_path(ckpt, epochs_done, path, sizeof path);
     int rc = write_state(r, path, epochs_done);
     char *arch_text = NULL, *text = NULL;
     if (!rc) rc = cnk_cfg_write(r->ctx, &r->arch, &arch_text);
@@ -98,22 +88,13 @@ int cnk_fusion_checkpoint_save(fusion_run *r, int epochs_done)
     }
     free(arch_text);
     free(text);
-    if (!rc && epochs_done > 0) {
-        optim_path(ckpt, epochs_done - 1, path, sizeof path);
-        remove(path);
-    }
+    if (!rc) cnk_ckpt_remove_optim(ckpt, epochs_done - 1);
     return rc;
 }
 
 static int number(fusion_run *r, const char *text, const char *key, double *out)
 {
-    char buf[64];
-    if (cnk_kv_get(r->ctx, text, key, buf, sizeof buf))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: not a fusion training checkpoint (no %s)", r->t->resume, key);
-    char *end;
-    *out = strtod(buf, &end);
-    if (end == buf || *end) return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: bad value '%s' for %s", r->t->resume, buf, key);
-    return CNK_OK;
+    return cnk_ckpt_number(r->ctx, text, r->t->resume, key, out);
 }
 
 int cnk_fusion_checkpoint_hyper(fusion_run *r, const cnk_modelfile *ck)
@@ -151,28 +132,11 @@ int cnk_fusion_checkpoint_hyper(fusion_run *r, const cnk_modelfile *ck)
     return CNK_OK;
 }
 
-/* The comma-separated history series s (start_epoch values). */
-static int load_series(fusion_run *r, const char *text, int s, char *buf, size_t cap)
-{
-    char key[32];
-    snprintf(key, sizeof key, "ckpt_h%d", s);
-    if (cnk_kv_get(r->ctx, text, key, buf, cap))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: no training history in the checkpoint", r->t->resume);
-    const char *p = buf;
-    for (int e = 0; e < r->start_epoch; e++) {
-        char *end;
-        r->hist[s][e] = strtod(p, &end);
-        if (end == p) return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: bad history in the checkpoint", r->t->resume);
-        p = *end == ',' ? end + 1 : end;
-    }
-    return CNK_OK;
-}
-
 /* The optimisers and the kept model from the optimiser file of the checkpoint's epoch. */
 static int load_state(fusion_run *r)
 {
     char path[4300];
-    optim_path(r->t->resume, r->start_epoch, path, sizeof path);
+    cnk_ckpt_optim_path(r->t->resume, r->start_epoch, path, sizeof path);
     cnk_array a;
     int rc = cnk_npy_read(r->ctx, path, &a);
     if (rc) return rc;
@@ -213,11 +177,7 @@ int cnk_fusion_checkpoint_load(fusion_run *r, const cnk_modelfile *ck)
     r->weight = (float)weight;
     r->res->train.best_epoch = (int)best_epoch;
     r->res->train.best_val_loss = best_val;
-    size_t cap = (size_t)r->start_epoch * 32 + 64;
-    char *buf = malloc(cap);
-    if (!buf) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
-    for (int s = 0; s < FUSION_HIST_SERIES && !rc; s++) rc = load_series(r, text, s, buf, cap);
-    free(buf);
+    rc = cnk_ckpt_read_history(r->ctx, text, src, r->hist, FUSION_HIST_SERIES, r->start_epoch);
     r->n_hist = r->start_epoch;
     return rc ? rc : load_state(r);
 }

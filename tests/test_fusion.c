@@ -295,10 +295,9 @@ static int files_equal(const char *a, const char *b)
     return same;
 }
 
-static int train_fusion(const char *model, int epochs, int stop_after, const char *resume, cnk_fusion_result *r)
+static int train_fusion(cnk_ctx *ctx, cnk_fusion_mode mode, const char *model, int epochs, int stop_after,
+                        const char *resume, cnk_fusion_result *r)
 {
-    cnk_ctx ctx;
-    tu_ctx(&ctx);
     cnk_train_options t;
     cnk_train_options_init(&t);
     t.data = data;
@@ -309,9 +308,7 @@ static int train_fusion(const char *model, int epochs, int stop_after, const cha
     t.val_fraction = 0.2;
     t.max_epochs_this_run = stop_after;
     t.resume = resume;
-    int rc = cnk_fusion_run(&ctx, &t, CNK_FUSION_WEIGHTED, r);
-    if (rc) print_message("%s\n", cnk_error(&ctx));
-    return rc;
+    return cnk_fusion_run(ctx, &t, mode, r);
 }
 
 /* An interrupted run continued with --resume ends with the same model file as the uninterrupted run (weighted
@@ -325,14 +322,17 @@ static void test_resume_matches_straight_run(void **state)
     snprintf(resumed, sizeof resumed, "%s/resumed.cnk", tmp);
     cnk_train_checkpoint_path(resumed, ckpt, sizeof ckpt);
     cnk_fusion_result a, b, c;
-    assert_int_equal(train_fusion(straight, epochs, 0, NULL, &a), CNK_OK);
-    assert_int_equal(train_fusion(resumed, epochs, 1, NULL, &b), CNK_OK);
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    const cnk_fusion_mode mode = CNK_FUSION_WEIGHTED;
+    assert_int_equal(train_fusion(&ctx, mode, straight, epochs, 0, NULL, &a), CNK_OK);
+    assert_int_equal(train_fusion(&ctx, mode, resumed, epochs, 1, NULL, &b), CNK_OK);
     assert_int_equal(b.train.interrupted, 1);
     assert_int_equal(b.train.epochs_run, 1);
     char optim[4500];
     snprintf(optim, sizeof optim, "%s.optim-1.npy", ckpt);
     assert_true(cnk_is_file(ckpt) && cnk_is_file(optim));
-    assert_int_equal(train_fusion(resumed, epochs, 0, ckpt, &c), CNK_OK);
+    assert_int_equal(train_fusion(&ctx, mode, resumed, epochs, 0, ckpt, &c), CNK_OK);
     assert_int_equal(c.train.interrupted, 0);
     assert_int_equal(c.train.epochs_run, epochs);
     assert_int_equal(c.train.best_epoch, a.train.best_epoch);
@@ -348,15 +348,7 @@ static void test_resume_matches_straight_run(void **state)
     assert_true(files_equal(optim_a, optim_b));
     assert_false(cnk_is_file(optim)); /* earlier epochs' optimiser files are removed */
     /* the same checkpoint under another mode */
-    cnk_ctx ctx;
-    tu_ctx(&ctx);
-    cnk_train_options t;
-    cnk_train_options_init(&t);
-    t.data = data;
-    t.model_path = resumed;
-    t.cache_dir = "";
-    t.resume = ckpt;
-    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &c), CNK_ERR_INPUT);
+    assert_int_equal(train_fusion(&ctx, CNK_FUSION_MEAN, resumed, epochs, 0, ckpt, &c), CNK_ERR_INPUT);
     assert_non_null(strstr(cnk_error(&ctx), "weighted"));
 }
 
