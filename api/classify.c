@@ -8,6 +8,7 @@
 #include "features/image.h"
 #include "pipeline/classify.h"
 #include "pipeline/dataset.h"
+#include "pipeline/fusion.h"
 #include "pipeline/preprocess.h"
 
 #include <math.h>
@@ -23,6 +24,8 @@ struct cnk_predictor {
     cnk_classifier *classifier;
     cnk_prep_worker *worker;  /* made on the first file (FFT plans), kept */
     cnk_extractor *extractor; /* made on the first sample buffer, kept */
+    cnk_fusion_predictor *fusion;   /* late-fusion models: the network and both views' preprocessing */
+    cnk_extractor *view_extractor[2]; /* and their mel and wavelet extractors (first sample buffer) */
 };
 
 int cnk_predictor_load(cnk_ctx *ctx, const char *model_path, cnk_predictor **out)
@@ -33,8 +36,10 @@ int cnk_predictor_load(cnk_ctx *ctx, const char *model_path, cnk_predictor **out
     cnk_predictor *p = calloc(1, sizeof *p);
     if (!p) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", model_path);
     int rc = cnk_classifier_load(ctx, model_path, &p->classifier);
+    if (!rc && cnk_classifier_is_fusion(p->classifier))
+        rc = cnk_fusion_predictor_create(ctx, cnk_classifier_modelfile(p->classifier), model_path, &p->fusion);
     if (rc) {
-        free(p);
+        cnk_predictor_free(p);
         return rc;
     }
     *out = p;
@@ -45,6 +50,8 @@ void cnk_predictor_free(cnk_predictor *p)
 {
     if (!p) return;
     cnk_extractor_free(p->extractor);
+    for (int v = 0; v < 2; v++) cnk_extractor_free(p->view_extractor[v]);
+    cnk_fusion_predictor_free(p->fusion);
     cnk_prep_worker_free(p->worker);
     cnk_classifier_free(p->classifier);
     free(p);
@@ -72,6 +79,7 @@ const char *cnk_predictor_input_kind(const cnk_predictor *p)
 
 int cnk_predictor_sample_rate(const cnk_predictor *p)
 {
+    if (p->fusion) return cnk_fusion_predictor_view(p->fusion, 0)->sample_rate;
     return !is_special(p) && cnk_prep_kind_is_audio(prep_of(p)->kind) ? prep_of(p)->sample_rate : 0;
 }
 
@@ -143,11 +151,10 @@ int cnk_predictor_classify_file(cnk_ctx *ctx, cnk_predictor *p, const char *path
     return predict_and_release(ctx, p, &features, proba);
 }
 
-/* The model's spectrogram as features/extract.h computes it: the same plan parameters and dB conversion as
- * the preprocessing worker uses for files. */
-static int make_extractor(cnk_ctx *ctx, cnk_predictor *p)
+/* A spectrogram as features/extract.h computes it: the same plan parameters and dB conversion as the
+ * preprocessing worker uses for files. */
+static int make_extractor(cnk_ctx *ctx, const cnk_preprocess *prep, cnk_extractor **out)
 {
-    const cnk_preprocess *prep = prep_of(p);
     cnk_extract_params ep;
     cnk_extract_params_default(&ep);
     ep.kind = prep->kind == CNK_PREP_WAVELET ? CNK_FEATURE_WAVELET : CNK_FEATURE_MEL;
@@ -159,7 +166,36 @@ static int make_extractor(cnk_ctx *ctx, cnk_predictor *p)
     ep.fmin = prep->kind == CNK_PREP_WAVELET ? prep->wavelet_fmin : prep->fmin;
     ep.fmax = prep->fmax;
     ep.db = 1;
-    return cnk_extractor_create(ctx, &ep, &p->extractor);
+    return cnk_extractor_create(ctx, &ep, out);
+}
+
+/* Samples at the rate prep wants: the spectrogram, then what pipeline/preprocess.c does after the dB
+ * conversion of a file (peak reference, trimming, ...), so buffers and files give identical features. */
+static int samples_to_features(cnk_ctx *ctx, cnk_extractor *ex, const cnk_preprocess *prep, const float *samples,
+                               size_t n, cnk_array *features)
+{
+    int rc = cnk_extract_samples(ctx, ex, samples, n, prep->sample_rate, features);
+    if (rc) return rc;
+    rc = cnk_preprocess_finish_db(ctx, prep, features);
+    if (rc) cnk_array_release(features);
+    return rc;
+}
+
+/* A late-fusion model: both views from the same samples, then the fused network. */
+static int classify_samples_fusion(cnk_ctx *ctx, cnk_predictor *p, const float *samples, size_t n, double *proba)
+{
+    cnk_array views[2];
+    memset(views, 0, sizeof views);
+    int rc = CNK_OK;
+    for (int v = 0; v < 2 && !rc; v++) {
+        const cnk_preprocess *prep = cnk_fusion_predictor_view(p->fusion, v);
+        if (!p->view_extractor[v]) rc = make_extractor(ctx, prep, &p->view_extractor[v]);
+        if (!rc) rc = samples_to_features(ctx, p->view_extractor[v], prep, samples, n, &views[v]);
+    }
+    if (!rc) rc = cnk_fusion_predictor_classify(ctx, p->fusion, &views[0], &views[1], proba);
+    cnk_array_release(&views[0]);
+    cnk_array_release(&views[1]);
+    return rc;
 }
 
 int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *samples, size_t n_samples,
@@ -167,16 +203,16 @@ int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *
 {
     if (!p || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
     if (!samples || n_samples == 0) return cnk_fail(ctx, CNK_ERR_ARG, "classify: no samples");
-    const cnk_preprocess *prep = prep_of(p);
-    if (is_special(p))
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "classify: fusion and transfer models classify audio files only");
-    if (prep->kind != CNK_PREP_MEL && prep->kind != CNK_PREP_WAVELET)
+    const cnk_preprocess *prep = p->fusion ? cnk_fusion_predictor_view(p->fusion, 0) : prep_of(p);
+    if (is_special(p) && !p->fusion)
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "classify: transfer models classify audio files only");
+    if (!p->fusion && prep->kind != CNK_PREP_MEL && prep->kind != CNK_PREP_WAVELET)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: the model takes %s input, not audio samples",
                         cnk_predictor_input_kind(p));
     if (sample_rate < 1 || sample_rate > CNK_AUDIO_MAX_RATE)
         return cnk_fail(ctx, CNK_ERR_ARG, "classify: bad sample rate %d", sample_rate);
-    if (!p->extractor) {
-        int rc = make_extractor(ctx, p);
+    if (!p->fusion && !p->extractor) {
+        int rc = make_extractor(ctx, prep, &p->extractor);
         if (rc) return rc;
     }
     float *resampled = NULL;
@@ -186,17 +222,15 @@ int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *
         if (rc) return rc;
         samples = resampled;
     }
-    cnk_array features;
-    int rc = cnk_extract_samples(ctx, p->extractor, samples, n, prep->sample_rate, &features);
-    free(resampled);
-    if (rc) return rc;
-    /* what pipeline/preprocess.c does after the dB conversion of a file (peak reference, trimming, ...): the
-     * same function, so buffers and files give identical features */
-    rc = cnk_preprocess_finish_db(ctx, prep, &features);
-    if (rc) {
-        cnk_array_release(&features);
+    if (p->fusion) { /* both views share the sample rate */
+        int rc = classify_samples_fusion(ctx, p, samples, n, proba);
+        free(resampled);
         return rc;
     }
+    cnk_array features;
+    int rc = samples_to_features(ctx, p->extractor, prep, samples, n, &features);
+    free(resampled);
+    if (rc) return rc;
     return predict_and_release(ctx, p, &features, proba);
 }
 

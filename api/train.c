@@ -1,11 +1,11 @@
 /* train.c: cnnkit/train.h over pipeline/train.h: options set by their `cnnkit train` names (strings are
  * copied and owned here), then one cnk_train_run. */
 #include "core/context.h"
+#include "core/parse.h"
 #include "pipeline/fusion.h"
 #include "pipeline/train.h"
 #include "pipeline/transfer.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,35 +89,14 @@ void cnk_training_free(cnk_training *t)
     free(t);
 }
 
-/* Strict number parsing, as the CLI's: the whole text, within [min, max]. */
-static int parse_long(const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *text, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
 /* Transfer learning's fine-tuning phase, with the CLI's ranges; as set_number. */
 static int set_finetune(cnk_training *t, const char *name, const char *v)
 {
     long n;
     double x;
-    if (!strcmp(name, "finetune-epochs")) return parse_long(v, 0, 100000, &n) ? -1 : (t->finetune_epochs = (int)n, 0);
-    if (!strcmp(name, "unfreeze")) return parse_long(v, 1, 100000, &n) ? -1 : (t->unfreeze = (int)n, 0);
-    if (!strcmp(name, "finetune-lr")) return parse_double(v, 1e-9, 10, &x) || x <= 0 ? -1 : (t->finetune_lr = x, 0);
+    if (!strcmp(name, "finetune-epochs")) return cnk_parse_long(v, 0, 100000, &n) ? -1 : (t->finetune_epochs = (int)n, 0);
+    if (!strcmp(name, "unfreeze")) return cnk_parse_long(v, 1, 100000, &n) ? -1 : (t->unfreeze = (int)n, 0);
+    if (!strcmp(name, "finetune-lr")) return cnk_parse_double(v, 1e-9, 10, &x) || x <= 0 ? -1 : (t->finetune_lr = x, 0);
     return 1;
 }
 

@@ -1,7 +1,5 @@
 #include "cli.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,23 +94,3 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 }
 
 int cli_success(const cnk_ctx *ctx) { return ctx->n_warnings ? CLI_SKIPPED : CLI_OK; }
-
-int cli_parse_int(const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_double(const char *text, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}

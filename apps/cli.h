@@ -4,6 +4,7 @@
 #define CNK_CLI_H
 
 #include "core/context.h"
+#include "core/parse.h"
 
 /* Exit codes from ../shared/CLI.md. */
 enum { CLI_OK = 0, CLI_SKIPPED = 1, CLI_USAGE = 2, CLI_FATAL = 3 };
@@ -21,9 +22,6 @@ int cli_usage_error(const char *command, const char *fmt, ...)
     ;
 /* The exit code of a run that succeeded: 1 if any input was skipped, else 0. */
 int cli_success(const cnk_ctx *ctx);
-
-/* Strict number parsers for option values: return 0 on success, -1 if text is not a number in range. */
-int cli_parse_int(const char *text, long min, long max, long *out);
-int cli_parse_double(const char *text, double min, double max, double *out);
+/* Option values are parsed with core/parse.h's strict cnk_parse_long and cnk_parse_double. */
 
 #endif

@@ -88,7 +88,7 @@ static int parse_args(int argc, char **argv, bench_args *a)
                 continue;
             }
             long min = target == &a->warmup ? 0 : 1, max = target == &a->threads ? 1024 : 1000000;
-            if (cli_parse_int(value, min, max, &n)) return cli_usage_error(CMD, "%s: bad value '%s'", arg, value);
+            if (cnk_parse_long(value, min, max, &n)) return cli_usage_error(CMD, "%s: bad value '%s'", arg, value);
             *target = (int)n;
             continue;
         }

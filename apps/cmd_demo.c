@@ -60,23 +60,23 @@ int cmd_demo(int argc, char **argv)
         case OPT_OUT: out = optarg; break;
         case OPT_DATA: data = optarg; break;
         case OPT_EPOCHS:
-            if (cli_parse_int(optarg, 1, 100000, &n)) return cli_usage_error("demo", "bad --epochs '%s'", optarg);
+            if (cnk_parse_long(optarg, 1, 100000, &n)) return cli_usage_error("demo", "bad --epochs '%s'", optarg);
             epochs = optarg;
             break;
         case OPT_THREADS:
-            if (cli_parse_int(optarg, 1, 1024, &n)) return cli_usage_error("demo", "bad --threads '%s'", optarg);
+            if (cnk_parse_long(optarg, 1, 1024, &n)) return cli_usage_error("demo", "bad --threads '%s'", optarg);
             threads = optarg;
             break;
         case OPT_CLIPS:
-            if (cli_parse_int(optarg, 1, 10000, &n)) return cli_usage_error("demo", "bad --clips '%s'", optarg);
+            if (cnk_parse_long(optarg, 1, 10000, &n)) return cli_usage_error("demo", "bad --clips '%s'", optarg);
             params.clips_per_class = (int)n;
             break;
         case OPT_SECONDS:
-            if (cli_parse_double(optarg, 0.2, 600, &x)) return cli_usage_error("demo", "bad --seconds '%s'", optarg);
+            if (cnk_parse_double(optarg, 0.2, 600, &x)) return cli_usage_error("demo", "bad --seconds '%s'", optarg);
             params.seconds = x;
             break;
         case OPT_SR:
-            if (cli_parse_int(optarg, 4000, 192000, &n)) return cli_usage_error("demo", "bad --sr '%s'", optarg);
+            if (cnk_parse_long(optarg, 4000, 192000, &n)) return cli_usage_error("demo", "bad --sr '%s'", optarg);
             params.sample_rate = (int)n;
             break;
         case OPT_GENERATE_ONLY: generate_only = 1; break;

@@ -94,7 +94,7 @@ int cmd_eval(int argc, char **argv)
         case OPT_CACHE: cache_dir = optarg; break;
         case OPT_NO_CACHE: cache_dir = ""; break;
         case OPT_THREADS:
-            if (cli_parse_int(optarg, 1, 1024, &n)) return cli_usage_error("eval", "bad --threads '%s'", optarg);
+            if (cnk_parse_long(optarg, 1, 1024, &n)) return cli_usage_error("eval", "bad --threads '%s'", optarg);
             ctx.threads = (int)n;
             break;
         default: return cli_usage_error("eval", "unknown option or missing value: %s", argv[optind - 1]);

@@ -64,7 +64,7 @@ static const char *option_value(const char *name, int argc, char **argv, int *i,
 static int parse_number_option(const char *name, const char *value, long min, long max, int *out)
 {
     long v;
-    if (cli_parse_int(value, min, max, &v) != 0)
+    if (cnk_parse_long(value, min, max, &v) != 0)
         return cli_usage_error(CMD, "%s wants a whole number in %ld..%ld, not '%s'", name, min, max, value);
     *out = (int)v;
     return CLI_OK;
@@ -72,7 +72,7 @@ static int parse_number_option(const char *name, const char *value, long min, lo
 
 static int parse_hz_option(const char *name, const char *value, double *out)
 {
-    if (cli_parse_double(value, 0, 1e7, out) != 0)
+    if (cnk_parse_double(value, 0, 1e7, out) != 0)
         return cli_usage_error(CMD, "%s wants a frequency in Hz, not '%s'", name, value);
     return CLI_OK;
 }

@@ -142,10 +142,10 @@ int cmd_predict(int argc, char **argv)
             format = optarg;
             break;
         case OPT_TOP_K:
-            if (cli_parse_int(optarg, 1, 64, &top_k)) return cli_usage_error("predict", "bad --top-k '%s'", optarg);
+            if (cnk_parse_long(optarg, 1, 64, &top_k)) return cli_usage_error("predict", "bad --top-k '%s'", optarg);
             break;
         case OPT_THREADS:
-            if (cli_parse_int(optarg, 1, 1024, &n)) return cli_usage_error("predict", "bad --threads '%s'", optarg);
+            if (cnk_parse_long(optarg, 1, 1024, &n)) return cli_usage_error("predict", "bad --threads '%s'", optarg);
             ctx.threads = (int)n;
             break;
         case OPT_CACHE: cache_dir = optarg; break;

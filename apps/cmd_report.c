@@ -62,7 +62,7 @@ static int parse_args(int argc, char **argv, options *o)
             if (!has_value) return cli_usage_error(CMD, "--title needs a text");
             o->title = argv[++i];
         } else if (strcmp(a, "--max-misclassified") == 0) {
-            if (!has_value || cli_parse_int(argv[i + 1], 1, 100000, &o->max_misclassified) != 0)
+            if (!has_value || cnk_parse_long(argv[i + 1], 1, 100000, &o->max_misclassified) != 0)
                 return cli_usage_error(CMD, "--max-misclassified needs a number from 1 to 100000");
             i++;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {

@@ -80,13 +80,13 @@ static int parse_args(int argc, char **argv, summary_args *a)
             if (parse_shape(value, strcmp(arg, "--input") == 0 ? &a->opts.input : &a->opts.input2))
                 return cli_usage_error(CMD, "%s wants CxHxW (e.g. 1x128x128), got '%s'", arg, value);
         } else if (strcmp(arg, "--classes") == 0) {
-            if (cli_parse_int(value, 1, 1000000, &n)) return cli_usage_error(CMD, "bad --classes '%s'", value);
+            if (cnk_parse_long(value, 1, 1000000, &n)) return cli_usage_error(CMD, "bad --classes '%s'", value);
             a->opts.n_classes = (int)n;
         } else if (strcmp(arg, "--width") == 0) {
-            if (cli_parse_double(value, 0.01, 8, &d)) return cli_usage_error(CMD, "bad --width '%s'", value);
+            if (cnk_parse_double(value, 0.01, 8, &d)) return cli_usage_error(CMD, "bad --width '%s'", value);
             a->opts.width = (float)d;
         } else if (strcmp(arg, "--dropout") == 0) {
-            if (cli_parse_double(value, 0, 0.99, &d)) return cli_usage_error(CMD, "bad --dropout '%s'", value);
+            if (cnk_parse_double(value, 0, 0.99, &d)) return cli_usage_error(CMD, "bad --dropout '%s'", value);
             a->opts.dropout = d == 0 ? -1.0f : (float)d;
         } else if (strcmp(arg, "--write-cfg") == 0) {
             a->write_cfg = value;

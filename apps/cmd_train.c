@@ -155,9 +155,9 @@ static int parse_option(int c, const char *arg, cnk_train_options *o, cnk_ctx *c
     case OPT_NO_CACHE: o->cache_dir = ""; return 0;
     case OPT_FROM: o->from = arg; return 0;
     case OPT_FREEZE: o->freeze = arg; return 0;
-    case OPT_SEED: return cli_parse_int(arg, 0, 0x7fffffffL, &n) ? -1 : (ctx->seed = (uint64_t)n, 0);
-    case OPT_THREADS: return cli_parse_int(arg, 1, 1024, &n) ? -1 : (ctx->threads = (int)n, 0);
-    case OPT_STOP_AFTER: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (o->max_epochs_this_run = (int)n, 0);
+    case OPT_SEED: return cnk_parse_long(arg, 0, 0x7fffffffL, &n) ? -1 : (ctx->seed = (uint64_t)n, 0);
+    case OPT_THREADS: return cnk_parse_long(arg, 1, 1024, &n) ? -1 : (ctx->threads = (int)n, 0);
+    case OPT_STOP_AFTER: return cnk_parse_long(arg, 1, 100000, &n) ? -1 : (o->max_epochs_this_run = (int)n, 0);
     default: return -1;
     }
 }
@@ -187,9 +187,9 @@ static int parse_finetune(int c, const char *arg, finetune_options *f)
     long n;
     double x;
     switch (c) {
-    case OPT_FINETUNE_EPOCHS: return cli_parse_int(arg, 0, 100000, &n) ? -1 : (f->epochs = (int)n, 0);
-    case OPT_UNFREEZE: return cli_parse_int(arg, 1, 100000, &n) ? -1 : (f->unfreeze = (int)n, 0);
-    case OPT_FINETUNE_LR: return cli_parse_double(arg, 1e-9, 10, &x) || x <= 0 ? -1 : (f->lr = x, 0);
+    case OPT_FINETUNE_EPOCHS: return cnk_parse_long(arg, 0, 100000, &n) ? -1 : (f->epochs = (int)n, 0);
+    case OPT_UNFREEZE: return cnk_parse_long(arg, 1, 100000, &n) ? -1 : (f->unfreeze = (int)n, 0);
+    case OPT_FINETUNE_LR: return cnk_parse_double(arg, 1e-9, 10, &x) || x <= 0 ? -1 : (f->lr = x, 0);
     default: return -1;
     }
 }
@@ -235,7 +235,7 @@ static int start_ranks(cnk_ctx *ctx, cnk_train_options *opts, int threads_given,
     int rc = cnk_dist_init(ctx, dist);
     if (rc) return rc;
     if (dist->size > 1 && !data_parallel)
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from and fusion training are not data-parallel: run them "
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from (transfer learning) is not data-parallel: run it "
                                                   "without mpirun");
     if (!threads_given) ctx->threads = cnk_dist_default_threads(dist, ctx->threads);
     if (!cnk_dist_is_root(dist)) ctx->progress = NULL, ctx->warn = NULL, opts->on_epoch = NULL;
@@ -302,7 +302,7 @@ int cmd_train(int argc, char **argv)
                     (opts.arch && strcmp(opts.arch, "fusion") == 0);
     if (fusion && !is_fusion) return cli_usage_error("train", "--fusion goes with --input mel+wavelet --arch fusion");
     cnk_dist dist;
-    if (start_ranks(&ctx, &opts, threads_given, !opts.from && !is_fusion, &dist))
+    if (start_ranks(&ctx, &opts, threads_given, !opts.from, &dist))
         return end_ranks(&dist, cli_fail("train", &ctx, ctx.status));
     cnk_train_result res;
     int rc = opts.from ? run_transfer(&ctx, &opts, &finetune, &res)

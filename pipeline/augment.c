@@ -189,3 +189,30 @@ void cnk_augment_spectrogram(cnk_rng *rng, const cnk_augment_params *p, float *x
             }
     }
 }
+
+/* Johnk's method: accepts with probability >= pi/4 for a in (0, 1]. */
+double cnk_augment_beta(cnk_rng *rng, double a)
+{
+    for (;;) {
+        double x = pow(cnk_rng_uniform(rng), 1 / a), y = pow(cnk_rng_uniform(rng), 1 / a);
+        if (x + y <= 1 && x + y > 0) return x / (x + y);
+    }
+}
+
+void cnk_augment_mixup(float *x, const int *y, int n, size_t in_size, int n_classes, float lam, float *soft)
+{
+    size_t C = (size_t)n_classes;
+    memset(soft, 0, (size_t)n * C * sizeof *soft);
+    for (int k = 0; k < n; k++) {
+        int j = n - 1 - k;
+        soft[(size_t)k * C + (size_t)y[k]] += k == j ? 1.0f : lam;
+        if (k != j) soft[(size_t)k * C + (size_t)y[j]] += 1 - lam;
+        if (k >= j) continue;
+        float *a = x + (size_t)k * in_size, *b = x + (size_t)j * in_size;
+        for (size_t i = 0; i < in_size; i++) {
+            float ai = a[i], bi = b[i];
+            a[i] = lam * ai + (1 - lam) * bi;
+            b[i] = lam * bi + (1 - lam) * ai;
+        }
+    }
+}

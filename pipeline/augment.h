@@ -46,4 +46,12 @@ void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int 
 void cnk_augment_spectrogram(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int n_rows,
                              int n_frames, float *scratch);
 
+/* A Beta(a, a) draw for a in (0, 1], mixup's blend factor. */
+double cnk_augment_beta(cnk_rng *rng, double a);
+
+/* Mixup of a filled batch (n inputs of in_size floats in x, labels y in [0, n_classes)): samples k and n-1-k
+ * become lam and 1 - lam blends of each other, and soft (n x n_classes) receives the same blends of their
+ * one-hot labels; the middle sample of an odd batch stays as it is, with its one-hot label. */
+void cnk_augment_mixup(float *x, const int *y, int n, size_t in_size, int n_classes, float lam, float *soft);
+
 #endif

@@ -116,6 +116,8 @@ void cnk_classifier_free(cnk_classifier *c)
 int cnk_classifier_n_classes(const cnk_classifier *c) { return c->mf.n_classes; }
 const char *const *cnk_classifier_class_names(const cnk_classifier *c) { return (const char *const *)c->mf.class_names; }
 const cnk_preprocess *cnk_classifier_preprocess(const cnk_classifier *c) { return &c->prep; }
+const cnk_modelfile *cnk_classifier_modelfile(const cnk_classifier *c) { return &c->mf; }
+int cnk_classifier_is_fusion(const cnk_classifier *c) { return c->kind == KIND_FUSION; }
 
 static void softmax_add(const float *logits, int n, double *acc)
 {

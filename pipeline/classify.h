@@ -9,6 +9,7 @@
 #include "core/context.h"
 #include "core/fsutil.h"
 #include "core/npy.h"
+#include "nn/modelfile.h"
 #include "pipeline/dataset.h"
 #include "pipeline/preprocess.h"
 
@@ -21,6 +22,9 @@ void cnk_classifier_free(cnk_classifier *c);
 int cnk_classifier_n_classes(const cnk_classifier *c);
 const char *const *cnk_classifier_class_names(const cnk_classifier *c);
 const cnk_preprocess *cnk_classifier_preprocess(const cnk_classifier *c);
+/* The model file as read, and whether it is a late-fusion model (pipeline/fusion.h predicts for those). */
+const cnk_modelfile *cnk_classifier_modelfile(const cnk_classifier *c);
+int cnk_classifier_is_fusion(const cnk_classifier *c);
 
 /* Class probabilities (n_classes doubles) of one item from its un-normalised features (as
  * cnk_preprocess_file or a CSV row gives them): every segment through the network, softmax, mean. */

@@ -15,7 +15,9 @@
 #include "pipeline/audio_params.h"
 #include "pipeline/augment.h"
 #include "pipeline/dataset.h"
+#include "pipeline/distributed.h"
 #include "pipeline/featureset.h"
+#include "pipeline/fusion_internal.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/report.h"
 #include "pipeline/split.h"
@@ -135,36 +137,6 @@ int cnk_fusion_from_text(cnk_ctx *ctx, const char *text, const char *source, int
 
 /* ---- a training run ---- */
 
-typedef struct seg_ref {
-    int item, segment;
-} seg_ref;
-
-typedef struct fusion_run {
-    cnk_ctx *ctx;
-    const cnk_train_options *t;
-    cnk_fusion_mode mode;
-    cnk_fusion_result *res;
-    cnk_dataset ds;
-    int n_classes;
-    cnk_preprocess prep[2]; /* mel, wavelet */
-    cnk_featureset fs[2];
-    cnk_arch arch;
-    cnk_model *model;
-    cnk_optim *opt, *weight_opt;
-    float weight, best_weight;
-    int epochs, batch, patience;
-    double lr, weight_decay;
-    int h[2], w;            /* rows of each view, segment frames */
-    size_t in_size[2];
-    float *x[2], *scratch, *dl[3], *proba, *best_params, *best_buffers;
-    int *y;
-    seg_ref *refs[4];
-    size_t n_refs[4];
-    cnk_augment_params aug;
-    double *hist[4];
-    int n_hist;
-} fusion_run;
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -210,6 +182,7 @@ static int open_data(fusion_run *r)
     r->n_classes = (int)r->ds.n_classes;
     char split_path[4200];
     rc = cnk_split_file_path(r->ctx, t->model_path, split_path, sizeof split_path);
+    if (!rc && t->resume) return cnk_split_read(r->ctx, split_path, &r->ds); /* the interrupted run's split */
     cnk_split_options so;
     cnk_split_options_init(&so);
     if (t->val_fraction >= 0) so.val_fraction = t->val_fraction;
@@ -217,22 +190,31 @@ static int open_data(fusion_run *r)
     so.group_by = t->group_by;
     so.test_match = t->test_match;
     if (!rc) rc = cnk_split_assign(r->ctx, &r->ds, &so);
-    if (!rc) rc = cnk_split_write(r->ctx, split_path, &r->ds);
+    if (!rc && cnk_dist_is_root(t->dist)) rc = cnk_split_write(r->ctx, split_path, &r->ds);
     return rc;
 }
 
-/* Both views' features (cached), then each view's normalisation from the training clips. */
-static int compute_views(fusion_run *r)
+static int views_of_text(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess prep[2]);
+
+/* Both views' features (cached), then each view's normalisation from the training clips; a resumed run takes
+ * both views' preprocessing, normalisation included, from its checkpoint ck. */
+static int compute_views(fusion_run *r, const cnk_modelfile *ck)
 {
-    cnk_preprocess_defaults(&r->prep[0], CNK_PREP_MEL);
-    cnk_audio_params_choose(&r->ds, r->t->sample_rate, r->t->segment_seconds, &r->prep[0]);
-    cnk_audio_overrides_apply(&r->t->audio, &r->prep[0]);
-    r->prep[1] = r->prep[0];
-    r->prep[1].kind = CNK_PREP_WAVELET;
     int rc = CNK_OK;
-    for (int v = 0; v < 2 && !rc; v++)
-        rc = cnk_featureset_compute(r->ctx, &r->ds, &r->prep[v], r->t->cache_dir, CNK_PART_NONE, &r->fs[v]);
-    if (rc) return rc;
+    if (ck) {
+        rc = views_of_text(r->ctx, ck->preprocess, r->t->resume, r->prep);
+    } else {
+        cnk_preprocess_defaults(&r->prep[0], CNK_PREP_MEL);
+        cnk_audio_params_choose(&r->ds, r->t->sample_rate, r->t->segment_seconds, &r->prep[0]);
+        cnk_audio_overrides_apply(&r->t->audio, &r->prep[0]);
+        r->prep[1] = r->prep[0];
+        r->prep[1].kind = CNK_PREP_WAVELET;
+    }
+    for (int v = 0; v < 2 && !rc; v++) { /* under MPI each rank first extracts its share into the cache */
+        rc = cnk_dist_warm_feature_cache(r->ctx, r->t->dist, &r->ds, &r->prep[v], r->t->cache_dir);
+        if (!rc) rc = cnk_featureset_compute(r->ctx, &r->ds, &r->prep[v], r->t->cache_dir, CNK_PART_NONE, &r->fs[v]);
+    }
+    if (rc || ck) return rc;
     size_t n = r->ds.n_items;
     const cnk_array **train = calloc(n ? n : 1, sizeof *train);
     if (!train) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
@@ -277,7 +259,7 @@ static int build_refs(fusion_run *r)
     return CNK_OK;
 }
 
-static int create_model(fusion_run *r)
+static void choose_hyper(fusion_run *r)
 {
     const cnk_train_options *t = r->t;
     r->epochs = t->epochs > 0 ? t->epochs : 30;
@@ -285,6 +267,11 @@ static int create_model(fusion_run *r)
     r->lr = t->lr > 0 ? t->lr : 1e-3;
     r->patience = t->patience != 0 ? t->patience : 10;
     r->weight_decay = t->weight_decay >= 0 ? t->weight_decay : 1e-4;
+    r->best_score = INFINITY;
+}
+
+static int create_model(fusion_run *r)
+{
     int c;
     cnk_preprocess_input_shape(&r->prep[0], &c, &r->h[0], &r->w);
     cnk_preprocess_input_shape(&r->prep[1], &c, &r->h[1], &r->w);
@@ -297,6 +284,10 @@ static int create_model(fusion_run *r)
     if (!rc) rc = cnk_model_create(r->ctx, &r->arch, r->batch, &r->model);
     if (rc) return rc;
     cnk_model_init_params(r->model, r->ctx->seed);
+    /* Every rank starts from rank 0's weights. */
+    rc = cnk_dist_broadcast_floats(r->ctx, r->t->dist, cnk_model_params(r->model), r->arch.n_params);
+    if (!rc) rc = cnk_dist_broadcast_floats(r->ctx, r->t->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    if (rc) return rc;
     cnk_optim_config oc;
     cnk_optim_config_init(&oc, CNK_OPTIM_ADAM);
     oc.lr = (float)r->lr;
@@ -363,25 +354,20 @@ static const float *const *outputs_of(fusion_run *r, const float *out[3])
     return out;
 }
 
-static int train_step(fusion_run *r, int n, float lr, double *loss_sum, size_t *correct)
+/* This process's n samples through the network: the loss gradients accumulate in the model's gradient arena
+ * and *dweight; adds to the loss sum and the correct count. */
+static int local_gradients(fusion_run *r, int n, float *dweight, double *loss_sum, size_t *correct)
 {
     const float *inputs[2] = {r->x[0], r->x[1]};
     int rc = cnk_model_forward(r->ctx, r->model, inputs, n, CNK_MODE_TRAIN);
     if (rc) return rc;
     const float *out[3];
-    float dweight = 0;
-    double loss = cnk_fusion_loss(r->mode, r->weight, outputs_of(r, out), r->y, n, r->n_classes, r->dl, &dweight,
+    double loss = cnk_fusion_loss(r->mode, r->weight, outputs_of(r, out), r->y, n, r->n_classes, r->dl, dweight,
                                   r->proba);
     if (!isfinite(loss)) return cnk_fail(r->ctx, CNK_ERR_INPUT, "training diverged (loss %g): try a lower --lr", loss);
-    cnk_model_zero_grad(r->model);
     const float *douts[3] = {r->mode == CNK_FUSION_CONCAT ? r->dl[0] : NULL, r->dl[1], r->dl[2]};
     rc = cnk_model_backward(r->ctx, r->model, douts);
     if (rc) return rc;
-    int n_ranges;
-    const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
-    cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
-                   r->ctx->threads);
-    if (r->mode == CNK_FUSION_WEIGHTED) cnk_optim_step(r->weight_opt, &r->weight, &dweight, NULL, 0, lr * 10, 1);
     *loss_sum += loss * n;
     for (int k = 0; k < n; k++) {
         const float *p = r->proba + (size_t)k * r->n_classes;
@@ -390,6 +376,27 @@ static int train_step(fusion_run *r, int n, float lr, double *loss_sum, size_t *
             if (p[c] > p[best]) best = c;
         *correct += best == r->y[k];
     }
+    return CNK_OK;
+}
+
+/* One optimisation step. Under MPI n is this rank's shard (maybe 0) of a global batch of n_global, and the
+ * gradients (the network's and the fusion weight's) are averaged over the global batch before the step. */
+static int train_step(fusion_run *r, int n, int n_global, float lr, double *loss_sum, size_t *correct)
+{
+    cnk_model_zero_grad(r->model);
+    float dweight = 0;
+    int rc = n > 0 ? local_gradients(r, n, &dweight, loss_sum, correct) : CNK_OK;
+    if (!rc)
+        rc = cnk_dist_allreduce_gradients(r->ctx, r->t->dist, cnk_model_grads(r->model), r->arch.n_params, (size_t)n,
+                                          (size_t)n_global);
+    if (!rc && r->mode == CNK_FUSION_WEIGHTED)
+        rc = cnk_dist_allreduce_gradients(r->ctx, r->t->dist, &dweight, 1, (size_t)n, (size_t)n_global);
+    if (rc) return rc;
+    int n_ranges;
+    const cnk_param_range *ranges = cnk_model_trainable_ranges(r->model, &n_ranges);
+    cnk_optim_step(r->opt, cnk_model_params(r->model), cnk_model_grads(r->model), ranges, n_ranges, lr,
+                   r->ctx->threads);
+    if (r->mode == CNK_FUSION_WEIGHTED) cnk_optim_step(r->weight_opt, &r->weight, &dweight, NULL, 0, lr * 10, 1);
     return CNK_OK;
 }
 
@@ -406,8 +413,10 @@ static int train_epoch(fusion_run *r, int epoch, float lr, double *loss, double 
     for (size_t i = 0; i < n; i++) order[i] = (int)i;
     cnk_rng shuffle_rng, aug_rng;
     cnk_rng_seed(&shuffle_rng, r->ctx->seed, 1000 + (uint64_t)epoch);
-    cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch);
-    cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch);
+    /* Each rank draws its own augmentation and dropout streams (rank 0's are the single-process ones). */
+    uint64_t rank_stream = (uint64_t)cnk_dist_rank(r->t->dist) << 32;
+    cnk_rng_seed(&aug_rng, r->ctx->seed, 500000 + (uint64_t)epoch + rank_stream);
+    cnk_model_set_seed(r->model, r->ctx->seed * 7919 + (uint64_t)epoch + rank_stream);
     cnk_rng_shuffle(&shuffle_rng, order, (int)n);
     size_t n_batches = (n + (size_t)r->batch - 1) / (size_t)r->batch;
     if (n_batches > 1 && n % (size_t)r->batch == 1) n_batches--; /* batch norm needs two samples */
@@ -419,16 +428,23 @@ static int train_epoch(fusion_run *r, int epoch, float lr, double *loss, double 
     for (size_t b = 0; b < n_batches && !rc; b++) {
         size_t from = b * (size_t)r->batch;
         int bs = (int)(n - from < (size_t)r->batch ? n - from : (size_t)r->batch);
-        for (int k = 0; k < bs; k++) batch_refs[k] = &r->refs[CNK_PART_TRAIN][order[from + (size_t)k]];
-        rc = fill_batch(r, batch_refs, bs, &aug_rng);
-        if (!rc) rc = train_step(r, bs, lr, &loss_sum, &correct);
-        seen += (size_t)bs;
+        size_t shard_from, shard_n; /* this rank's part of the global batch (all of it in one process) */
+        cnk_dist_shard(r->t->dist, (size_t)bs, &shard_from, &shard_n);
+        for (size_t k = 0; k < shard_n; k++) batch_refs[k] = &r->refs[CNK_PART_TRAIN][order[from + shard_from + k]];
+        rc = fill_batch(r, batch_refs, (int)shard_n, &aug_rng);
+        if (!rc) rc = train_step(r, (int)shard_n, bs, lr, &loss_sum, &correct);
+        seen += shard_n;
         cnk_progress(r->ctx, stage, b + 1, n_batches, NULL);
     }
     free(order);
     free(batch_refs);
-    *loss = seen ? loss_sum / (double)seen : NAN;
-    *acc = seen ? (double)correct / (double)seen : NAN;
+    /* The epoch's numbers over all ranks, and batch-norm running statistics averaged so every rank holds the
+     * same model (each rank normalised its own shard, as in the plain loop: pipeline/distributed.h). */
+    double totals[3] = {loss_sum, (double)correct, (double)seen};
+    if (!rc) rc = cnk_dist_sum_doubles(r->ctx, r->t->dist, totals, 3);
+    if (!rc) rc = cnk_dist_average_floats(r->ctx, r->t->dist, cnk_model_buffers(r->model), r->arch.n_buffers);
+    *loss = totals[2] ? totals[0] / totals[2] : NAN;
+    *acc = totals[2] ? totals[1] / totals[2] : NAN;
     return rc;
 }
 
@@ -511,26 +527,32 @@ static int evaluate(fusion_run *r, int part, clip_eval *e)
     return rc;
 }
 
-static int save_model(fusion_run *r)
+int cnk_fusion_model_text(fusion_run *r, float weight, char **out)
 {
-    char *arch_text = NULL, *prep_text = NULL;
-    int rc = cnk_cfg_write(r->ctx, &r->arch, &arch_text);
+    *out = NULL;
     /* One preprocessing for both views: mel+wavelet with the mel's normalisation first, the wavelet's second. */
     cnk_preprocess p = r->prep[0];
     p.kind = CNK_PREP_MEL_WAVELET;
     p.n_norm = 2;
     p.mean[0] = r->prep[0].mean[0], p.std[0] = r->prep[0].std[0];
     p.mean[1] = r->prep[1].mean[0], p.std[1] = r->prep[1].std[0];
-    if (!rc) rc = cnk_preprocess_to_text(r->ctx, &p, &prep_text);
-    char *text = NULL;
-    if (!rc) {
-        size_t cap = strlen(prep_text) + 128;
-        text = malloc(cap);
-        if (!text) rc = cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
-        else
-            snprintf(text, cap, "%sfusion=%s\nfusion_weight=%.9g\narch_name=fusion\n", prep_text,
-                     cnk_fusion_mode_name(r->mode), (double)r->best_weight);
-    }
+    char *prep_text = NULL;
+    int rc = cnk_preprocess_to_text(r->ctx, &p, &prep_text);
+    if (rc) return rc;
+    size_t cap = strlen(prep_text) + 128;
+    *out = malloc(cap);
+    if (*out)
+        snprintf(*out, cap, "%sfusion=%s\nfusion_weight=%.9g\narch_name=fusion\n", prep_text,
+                 cnk_fusion_mode_name(r->mode), (double)weight);
+    free(prep_text);
+    return *out ? CNK_OK : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+}
+
+static int save_model(fusion_run *r)
+{
+    char *arch_text = NULL, *text = NULL;
+    int rc = cnk_cfg_write(r->ctx, &r->arch, &arch_text);
+    if (!rc) rc = cnk_fusion_model_text(r, r->best_weight, &text);
     if (!rc) {
         cnk_modelfile mf = {.arch_text = arch_text,
                             .class_names = r->ds.classes,
@@ -543,12 +565,11 @@ static int save_model(fusion_run *r)
         rc = cnk_modelfile_write(r->ctx, r->t->model_path, &mf);
     }
     free(arch_text);
-    free(prep_text);
     free(text);
     return rc;
 }
 
-static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, double t0, double *best, int *bad)
+static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, double t0)
 {
     clip_eval val = {0};
     int has_val = r->n_refs[CNK_PART_VAL] > 0;
@@ -559,19 +580,20 @@ static int end_epoch(fusion_run *r, int epoch, double tl, double ta, double lr, 
     r->hist[0][epoch] = tl, r->hist[1][epoch] = ta, r->hist[2][epoch] = vl, r->hist[3][epoch] = va;
     r->n_hist = epoch + 1;
     double score = has_val ? vl : -(double)epoch;
-    int improved = score < *best - (has_val ? 1e-4 : 0);
+    int improved = score < r->best_score - (has_val ? 1e-4 : 0);
     if (improved) {
-        *best = score;
-        *bad = 0;
+        r->best_score = score;
+        r->bad_epochs = 0;
         r->best_weight = r->weight;
         r->res->train.best_epoch = epoch + 1;
         r->res->train.best_val_loss = score;
         memcpy(r->best_params, cnk_model_params(r->model), r->arch.n_params * sizeof(float));
         memcpy(r->best_buffers, cnk_model_buffers(r->model), r->arch.n_buffers * sizeof(float));
-        rc = save_model(r);
+        if (cnk_dist_is_root(r->t->dist)) rc = save_model(r);
     } else {
-        (*bad)++;
+        r->bad_epochs++;
     }
+    if (!rc && cnk_dist_is_root(r->t->dist)) rc = cnk_fusion_checkpoint_save(r, epoch + 1);
     if (r->t->on_epoch) {
         cnk_epoch_stats st = {.epoch = epoch + 1, .epochs = r->epochs, .train_loss = tl, .train_acc = ta,
                               .val_loss = vl, .val_acc = va, .lr = lr, .seconds = now_seconds() - t0,
@@ -585,17 +607,21 @@ static int train_all(fusion_run *r)
 {
     cnk_lr_schedule sched = {.kind = CNK_LR_COSINE, .base_lr = (float)r->lr, .total = r->epochs,
                              .min_lr = (float)(r->lr * 0.02)};
-    double best = INFINITY;
-    int bad = 0, rc = CNK_OK;
-    for (int epoch = 0; epoch < r->epochs && !rc; epoch++) {
-        if (r->patience > 0 && bad >= r->patience) {
+    int rc = CNK_OK, stop_after = r->t->max_epochs_this_run;
+    r->res->train.epochs_run = r->start_epoch;
+    for (int epoch = r->start_epoch; epoch < r->epochs && !rc; epoch++) {
+        if (r->patience > 0 && r->bad_epochs >= r->patience) {
             r->res->train.stopped_early = 1;
+            break;
+        }
+        if (stop_after > 0 && epoch - r->start_epoch >= stop_after) { /* the checkpoint holds the state */
+            r->res->train.interrupted = 1;
             break;
         }
         double t0 = now_seconds(), tl = NAN, ta = NAN;
         float lr = cnk_lr_at(&sched, epoch);
         rc = train_epoch(r, epoch, lr, &tl, &ta);
-        if (!rc) rc = end_epoch(r, epoch, tl, ta, lr, t0, &best, &bad);
+        if (!rc) rc = end_epoch(r, epoch, tl, ta, lr, t0);
         r->res->train.epochs_run = epoch + 1;
     }
     return rc;
@@ -658,7 +684,7 @@ static int evaluate_test(fusion_run *r)
         r->res->mel_test_accuracy = e.accuracy[1];
         r->res->wavelet_test_accuracy = e.accuracy[2];
     }
-    if (!rc && r->t->report_dir) rc = write_report(r, &e);
+    if (!rc && r->t->report_dir && cnk_dist_is_root(r->t->dist)) rc = write_report(r, &e);
     clip_eval_release(&e);
     return rc;
 }
@@ -667,8 +693,11 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *t)
 {
     if (!t->model_path) return cnk_fail(ctx, CNK_ERR_ARG, "the model path (-o MODEL.cnk) is required");
     if (!t->data && !t->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
-    if (t->resume) return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--resume is not available for fusion models");
     if (t->from) return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--from with --input mel+wavelet is not supported");
+    if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->tta_flip > 0 ||
+        (t->optimizer && strcmp(t->optimizer, "adam") != 0)) /* never silently ignored */
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --tta and --optimizer other than "
+                                                  "adam are not available for fusion training");
     if (t->arch && strcmp(t->arch, "fusion") != 0)
         return cnk_fail(ctx, CNK_ERR_ARG, "--input mel+wavelet trains --arch fusion, not '%s'", t->arch);
     return CNK_OK;
@@ -684,16 +713,27 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
     if (!r) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
     *r = (fusion_run){.ctx = ctx, .t = opts, .mode = mode, .res = result};
     cnk_arch_init(&r->arch);
+    cnk_modelfile ck; /* the checkpoint of an interrupted run (--resume) */
+    cnk_modelfile_init(&ck);
     double t0 = now_seconds();
     rc = open_data(r);
-    if (!rc) rc = compute_views(r);
+    if (!rc && opts->resume) rc = cnk_modelfile_read(ctx, opts->resume, &ck);
+    if (!rc && opts->resume && ck.n_classes != r->n_classes)
+        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: made for %d classes, the data has %d", opts->resume, ck.n_classes,
+                      r->n_classes);
+    if (!rc) rc = compute_views(r, opts->resume ? &ck : NULL);
     result->train.seconds_features = now_seconds() - t0;
     if (!rc) rc = build_refs(r);
+    if (!rc) choose_hyper(r);
+    if (!rc && opts->resume) rc = cnk_fusion_checkpoint_hyper(r, &ck);
     if (!rc) rc = create_model(r);
+    if (!rc && opts->resume) rc = cnk_fusion_checkpoint_load(r, &ck);
+    cnk_modelfile_release(&ck);
     t0 = now_seconds();
     if (!rc) rc = train_all(r);
     result->train.seconds_training = now_seconds() - t0;
-    if (!rc) rc = evaluate_test(r);
+    if (!rc && !result->train.interrupted && cnk_dist_is_root(opts->dist))
+        rc = evaluate_test(r); /* the other ranks would only repeat it */
     result->weight = r->best_weight;
     snprintf(result->train.input, sizeof result->train.input, "mel+wavelet");
     snprintf(result->train.arch, sizeof result->train.arch, "fusion (%s)", cnk_fusion_mode_name(mode));
@@ -732,7 +772,7 @@ static int views_of_text(cnk_ctx *ctx, const char *text, const char *source, cnk
     return CNK_OK;
 }
 
-typedef struct fusion_predictor {
+struct cnk_fusion_predictor {
     cnk_ctx *ctx;
     cnk_model *model;
     cnk_preprocess prep[2];
@@ -740,7 +780,8 @@ typedef struct fusion_predictor {
     float weight;
     int n_classes, h[2], w;
     float *x[2], *proba;
-} fusion_predictor;
+};
+typedef cnk_fusion_predictor fusion_predictor;
 
 enum { PREDICT_BATCH = 16 };
 
@@ -815,6 +856,40 @@ static int predict_one(fusion_predictor *fp, const cnk_array *mel, const cnk_arr
     }
     for (size_t c = 0; c < C; c++) proba[c] /= (double)(n_seg ? n_seg : 1);
     return CNK_OK;
+}
+
+int cnk_fusion_predictor_create(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, cnk_fusion_predictor **out)
+{
+    *out = NULL;
+    fusion_predictor *fp = calloc(1, sizeof *fp);
+    if (!fp) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", source);
+    fp->ctx = ctx;
+    int rc = predictor_init(fp, mf, source);
+    if (rc) {
+        cnk_fusion_predictor_free(fp);
+        return rc;
+    }
+    *out = fp;
+    return CNK_OK;
+}
+
+void cnk_fusion_predictor_free(cnk_fusion_predictor *fp)
+{
+    if (!fp) return;
+    predictor_release(fp);
+    free(fp);
+}
+
+const cnk_preprocess *cnk_fusion_predictor_view(const cnk_fusion_predictor *fp, int view)
+{
+    return &fp->prep[view ? 1 : 0];
+}
+
+int cnk_fusion_predictor_classify(cnk_ctx *ctx, cnk_fusion_predictor *fp, const cnk_array *mel,
+                                  const cnk_array *wavelet, double *proba)
+{
+    fp->ctx = ctx;
+    return predict_one(fp, mel, wavelet, proba);
 }
 
 int cnk_fusion_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, const char *const *paths,

@@ -16,7 +16,9 @@
 #include <stddef.h>
 
 #include "core/context.h"
+#include "core/npy.h"
 #include "nn/modelfile.h"
+#include "pipeline/preprocess.h"
 #include "pipeline/train.h"
 
 typedef enum cnk_fusion_mode { CNK_FUSION_MEAN = 0, CNK_FUSION_WEIGHTED, CNK_FUSION_CONCAT } cnk_fusion_mode;
@@ -65,5 +67,17 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
  * could not be decoded (warned about), 1 otherwise. For `cnnkit predict` / `eval` (pipeline/classify.h). */
 int cnk_fusion_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, const char *const *paths,
                              size_t n, const char *cache_dir, double *proba, int *ok);
+
+/* A fusion model loaded once to classify clips whose two views are already computed (the C API's sample
+ * buffers): create from the model file mf (read from source), then classify each clip's mel and wavelet
+ * features as cnk_preprocess_file or cnk_preprocess_finish_db give them (un-normalised); proba receives the
+ * mean fused probabilities over the clip's segments, as cnk_fusion_predict_files computes them. */
+typedef struct cnk_fusion_predictor cnk_fusion_predictor;
+int cnk_fusion_predictor_create(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, cnk_fusion_predictor **out);
+void cnk_fusion_predictor_free(cnk_fusion_predictor *fp);
+/* The preprocessing of view 0 (mel) or 1 (wavelet): sample rate, spectrogram parameters, clean-up, segments. */
+const cnk_preprocess *cnk_fusion_predictor_view(const cnk_fusion_predictor *fp, int view);
+int cnk_fusion_predictor_classify(cnk_ctx *ctx, cnk_fusion_predictor *fp, const cnk_array *mel,
+                                  const cnk_array *wavelet, double *proba);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "nn/loss.h"
 #include "nn/modelfile.h"
+#include "pipeline/ckpt_text.h"
 #include "pipeline/distributed.h"
 #include "pipeline/train_internal.h"
 
@@ -50,34 +51,11 @@ static int fill_batch(train_run *r, const sample_ref *const *refs, int n, int tr
     return CNK_OK;
 }
 
-/* A Beta(a, a) draw for a in (0, 1] (Johnk's method: accepts with probability >= pi/4 there). */
-static double beta_symmetric(cnk_rng *rng, double a)
-{
-    for (;;) {
-        double x = pow(cnk_rng_uniform(rng), 1 / a), y = pow(cnk_rng_uniform(rng), 1 / a);
-        if (x + y <= 1 && x + y > 0) return x / (x + y);
-    }
-}
-
-/* Mixup: samples k and n-1-k of the filled batch become lam and 1 - lam blends of each other, inputs and
- * one-hot labels alike (soft_targets); lam ~ Beta(mixup, mixup), one per batch. */
+/* Mixup (pipeline/augment.h) of the filled batch: one lam ~ Beta(mixup, mixup) per batch. */
 static void mix_batch(train_run *r, int n, cnk_rng *rng)
 {
-    float lam = (float)beta_symmetric(rng, r->mixup);
-    size_t C = (size_t)r->n_classes;
-    memset(r->soft_targets, 0, (size_t)n * C * sizeof *r->soft_targets);
-    for (int k = 0; k < n; k++) {
-        int j = n - 1 - k;
-        r->soft_targets[(size_t)k * C + (size_t)r->batch_y[k]] += k == j ? 1.0f : lam;
-        if (k != j) r->soft_targets[(size_t)k * C + (size_t)r->batch_y[j]] += 1 - lam;
-        if (k >= j) continue;
-        float *a = r->batch_x + (size_t)k * r->in_size, *b = r->batch_x + (size_t)j * r->in_size;
-        for (size_t i = 0; i < r->in_size; i++) {
-            float ai = a[i], bi = b[i];
-            a[i] = lam * ai + (1 - lam) * bi;
-            b[i] = lam * bi + (1 - lam) * ai;
-        }
-    }
+    float lam = (float)cnk_augment_beta(rng, r->mixup);
+    cnk_augment_mixup(r->batch_x, r->batch_y, n, r->in_size, r->n_classes, lam, r->soft_targets);
 }
 
 static int argmax(const float *v, int n)
@@ -328,13 +306,6 @@ int cnk_train_save_model(train_run *r, const char *path, const float *params, co
 /* Floats the weight average adds to the checkpoint's optimiser file (0 without one). */
 static size_t ema_size(const train_run *r) { return r->ema_params ? r->arch.n_params + r->arch.n_buffers : 0; }
 
-/* The optimiser state after `epoch` epochs: one file per epoch, so a kill between writing it and the model
- * checkpoint leaves the previous epoch's pair intact. */
-static void optim_state_path(const char *ckpt_path, int epoch, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s.optim-%d.npy", ckpt_path, epoch);
-}
-
 /* The checkpoint: the optimiser state as .npy ([steps, epochs done, state..., then with a weight average its
  * parameters and buffers]) first, then the model file whose text carries the run's state (and names the
  * epoch); each is atomic. Once the new checkpoint is in place the previous epoch's optimiser file is removed. */
@@ -342,7 +313,7 @@ static int save_checkpoint(train_run *r, int epochs_done)
 {
     char ckpt[4200], optim_path[4300];
     cnk_train_checkpoint_path(r->opts->model_path, ckpt, sizeof ckpt);
-    optim_state_path(ckpt, epochs_done, optim_path, sizeof optim_path);
+    cnk_ckpt_optim_path(ckpt, epochs_done, optim_path, sizeof optim_path);
     size_t n_state = cnk_optim_state_size(r->opt), n_ema = ema_size(r);
     float *state = malloc((n_state + n_ema + 2) * sizeof *state);
     if (!state) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
@@ -357,7 +328,7 @@ static int save_checkpoint(train_run *r, int epochs_done)
     int rc = cnk_npy_write(r->ctx, optim_path, state, 1, shape);
     free(state);
     if (rc) return rc;
-    size_t cap = strlen(r->prep_text) + 1024 + (size_t)HIST_SERIES * ((size_t)epochs_done + 1) * 32;
+    size_t cap = strlen(r->prep_text) + 1024 + cnk_ckpt_history_size(HIST_SERIES, epochs_done);
     char *text = malloc(cap);
     if (!text) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
     size_t len = (size_t)snprintf(text, cap,
@@ -367,47 +338,32 @@ static int save_checkpoint(train_run *r, int epochs_done)
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
                                   r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing,
                                   r->ema_decay, r->mixup);
-    for (int s = 0; s < HIST_SERIES; s++) {
-        len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
-        for (int e = 0; e < epochs_done; e++)
-            len += (size_t)snprintf(text + len, cap - len, "%s%.17g", e ? "," : "", r->history[s][e]);
-        len += (size_t)snprintf(text + len, cap - len, "\n");
-    }
+    cnk_ckpt_append_history(text, len, cap, r->history, HIST_SERIES, epochs_done);
     char *saved = r->prep_text;
     r->prep_text = text;
     rc = cnk_train_save_model(r, ckpt, cnk_model_params(r->model), cnk_model_buffers(r->model));
     r->prep_text = saved;
     free(text);
-    if (!rc && epochs_done > 0) {
-        optim_state_path(ckpt, epochs_done - 1, optim_path, sizeof optim_path);
-        remove(optim_path);
-    }
+    if (!rc) cnk_ckpt_remove_optim(ckpt, epochs_done - 1);
     return rc;
 }
 
-static int kv_double(cnk_ctx *ctx, const char *text, const char *key, double *out)
+static int kv_double(train_run *r, const char *text, const char *key, double *out)
 {
-    char buf[64];
-    int rc = cnk_kv_get(ctx, text, key, buf, sizeof buf);
-    if (rc) return rc;
-    char *end;
-    *out = strtod(buf, &end);
-    if (end == buf || *end) return cnk_fail(ctx, CNK_ERR_INPUT, "checkpoint: bad value '%s' for %s", buf, key);
-    return CNK_OK;
+    return cnk_ckpt_number(r->ctx, text, r->opts->resume, key, out);
 }
 
 int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
 {
     double epoch, epochs, batch, lr, patience, wd;
     const char *t = ckpt->preprocess;
-    int rc = kv_double(r->ctx, t, "ckpt_epoch", &epoch);
-    if (!rc) rc = kv_double(r->ctx, t, "ckpt_epochs", &epochs);
-    if (!rc) rc = kv_double(r->ctx, t, "ckpt_batch", &batch);
-    if (!rc) rc = kv_double(r->ctx, t, "ckpt_lr", &lr);
-    if (!rc) rc = kv_double(r->ctx, t, "ckpt_patience", &patience);
-    if (!rc) rc = kv_double(r->ctx, t, "ckpt_wd", &wd);
-    if (rc) return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: not a training checkpoint (%s)", r->opts->resume,
-                            cnk_error(r->ctx));
+    int rc = kv_double(r, t, "ckpt_epoch", &epoch);
+    if (!rc) rc = kv_double(r, t, "ckpt_epochs", &epochs);
+    if (!rc) rc = kv_double(r, t, "ckpt_batch", &batch);
+    if (!rc) rc = kv_double(r, t, "ckpt_lr", &lr);
+    if (!rc) rc = kv_double(r, t, "ckpt_patience", &patience);
+    if (!rc) rc = kv_double(r, t, "ckpt_wd", &wd);
+    if (rc) return rc;
     if (!(epochs >= 1 && epochs <= 1e6 && batch >= 1 && batch <= 65536 && epoch >= 0 && epoch <= epochs))
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint values out of range", r->opts->resume);
     r->start_epoch = (int)epoch;
@@ -419,44 +375,21 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
     r->weight_decay = wd;
     /* Checkpoints from before label smoothing have no ckpt_ls: they trained without it. */
     double ls = 0;
-    if (strstr(t, "\nckpt_ls=") && (kv_double(r->ctx, t, "ckpt_ls", &ls) || !(ls >= 0 && ls < 1)))
+    if (strstr(t, "\nckpt_ls=") && (kv_double(r, t, "ckpt_ls", &ls) || !(ls >= 0 && ls < 1)))
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint label smoothing out of range", r->opts->resume);
     r->label_smoothing = ls;
     double ema = 0; /* absent in checkpoints from before the weight average: none */
-    if (strstr(t, "\nckpt_ema=") && (kv_double(r->ctx, t, "ckpt_ema", &ema) || !(ema >= 0 && ema < 1)))
+    if (strstr(t, "\nckpt_ema=") && (kv_double(r, t, "ckpt_ema", &ema) || !(ema >= 0 && ema < 1)))
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint weight-average decay out of range", r->opts->resume);
     r->ema_decay = ema;
     double mixup = 0; /* absent in checkpoints from before mixup: none */
-    if (strstr(t, "\nckpt_mixup=") && (kv_double(r->ctx, t, "ckpt_mixup", &mixup) || !(mixup >= 0 && mixup <= 1)))
+    if (strstr(t, "\nckpt_mixup=") && (kv_double(r, t, "ckpt_mixup", &mixup) || !(mixup >= 0 && mixup <= 1)))
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint mixup out of range", r->opts->resume);
     r->mixup = mixup;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);
     return CNK_OK;
-}
-
-static int load_history(train_run *r, const char *text)
-{
-    size_t cap = (size_t)r->start_epoch * 32 + 64;
-    char *buf = malloc(cap);
-    if (!buf) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
-    int rc = CNK_OK;
-    for (int s = 0; s < HIST_SERIES && !rc; s++) {
-        char key[32];
-        snprintf(key, sizeof key, "ckpt_h%d", s);
-        rc = cnk_kv_get(r->ctx, text, key, buf, cap);
-        const char *p = buf;
-        for (int e = 0; !rc && e < r->start_epoch; e++) {
-            char *end;
-            r->history[s][e] = strtod(p, &end);
-            if (end == p) rc = cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: bad history in the checkpoint", r->opts->resume);
-            p = *end == ',' ? end + 1 : end;
-        }
-    }
-    free(buf);
-    r->n_history = r->start_epoch;
-    return rc;
 }
 
 int cnk_train_load_checkpoint(train_run *r, const cnk_modelfile *ckpt)
@@ -467,16 +400,18 @@ int cnk_train_load_checkpoint(train_run *r, const cnk_modelfile *ckpt)
     memcpy(cnk_model_params(r->model), ckpt->params, ckpt->n_params * sizeof(float));
     memcpy(cnk_model_buffers(r->model), ckpt->buffers, ckpt->n_buffers * sizeof(float));
     double best_val, best_epoch, bad;
-    int rc = kv_double(ctx, ckpt->preprocess, "ckpt_best_val", &best_val);
-    if (!rc) rc = kv_double(ctx, ckpt->preprocess, "ckpt_best_epoch", &best_epoch);
-    if (!rc) rc = kv_double(ctx, ckpt->preprocess, "ckpt_bad", &bad);
-    if (!rc) rc = load_history(r, ckpt->preprocess);
+    int rc = kv_double(r, ckpt->preprocess, "ckpt_best_val", &best_val);
+    if (!rc) rc = kv_double(r, ckpt->preprocess, "ckpt_best_epoch", &best_epoch);
+    if (!rc) rc = kv_double(r, ckpt->preprocess, "ckpt_bad", &bad);
+    if (!rc)
+        rc = cnk_ckpt_read_history(ctx, ckpt->preprocess, r->opts->resume, r->history, HIST_SERIES, r->start_epoch);
     if (rc) return rc;
+    r->n_history = r->start_epoch;
     r->best_val = best_val;
     r->best_epoch = (int)best_epoch;
     r->bad_epochs = (int)bad;
     char optim_path[4300];
-    optim_state_path(r->opts->resume, r->start_epoch, optim_path, sizeof optim_path);
+    cnk_ckpt_optim_path(r->opts->resume, r->start_epoch, optim_path, sizeof optim_path);
     cnk_array state = {0};
     rc = cnk_npy_read(ctx, optim_path, &state);
     if (rc) return rc;

@@ -1,35 +1,12 @@
 /* train_options.c: the numeric and word-valued training options by name, with the ranges `cnnkit train --help`
  * documents; the command line (apps/cmd_train.c) and the C API (api/train.c) both set them here, so a range
  * or a new option is written once. */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/parse.h"
 #include "pipeline/train.h"
-
-/* The whole text as an integer in [min, max]. */
-static int parse_long(const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
-
-/* The whole text as a finite number in [min, max]. */
-static int parse_double(const char *text, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !isfinite(v) || v < min || v > max) return -1;
-    *out = v;
-    return 0;
-}
 
 /* "WxH", each side in 1..4096; w and h are only written when the whole text is right. */
 static int parse_size(const char *text, int *w, int *h)
@@ -94,11 +71,11 @@ static int set_number(cnk_train_options *o, const number_option *n, const char *
     char *field = (char *)o + n->offset;
     if (n->kind == INT_OPT) {
         long v;
-        if (parse_long(value, (long)n->min, (long)n->max, &v)) return -1;
+        if (cnk_parse_long(value, (long)n->min, (long)n->max, &v)) return -1;
         *(int *)field = (int)v;
     } else {
         double v;
-        if (parse_double(value, n->min, n->max, &v)) return -1;
+        if (cnk_parse_double(value, n->min, n->max, &v)) return -1;
         *(double *)field = v;
     }
     return 0;
@@ -124,7 +101,7 @@ int cnk_train_option_set(cnk_train_options *o, const char *name, const char *val
         if (strcmp(name, words[i].name) == 0) return set_word(o, &words[i], value);
     if (strcmp(name, "patience") == 0) { /* 0 means off, which the options spell as < 0 */
         long v;
-        if (!value || parse_long(value, 0, 100000, &v)) return -1;
+        if (!value || cnk_parse_long(value, 0, 100000, &v)) return -1;
         o->patience = v ? (int)v : -1;
         return 0;
     }

@@ -7,8 +7,10 @@
 set -euo pipefail
 level=${1:-build}
 
+# fonts-wqy-zenhei: the charts' text goes through pango, which draws class names in Chinese, Japanese or
+# Korean as boxes unless some installed font has those characters (Debian's default fonts do not).
 build_pkgs="cmake make gcc pkg-config libsndfile1-dev libsoxr-dev libfftw3-dev libopenblas-dev libstb-dev
-  libcmocka-dev libplplot-dev plplot-driver-cairo zlib1g-dev"
+  libcmocka-dev libplplot-dev plplot-driver-cairo fonts-wqy-zenhei zlib1g-dev"
 test_pkgs="python3 python3-numpy python3-scipy python3-sklearn python3-torch python3-torchaudio chromium
   clang libclang-rt-14-dev libopenmpi-dev openmpi-bin valgrind"
 bench_pkgs="dataset-fashion-mnist"

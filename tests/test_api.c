@@ -703,7 +703,8 @@ static void test_classify_samples_equals_files(void **state)
     cnk_context_free(ctx);
 }
 
-/* A late-fusion model classifies files through its own module: the same numbers as the classifier's file list. */
+/* A late-fusion model classifies files through its own module: the same numbers as the classifier's file list;
+ * and the file's decoded samples, at its rate or another, give exactly the file's probabilities. */
 static void test_classify_fusion_model(void **state)
 {
     api_fixture *f = *state;
@@ -711,7 +712,8 @@ static void test_classify_fusion_model(void **state)
     cnk_predictor *p;
     assert_int_equal(cnk_predictor_load(ctx, f->fusion_model, &p), CNK_OK);
     assert_string_equal(cnk_predictor_input_kind(p), "audio");
-    assert_int_equal(cnk_predictor_sample_rate(p), 0);
+    int model_rate = cnk_predictor_sample_rate(p);
+    assert_true(model_rate >= 1000);
     assert_int_equal(cnk_predictor_n_classes(p), 4);
     char clip[4400];
     snprintf(clip, sizeof clip, "%s/%s/%s_001.wav", f->audio, cnk_demo_class_name(1), cnk_demo_class_name(1));
@@ -729,9 +731,17 @@ static void test_classify_fusion_model(void **state)
     assert_memory_equal(res.proba, proba, sizeof proba);
     cnk_classified_release(&res);
     cnk_classifier_free(c);
-    /* Errors: buffers, a missing file, a file that is not audio (named in the message, not a warning). */
-    float samples[4000] = {0};
-    assert_int_equal(cnk_predictor_classify_samples(ctx, p, samples, 4000, 8000, proba), CNK_ERR_UNSUPPORTED);
+    double from_samples[4];
+    for (int at_model_rate = 0; at_model_rate < 2; at_model_rate++) {
+        float *samples;
+        size_t n;
+        int rate;
+        assert_int_equal(cnk_audio_decode(ctx, clip, at_model_rate ? model_rate : 0, &samples, &n, &rate), CNK_OK);
+        assert_int_equal(cnk_predictor_classify_samples(ctx, p, samples, n, rate, from_samples), CNK_OK);
+        assert_memory_equal(from_samples, proba, sizeof proba);
+        cnk_free(samples);
+    }
+    /* Errors: a missing file, a file that is not audio (named in the message, not a warning). */
     snprintf(clip, sizeof clip, "%s/missing.wav", f->dir);
     assert_int_equal(cnk_predictor_classify_file(ctx, p, clip, proba), CNK_ERR_IO);
     snprintf(clip, sizeof clip, "%s/images/vertical/00.ppm", f->dir);

@@ -258,6 +258,55 @@ static void test_spectrogram_warp_and_stretch(void **state)
     }
 }
 
+/* Mixup on known values: pairs k and n-1-k blended both ways, the middle of an odd batch untouched, the soft
+ * labels the same blends of the one-hot labels (rows summing to 1; a pair of one class stays one-hot). */
+static void test_mixup_blends_pairs(void **state)
+{
+    (void)state;
+    enum { N = 5, D = 3, C = 4 };
+    float x[N * D], orig[N * D], soft[N * C];
+    const int y[N] = {0, 2, 3, 2, 1};
+    for (int i = 0; i < N * D; i++) x[i] = orig[i] = (float)(i * i % 7) - 2.5f;
+    const float lam = 0.7f;
+    cnk_augment_mixup(x, y, N, D, C, lam, soft);
+    for (int k = 0; k < N; k++) {
+        int j = N - 1 - k;
+        for (int d = 0; d < D; d++) {
+            float want = k == j ? orig[k * D + d] : lam * orig[k * D + d] + (1 - lam) * orig[j * D + d];
+            assert_float_equal(x[k * D + d], want, 1e-6);
+        }
+        float sum = 0;
+        for (int c = 0; c < C; c++) {
+            float want = k == j ? (c == y[k]) : lam * (c == y[k]) + (1 - lam) * (c == y[j]);
+            assert_float_equal(soft[k * C + c], want, 1e-6);
+            sum += soft[k * C + c];
+        }
+        assert_float_equal(sum, 1, 1e-6);
+    }
+    assert_float_equal(soft[1 * C + 2], 1, 1e-6); /* samples 1 and 3 are both class 2 */
+}
+
+/* Beta(a, a) draws: in [0, 1], mean 1/2, variance 1 / (4 (2a + 1)); a = 1 is uniform. Seeded, so exact. */
+static void test_beta_moments(void **state)
+{
+    (void)state;
+    const double as[] = {0.2, 0.5, 1.0};
+    for (int t = 0; t < 3; t++) {
+        cnk_rng rng;
+        cnk_rng_seed(&rng, 3, (uint64_t)t);
+        double sum = 0, sq = 0;
+        const int n = 40000;
+        for (int i = 0; i < n; i++) {
+            double v = cnk_augment_beta(&rng, as[t]);
+            assert_true(v >= 0 && v <= 1); /* 1 exactly when the other draw is 1e-16 of this one */
+            sum += v, sq += v * v;
+        }
+        double mean = sum / n, var = sq / n - mean * mean, want = 1 / (4 * (2 * as[t] + 1));
+        assert_float_equal(mean, 0.5, 0.01);  /* the mean's standard error is at most 0.0025 */
+        assert_float_equal(var, want, 0.01); /* variance 0.18 for a = 0.2, 1/12 for a = 1 */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +317,8 @@ int main(void)
         cmocka_unit_test(test_image_colour_jitter),
         cmocka_unit_test(test_spectrogram_masks_and_shift),
         cmocka_unit_test(test_spectrogram_warp_and_stretch),
+        cmocka_unit_test(test_mixup_blends_pairs),
+        cmocka_unit_test(test_beta_moments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "core/atomic_file.h"
 #include "core/fsutil.h"
 #include "core/npy.h"
+#include "core/parse.h"
 #include "core/rng.h"
 
 static void test_fail_keeps_one_line(void **state)
@@ -171,10 +172,39 @@ static void test_listing_is_sorted_and_recursive(void **state)
     tu_rmtree(dir);
 }
 
+/* Strict parsing: one number, in range, nothing around it; *out untouched on failure. */
+static void test_parse_strict(void **state)
+{
+    (void)state;
+    long n = 7;
+    double x = 7;
+    assert_int_equal(cnk_parse_long("42", 0, 100, &n), 0);
+    assert_int_equal(n, 42);
+    assert_int_equal(cnk_parse_long("-3", -5, 5, &n), 0);
+    assert_int_equal(n, -3);
+    static const char *const bad_longs[] = {"", " 5", "5 ", "5x", "0x10", "4.0", "101", "-1", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad_longs / sizeof bad_longs[0]; i++) {
+        n = 7;
+        assert_int_equal(cnk_parse_long(bad_longs[i], 0, 100, &n), -1);
+        assert_int_equal(n, 7);
+    }
+    assert_int_equal(cnk_parse_long(NULL, 0, 100, &n), -1);
+    assert_int_equal(cnk_parse_double("1e-3", 0, 1, &x), 0);
+    assert_true(x == 1e-3);
+    assert_int_equal(cnk_parse_double("0.95", 0, 0.95, &x), 0);
+    static const char *const bad_doubles[] = {"", " 0.5", "nan", "inf", "-inf", "1e400", "0.5.", "1,5", "0.96", "-0.1"};
+    for (size_t i = 0; i < sizeof bad_doubles / sizeof bad_doubles[0]; i++) {
+        x = 7;
+        assert_int_equal(cnk_parse_double(bad_doubles[i], 0, 0.95, &x), -1);
+        assert_true(x == 7);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fail_keeps_one_line),
+        cmocka_unit_test(test_parse_strict),
         cmocka_unit_test(test_rng_is_deterministic_and_uniform),
         cmocka_unit_test(test_npy_reads_numpy_files),
         cmocka_unit_test(test_npy_write_matches_numpy_bytes),

@@ -1,7 +1,8 @@
 /* Tests for pipeline/fusion: the fused probabilities of the three modes on known logits, the loss gradients
  * (branch logits, fused logits and the learned weight) against central differences, the fusion network's
  * backward reaching exactly the layers each mode trains, and whole runs of the three modes on generated audio
- * (model file with its fusion settings, report with the fused model and each branch side by side).
+ * (model file with its fusion settings, report with the fused model and each branch side by side), and an
+ * interrupted run resumed from its checkpoint ending exactly as the uninterrupted one.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 #include "tu_sets.h"
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "core/rng.h"
 #include "nn/builtin.h"
 #include "nn/model.h"
@@ -279,6 +281,77 @@ static void test_runs(void **state)
     run_mode(CNK_FUSION_CONCAT);
 }
 
+static int files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+static int train_fusion(cnk_ctx *ctx, cnk_fusion_mode mode, const char *model, int epochs, int stop_after,
+                        const char *resume, cnk_fusion_result *r)
+{
+    cnk_train_options t;
+    cnk_train_options_init(&t);
+    t.data = data;
+    t.model_path = model;
+    t.cache_dir = "";
+    t.epochs = epochs;
+    t.patience = -1;
+    t.val_fraction = 0.2;
+    t.max_epochs_this_run = stop_after;
+    t.resume = resume;
+    return cnk_fusion_run(ctx, &t, mode, r);
+}
+
+/* An interrupted run continued with --resume ends with the same model file as the uninterrupted run (weighted
+ * mode: the fusion weight's optimiser is part of the state too); a checkpoint of another mode is refused. */
+static void test_resume_matches_straight_run(void **state)
+{
+    (void)state;
+    int epochs = tu_sanitized() ? 2 : 3;
+    char straight[4300], resumed[4300], ckpt[4400];
+    snprintf(straight, sizeof straight, "%s/straight.cnk", tmp);
+    snprintf(resumed, sizeof resumed, "%s/resumed.cnk", tmp);
+    cnk_train_checkpoint_path(resumed, ckpt, sizeof ckpt);
+    cnk_fusion_result a, b, c;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    const cnk_fusion_mode mode = CNK_FUSION_WEIGHTED;
+    assert_int_equal(train_fusion(&ctx, mode, straight, epochs, 0, NULL, &a), CNK_OK);
+    assert_int_equal(train_fusion(&ctx, mode, resumed, epochs, 1, NULL, &b), CNK_OK);
+    assert_int_equal(b.train.interrupted, 1);
+    assert_int_equal(b.train.epochs_run, 1);
+    char optim[4500];
+    snprintf(optim, sizeof optim, "%s.optim-1.npy", ckpt);
+    assert_true(cnk_is_file(ckpt) && cnk_is_file(optim));
+    assert_int_equal(train_fusion(&ctx, mode, resumed, epochs, 0, ckpt, &c), CNK_OK);
+    assert_int_equal(c.train.interrupted, 0);
+    assert_int_equal(c.train.epochs_run, epochs);
+    assert_int_equal(c.train.best_epoch, a.train.best_epoch);
+    assert_true(c.train.test_accuracy == a.train.test_accuracy);
+    assert_true(c.weight == a.weight && a.weight != 0);
+    assert_true(files_equal(straight, resumed));
+    /* the last epoch's weights, optimiser states and history too, whichever epoch was kept */
+    char straight_ckpt[4400], optim_a[4500], optim_b[4500];
+    cnk_train_checkpoint_path(straight, straight_ckpt, sizeof straight_ckpt);
+    assert_true(files_equal(straight_ckpt, ckpt));
+    snprintf(optim_a, sizeof optim_a, "%s.optim-%d.npy", straight_ckpt, epochs);
+    snprintf(optim_b, sizeof optim_b, "%s.optim-%d.npy", ckpt, epochs);
+    assert_true(files_equal(optim_a, optim_b));
+    assert_false(cnk_is_file(optim)); /* earlier epochs' optimiser files are removed */
+    /* the same checkpoint under another mode */
+    assert_int_equal(train_fusion(&ctx, CNK_FUSION_MEAN, resumed, epochs, 0, ckpt, &c), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "weighted"));
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -303,6 +376,16 @@ static void test_bad_settings(void **state)
     t.model_path = model;
     t.arch = "cnn";
     assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_ARG);
+    t.arch = NULL;
+    t.ema_decay = 0.99; /* options the fusion loop does not have are refused, not ignored */
+    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cnk_error(&ctx), "--ema"));
+    t.ema_decay = -1;
+    t.mixup = 0.2;
+    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
+    t.mixup = -1;
+    t.optimizer = "sgd";
+    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
 }
 
 int main(void)
@@ -312,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_loss_gradients),
         cmocka_unit_test(test_network_backward),
         cmocka_unit_test(test_runs),
+        cmocka_unit_test(test_resume_matches_straight_run),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -5,7 +5,8 @@
 #   only rank 0 prints the summary and writes files.
 # - With batch norm the ranks normalise their own shards (ghost batch norm): the run works and its weights
 #   differ from 1 rank (so the batch really is sharded) while the test accuracy stays close.
-# - Audio clips: each rank extracts its share into the shared feature cache, then all train from it.
+# - Audio clips: each rank extracts its share into the shared feature cache, then all train from it; late
+#   fusion (mel + wavelet) the same way, and its 2-rank run resumed from a checkpoint ends byte-identical.
 # - Resuming from a checkpoint with a different number of ranks (2 -> 1, 1 -> 3) ends at the 1-rank weights.
 # - A rank killed with SIGKILL ends the job within seconds with an error; a stopped (hung) rank makes rank 0
 #   fail with "no answer from the other ranks" after CNK_MPI_TIMEOUT seconds, exit code 3, no rank left.
@@ -121,6 +122,30 @@ n_cached=$(find "$tmp/cache" -type f -name '*.npy' | wc -l)
 grep -q '^test accuracy' "$tmp/audio.out" || fail "audio, 2 ranks: no summary from rank 0"
 # The ranks filled the cache before the training pass read it: rank 0 found every clip there.
 grep -q '(16 files from the cache)' "$tmp/audio.out" || fail "audio, 2 ranks: $(grep '^time' "$tmp/audio.out")"
+
+# ---- late fusion (mel + wavelet): data-parallel too, both views through the shared cache, resumable ----------------
+fz=(train "$tmp/audio" --input mel+wavelet --arch fusion --fusion weighted --epochs 2 --threads 1 --seed 3
+  --test-fraction 0.25 --val-fraction 0.25)
+mkdir -p "$tmp/fz"
+mpi 2 "$bin" "${fz[@]}" --cache "$tmp/fz/cache" -o "$tmp/fz/two.cnk" >"$tmp/fz/two.out" 2>"$tmp/fz/two.err" ||
+  fail "fusion, 2 ranks: $(tail -n 3 "$tmp/fz/two.err")"
+n_cached=$(find "$tmp/fz/cache" -type f -name '*.npy' | wc -l)
+[ "$n_cached" = 32 ] || fail "fusion, 2 ranks: $n_cached of 16 clips x 2 views in the feature cache"
+grep -q '(16 files from the cache)' "$tmp/fz/two.out" || fail "fusion, 2 ranks: $(grep '^time' "$tmp/fz/two.out")"
+[ "$(grep -c '^model:' "$tmp/fz/two.out")" = 1 ] || fail "fusion, 2 ranks: the summary should be printed once"
+[ "$(grep -c '^epoch' "$tmp/fz/two.err")" = 2 ] || fail "fusion, 2 ranks: epoch lines should come from rank 0 only"
+"$bin" "${fz[@]}" --no-cache -o "$tmp/fz/one.cnk" >"$tmp/fz/one.out" 2>"$tmp/fz/one.err" ||
+  fail "fusion, 1 rank: $(tail -n 2 "$tmp/fz/one.err")"
+cmp -s "$tmp/fz/one.cnk.split.csv" "$tmp/fz/two.cnk.split.csv" || fail "fusion, 2 ranks: the split differs from 1 rank's"
+if $py "$here/ref/mpi_tool.py" compare "$tmp/fz/one.cnk" "$tmp/fz/two.cnk" 1e-5 >"$tmp/cmp.out"; then
+  fail "fusion: 2 ranks equal 1 rank ($(cat "$tmp/cmp.out")): were the batches sharded?"
+fi
+mpi 2 "$bin" "${fz[@]}" --cache "$tmp/fz/cache" -o "$tmp/fz/res.cnk" --stop-after 1 >"$tmp/fz/res1.out" 2>&1 ||
+  fail "fusion, 2 ranks, stop after 1 epoch: $(tail -n 2 "$tmp/fz/res1.out")"
+mpi 2 "$bin" "${fz[@]}" --cache "$tmp/fz/cache" -o "$tmp/fz/res.cnk" --resume "$tmp/fz/res.cnk.ckpt" \
+  >"$tmp/fz/res2.out" 2>&1 || fail "fusion, 2 ranks, resumed: $(tail -n 2 "$tmp/fz/res2.out")"
+cmp -s "$tmp/fz/two.cnk" "$tmp/fz/res.cnk" || fail "fusion, 2 ranks: the resumed run differs from the straight one"
+cmp -s "$tmp/fz/two.cnk.ckpt" "$tmp/fz/res.cnk.ckpt" || fail "fusion, 2 ranks: the resumed run's last checkpoint differs"
 
 # ---- resume with a different number of ranks ---------------------------------------------------------------------
 mkdir -p "$tmp/res_a" "$tmp/res_b"

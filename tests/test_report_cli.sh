@@ -26,6 +26,11 @@ cmp -s "$out/report.txt" "$WORK/stdout" || fail "stdout differs from report.txt"
 head -c "$(stat -c %s "$FIX/random_3.report.txt")" "$WORK/stdout" | cmp -s - "$FIX/random_3.report.txt" ||
     fail "stdout does not start with scikit-learn's classification_report"
 
+# The charts draw class names through pango: names in CJK scripts need a font that has them, which `make`
+# installs (scripts/install-deps.sh: fonts-wqy-zenhei); without one they come out as boxes.
+[ -n "$(fc-list ':charset=732b 72d7 718a' family 2>/dev/null)" ] ||
+    fail "no installed font draws CJK class names (fonts-wqy-zenhei missing: run scripts/install-deps.sh build)"
+
 # metrics.json against scikit-learn computed here from the CSVs (quoted and unicode names too).
 check_sklearn() { # csv dir [csv dir ...], all in one Python start (scikit-learn takes a while to import)
     $PY - "$@" <<'EOF'

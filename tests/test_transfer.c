@@ -445,6 +445,16 @@ static void test_bad_options(void **state)
     t.from = backbone;
     t.arch = "cnn";
     assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_ERR_ARG);
+    t.arch = NULL; /* options the transfer phases do not implement are refused, not ignored */
+    t.label_smoothing = 0.1;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cnk_error(&ctx), "--label-smoothing"));
+    t.label_smoothing = -1;
+    t.optimizer = "sgd";
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_ERR_UNSUPPORTED);
+    t.optimizer = "adam";
+    t.tta_flip = 1;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_ERR_UNSUPPORTED);
     assert_false(cnk_is_file(model));
 }
 

@@ -25,6 +25,7 @@ ap.add_argument('--center', type=int, default=0, help='1: a clip shorter than th
 ap.add_argument('--lifter', type=int, default=0, help='keep this many cepstral (DCT over the mel bands) coefficients of each frame: a smoothed spectral envelope without the pitch harmonics (0 = off)')
 ap.add_argument('--floor', type=float, default=0.0, help='raise every bin to at least -floor dB re the clip peak (0 = keep the 80 dB range)')
 ap.add_argument('--tilt', type=int, default=0, help='per clip, remove the mean over frames of the first K cepstral coefficients (level, tilt, curvature of the channel) (0 = off)')
+ap.add_argument('--eq', type=float, default=0.0, help='training: add a random smooth spectral tilt/curve of up to +-EQ dB at the band edges to the bins above the floor (a different microphone/room)')
 ap.add_argument('--seed', type=int, default=42)
 ap.add_argument('--threads', type=int, default=1)
 a = ap.parse_args()
@@ -76,6 +77,8 @@ if a.norm == 'global':
     tr = np.concatenate([specs[i] for i in range(len(specs)) if speakers[i] in a.train.split(',')], axis=1)
     mu, sd = tr.mean(), tr.std()
     specs = [(s - mu) / sd for s in specs]
+else:
+    sd = 1.0
 
 def segments(i, hop):
     s = specs[i]
@@ -100,6 +103,10 @@ def warp_rows(x, f):   # x: (F, T); output row r reads input row r / f (linear i
 
 def augment(x):
     fill = x.min()
+    if a.eq > 0:
+        u = np.linspace(-1, 1, x.shape[0])[:, None]
+        curve = (rng.uniform(-1, 1) * u + rng.uniform(-1, 1) * (2 * u * u - 1)) * (a.eq / 2) / sd
+        x = np.where(x > fill + 1e-6, np.maximum(x + curve.astype(np.float32), fill), x)
     if a.warp > 0:
         x = warp_rows(x, 1 + rng.uniform(-a.warp, a.warp))
     if a.stretch > 0:

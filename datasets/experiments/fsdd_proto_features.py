@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Dumps FSDD log-mel spectrograms as cnnkit computes them (8 kHz, n_fft 512, hop 128, 64 slaney mels,
-dB relative to the clip's peak, top 80 dB) into one .npz, for the torch prototype fsdd_proto.py."""
+dB relative to the clip's peak, top 80 dB) into one .npz, for the torch prototype fsdd_proto.py.
+NFFT=256 in the environment changes the FFT size (the window-length screen in datasets/README.md)."""
 import glob, os, sys
 import numpy as np, torch, torchaudio
 from scipy.io import wavfile
 
 root = sys.argv[1] if len(sys.argv) > 1 else '../shared/datasets/fsdd'
 out = sys.argv[2] if len(sys.argv) > 2 else '/tmp/fsdd_mel.npz'
-mel = torchaudio.transforms.MelSpectrogram(sample_rate=8000, n_fft=512, hop_length=128, n_mels=64, power=2.0,
+mel = torchaudio.transforms.MelSpectrogram(sample_rate=8000, n_fft=int(os.environ.get("NFFT", "512")), hop_length=128, n_mels=64, power=2.0,
                                            norm='slaney', mel_scale='slaney')
 specs, labels, speakers, names = [], [], [], []
 for path in sorted(glob.glob(os.path.join(root, '*', '*.wav'))):

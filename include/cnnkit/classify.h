@@ -25,9 +25,10 @@ CNK_API int cnk_predictor_n_classes(const cnk_predictor *p);
  * an imported model's come from its labels file), NULL out of range. Lives as long as the predictor. */
 CNK_API const char *cnk_predictor_class_name(const cnk_predictor *p, int index);
 /* What the model takes: "mel", "wavelet" (audio), "image", "npy", "csv" (feature rows), or "audio" for late-fusion
- * (mel + wavelet) and YAMNet-transfer models, which classify audio files only (cnk_predictor_classify_file). */
+ * (mel + wavelet) and YAMNet-transfer models (YAMNet-transfer models classify audio files only). */
 CNK_API const char *cnk_predictor_input_kind(const cnk_predictor *p);
-/* "mel" and "wavelet" models: the rate clips are resampled to before the spectrogram; 0 for other models. */
+/* "mel", "wavelet" and late-fusion models: the rate clips are resampled to before the spectrograms; 0 for other
+ * models. */
 CNK_API int cnk_predictor_sample_rate(const cnk_predictor *p);
 /* Image models: the network's input size (images are centre-cropped to its aspect and resized). Other
  * models: 0, 0, 0. Any pointer may be NULL. */
@@ -39,7 +40,7 @@ CNK_API void cnk_predictor_image_size(const cnk_predictor *p, int *width, int *h
 /* An audio file (audio models), an image file (image models) or a .npy array (npy models). */
 CNK_API int cnk_predictor_classify_file(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba);
 /* Mono samples at sample_rate (resampled to the model's rate here); the same result as classifying a file
- * that decodes to these samples. */
+ * that decodes to these samples. Mel, wavelet and late-fusion models (not YAMNet-transfer ones). */
 CNK_API int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *samples, size_t n_samples,
                                            int sample_rate, double *proba);
 /* 8-bit pixels, row 0 = top, interleaved: channels 1 (grey), 3 (RGB) or 4 (RGBA, alpha ignored); converted

@@ -1,0 +1,75 @@
+#include "pipeline/ckpt_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nn/modelfile.h"
+
+enum { VALUE_CHARS = 32 }; /* "%.17g" and a comma */
+
+void cnk_ckpt_optim_path(const char *ckpt, int epoch, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.optim-%d.npy", ckpt, epoch);
+}
+
+void cnk_ckpt_remove_optim(const char *ckpt, int epoch)
+{
+    if (epoch < 0) return;
+    char path[4400];
+    cnk_ckpt_optim_path(ckpt, epoch, path, sizeof path);
+    remove(path);
+}
+
+size_t cnk_ckpt_history_size(int n_series, int n_epochs)
+{
+    return (size_t)n_series * ((size_t)n_epochs * VALUE_CHARS + 16);
+}
+
+size_t cnk_ckpt_append_history(char *text, size_t len, size_t cap, double *const *series, int n_series, int n_epochs)
+{
+    for (int s = 0; s < n_series && len < cap; s++) {
+        len += (size_t)snprintf(text + len, cap - len, "ckpt_h%d=", s);
+        for (int e = 0; e < n_epochs && len < cap; e++)
+            len += (size_t)snprintf(text + len, cap - len, "%s%.17g", e ? "," : "", series[s][e]);
+        if (len < cap) len += (size_t)snprintf(text + len, cap - len, "\n");
+    }
+    return len;
+}
+
+int cnk_ckpt_read_history(cnk_ctx *ctx, const char *text, const char *source, double *const *series, int n_series,
+                          int n_epochs)
+{
+    size_t cap = (size_t)n_epochs * VALUE_CHARS + 64;
+    char *buf = malloc(cap);
+    if (!buf) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
+    int rc = CNK_OK;
+    for (int s = 0; s < n_series && !rc; s++) {
+        char key[32];
+        snprintf(key, sizeof key, "ckpt_h%d", s);
+        if (cnk_kv_get(ctx, text, key, buf, cap)) {
+            rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: no training history in the checkpoint", source);
+            break;
+        }
+        const char *p = buf;
+        for (int e = 0; !rc && e < n_epochs; e++) {
+            char *end;
+            series[s][e] = strtod(p, &end);
+            if (end == p) rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: bad history in the checkpoint", source);
+            p = *end == ',' ? end + 1 : end;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+int cnk_ckpt_number(cnk_ctx *ctx, const char *text, const char *source, const char *key, double *out)
+{
+    char buf[64];
+    if (cnk_kv_get(ctx, text, key, buf, sizeof buf))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: not a training checkpoint (no %s)", source, key);
+    char *end;
+    double v = strtod(buf, &end);
+    if (end == buf || *end) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: bad value '%s' for %s", source, buf, key);
+    *out = v;
+    return CNK_OK;
+}
