@@ -39,7 +39,7 @@ typedef struct cnk_train_options {
     double segment_seconds;  /* 0 = automatic from the clip lengths */
     int sample_rate;         /* 0 = automatic */
     cnk_audio_overrides audio; /* --top-db --trim-db --lifter --center --clip-norm (audio input only) */
-    int image_width, image_height; /* 0 = default (64x64; CSV: rows stay vectors) */
+    int image_width, image_height; /* 0 = default (96x96 photos; CSV: rows stay vectors) */
     int patience;            /* early stopping: epochs without a better val loss; 0 = default, < 0 = off */
     double label_smoothing;  /* training loss only (validation stays plain cross-entropy): in [0, 1); < 0 =
                               * the input kind's default (pipeline/train.c: default_label_smoothing) */
