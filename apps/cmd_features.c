@@ -191,17 +191,21 @@ static int run_tree(cnk_ctx *ctx, features_args *a)
     double counts[2] = {(double)written, (double)ctx->n_warnings};
     rc = cnk_dist_agree(ctx, &dist, rc);
     if (rc == CNK_OK) rc = cnk_dist_sum_doubles(ctx, &dist, counts, 2);
-    int root = cnk_dist_is_root(&dist);
-    cnk_dist_finalize(&dist);
-    if (rc != CNK_OK) return cli_fail(CMD, ctx, rc);
+    if (rc != CNK_OK) {
+        cnk_dist_finalize(&dist);
+        return cli_fail(CMD, ctx, rc);
+    }
     written = (size_t)counts[0];
     size_t skipped = (size_t)counts[1];
-    if (root) {
+    if (cnk_dist_is_root(&dist)) {
         fprintf(stderr, "cnnkit %s: wrote %zu file%s to %s", CMD, written, written == 1 ? "" : "s",
                 a->output_path);
         if (skipped) fprintf(stderr, " (%zu skipped)", skipped);
         fputc('\n', stderr);
     }
+    /* No rank exits before rank 0 has printed: mpirun ends the job when a rank exits with 1 (skipped files). */
+    cnk_dist_barrier(ctx, &dist);
+    cnk_dist_finalize(&dist);
     return skipped ? CLI_SKIPPED : CLI_OK;
 }
 

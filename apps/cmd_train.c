@@ -175,6 +175,19 @@ static void print_summary(const cnk_train_options *o, const cnk_train_result *re
     if (o->report_dir) printf("report: %s/report.html\n", o->report_dir);
 }
 
+/* Rank 0's last words: the summary, or how to continue an interrupted run. */
+static void print_outcome(const cnk_train_options *o, const cnk_train_result *res, const cnk_dist *dist, int threads)
+{
+    if (res->interrupted) {
+        printf("stopped after %d epochs; continue with --resume %s.ckpt\n", res->epochs_run, o->model_path);
+        return;
+    }
+    print_summary(o, res);
+    if (dist->size > 1)
+        printf("ranks: %d x %d thread(s); %zu gradient allreduces, %.1f s waiting in collectives on rank 0\n",
+               dist->size, threads, dist->n_reductions, dist->comm_seconds);
+}
+
 /* The second phase of transfer learning (--finetune-epochs, --unfreeze, --finetune-lr). */
 typedef struct finetune_options {
     int epochs; /* -1 = default */
@@ -309,15 +322,9 @@ int cmd_train(int argc, char **argv)
              : is_fusion ? run_fusion(&ctx, &opts, fusion, &res)
                          : cnk_train_run(&ctx, &opts, &res);
     if (rc) return end_ranks(&dist, cli_fail("train", &ctx, rc));
-    end_ranks(&dist, CLI_OK);
-    if (!cnk_dist_is_root(&dist)) return cli_success(&ctx);
-    if (res.interrupted) {
-        printf("stopped after %d epochs; continue with --resume %s.ckpt\n", res.epochs_run, opts.model_path);
-        return cli_success(&ctx);
-    }
-    print_summary(&opts, &res);
-    if (dist.size > 1)
-        printf("ranks: %d x %d thread(s); %zu gradient allreduces, %.1f s waiting in collectives on rank 0\n",
-               dist.size, ctx.threads, dist.n_reductions, dist.comm_seconds);
-    return cli_success(&ctx);
+    if (cnk_dist_is_root(&dist)) print_outcome(&opts, &res, &dist, ctx.threads);
+    /* No rank exits before rank 0 has printed: mpirun ends the job when a rank exits with 1 (skipped files). */
+    fflush(stdout);
+    cnk_dist_barrier(&ctx, &dist);
+    return end_ranks(&dist, cli_success(&ctx));
 }
