@@ -73,3 +73,27 @@ int cnk_ckpt_number(cnk_ctx *ctx, const char *text, const char *source, const ch
     *out = v;
     return CNK_OK;
 }
+
+int cnk_ckpt_read_schedule(cnk_ctx *ctx, const char *text, const char *source, int epochs_option,
+                           cnk_ckpt_schedule *out)
+{
+    double epoch = 0, epochs = 0, batch = 0, lr = 0, patience = 0, wd = 0;
+    int rc = cnk_ckpt_number(ctx, text, source, "ckpt_epoch", &epoch);
+    if (!rc) rc = cnk_ckpt_number(ctx, text, source, "ckpt_epochs", &epochs);
+    if (!rc) rc = cnk_ckpt_number(ctx, text, source, "ckpt_batch", &batch);
+    if (!rc) rc = cnk_ckpt_number(ctx, text, source, "ckpt_lr", &lr);
+    if (!rc) rc = cnk_ckpt_number(ctx, text, source, "ckpt_patience", &patience);
+    if (!rc) rc = cnk_ckpt_number(ctx, text, source, "ckpt_wd", &wd);
+    if (rc) return rc;
+    if (!(epochs >= 1 && epochs <= 1e6 && epoch >= 0 && epoch <= epochs && batch >= 1 && batch <= 65536 && lr > 0 &&
+          patience >= -1 && patience <= 1e6 && wd >= 0))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: checkpoint values out of range", source);
+    out->start_epoch = (int)epoch;
+    out->epochs = epochs_option > 0 ? epochs_option : (int)epochs;
+    if (out->epochs < out->start_epoch) out->epochs = out->start_epoch;
+    out->batch = (int)batch;
+    out->patience = (int)patience;
+    out->lr = lr;
+    out->weight_decay = wd;
+    return CNK_OK;
+}

@@ -21,6 +21,16 @@ size_t cnk_ckpt_append_history(char *text, size_t len, size_t cap, double *const
 /* Reads them back from a checkpoint's text (source names the file in messages). */
 int cnk_ckpt_read_history(cnk_ctx *ctx, const char *text, const char *source, double *const *series, int n_series,
                           int n_epochs);
+/* The schedule a checkpoint's run had: epochs done (start_epoch), planned epochs (epochs_option > 0, the new
+ * --epochs, may extend a run; never below the epochs done), batch, rate, patience (-1 = off) and weight decay,
+ * read from ckpt_epoch, ckpt_epochs, ckpt_batch, ckpt_lr, ckpt_patience and ckpt_wd and range-checked. */
+typedef struct cnk_ckpt_schedule {
+    int start_epoch, epochs, batch, patience;
+    double lr, weight_decay;
+} cnk_ckpt_schedule;
+int cnk_ckpt_read_schedule(cnk_ctx *ctx, const char *text, const char *source, int epochs_option,
+                           cnk_ckpt_schedule *out);
+
 /* The number stored under key; a missing key or an unreadable value fails naming source and the key. */
 int cnk_ckpt_number(cnk_ctx *ctx, const char *text, const char *source, const char *key, double *out);
 

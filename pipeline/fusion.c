@@ -781,11 +781,10 @@ struct cnk_fusion_predictor {
     int n_classes, h[2], w;
     float *x[2], *proba;
 };
-typedef cnk_fusion_predictor fusion_predictor;
 
 enum { PREDICT_BATCH = 16 };
 
-static int predictor_init(fusion_predictor *fp, const cnk_modelfile *mf, const char *source)
+static int predictor_init(cnk_fusion_predictor *fp, const cnk_modelfile *mf, const char *source)
 {
     cnk_ctx *ctx = fp->ctx;
     int is_fusion, c;
@@ -822,7 +821,7 @@ static int predictor_init(fusion_predictor *fp, const cnk_modelfile *mf, const c
     return CNK_OK;
 }
 
-static void predictor_release(fusion_predictor *fp)
+static void predictor_release(cnk_fusion_predictor *fp)
 {
     cnk_model_free(fp->model);
     free(fp->x[0]);
@@ -831,7 +830,7 @@ static void predictor_release(fusion_predictor *fp)
 }
 
 /* Mean fused probabilities over the segments of one file. */
-static int predict_one(fusion_predictor *fp, const cnk_array *mel, const cnk_array *wav, double *proba)
+static int predict_one(cnk_fusion_predictor *fp, const cnk_array *mel, const cnk_array *wav, double *proba)
 {
     size_t C = (size_t)fp->n_classes;
     size_t a = cnk_preprocess_n_segments(&fp->prep[0], mel, 0), b = cnk_preprocess_n_segments(&fp->prep[1], wav, 0);
@@ -861,7 +860,7 @@ static int predict_one(fusion_predictor *fp, const cnk_array *mel, const cnk_arr
 int cnk_fusion_predictor_create(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, cnk_fusion_predictor **out)
 {
     *out = NULL;
-    fusion_predictor *fp = calloc(1, sizeof *fp);
+    cnk_fusion_predictor *fp = calloc(1, sizeof *fp);
     if (!fp) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", source);
     fp->ctx = ctx;
     int rc = predictor_init(fp, mf, source);
@@ -895,7 +894,7 @@ int cnk_fusion_predictor_classify(cnk_ctx *ctx, cnk_fusion_predictor *fp, const 
 int cnk_fusion_predict_files(cnk_ctx *ctx, const cnk_modelfile *mf, const char *source, const char *const *paths,
                              size_t n, const char *cache_dir, double *proba, int *ok)
 {
-    fusion_predictor fp = {.ctx = ctx};
+    cnk_fusion_predictor fp = {.ctx = ctx};
     cnk_featureset fs[2];
     memset(fs, 0, sizeof fs);
     int rc = predictor_init(&fp, mf, source);

@@ -111,24 +111,15 @@ int cnk_fusion_checkpoint_hyper(fusion_run *r, const cnk_modelfile *ck)
     if (mode != r->mode)
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: the run was --fusion %s, not %s", src, cnk_fusion_mode_name(mode),
                         cnk_fusion_mode_name(r->mode));
-    double epoch, epochs, batch, lr, patience, wd;
-    rc = number(r, text, "ckpt_epoch", &epoch);
-    if (!rc) rc = number(r, text, "ckpt_epochs", &epochs);
-    if (!rc) rc = number(r, text, "ckpt_batch", &batch);
-    if (!rc) rc = number(r, text, "ckpt_lr", &lr);
-    if (!rc) rc = number(r, text, "ckpt_patience", &patience);
-    if (!rc) rc = number(r, text, "ckpt_wd", &wd);
+    cnk_ckpt_schedule sched;
+    rc = cnk_ckpt_read_schedule(r->ctx, text, src, r->t->epochs, &sched);
     if (rc) return rc;
-    if (!(epochs >= 1 && epochs <= 1e6 && epoch >= 0 && epoch <= epochs && batch >= 1 && batch <= 65536 && lr > 0 &&
-          patience >= -1 && patience <= 1e6 && wd >= 0))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint values out of range", src);
-    r->start_epoch = (int)epoch;
-    r->epochs = r->t->epochs > 0 ? r->t->epochs : (int)epochs; /* --epochs may extend a finished run */
-    if (r->epochs < r->start_epoch) r->epochs = r->start_epoch;
-    r->batch = (int)batch;
-    r->lr = lr;
-    r->patience = (int)patience;
-    r->weight_decay = wd;
+    r->start_epoch = sched.start_epoch;
+    r->epochs = sched.epochs;
+    r->batch = sched.batch;
+    r->lr = sched.lr;
+    r->patience = sched.patience;
+    r->weight_decay = sched.weight_decay;
     return CNK_OK;
 }
 

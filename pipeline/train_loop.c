@@ -355,24 +355,16 @@ static int kv_double(train_run *r, const char *text, const char *key, double *ou
 
 int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
 {
-    double epoch, epochs, batch, lr, patience, wd;
     const char *t = ckpt->preprocess;
-    int rc = kv_double(r, t, "ckpt_epoch", &epoch);
-    if (!rc) rc = kv_double(r, t, "ckpt_epochs", &epochs);
-    if (!rc) rc = kv_double(r, t, "ckpt_batch", &batch);
-    if (!rc) rc = kv_double(r, t, "ckpt_lr", &lr);
-    if (!rc) rc = kv_double(r, t, "ckpt_patience", &patience);
-    if (!rc) rc = kv_double(r, t, "ckpt_wd", &wd);
+    cnk_ckpt_schedule sched;
+    int rc = cnk_ckpt_read_schedule(r->ctx, t, r->opts->resume, r->opts->epochs, &sched);
     if (rc) return rc;
-    if (!(epochs >= 1 && epochs <= 1e6 && batch >= 1 && batch <= 65536 && epoch >= 0 && epoch <= epochs))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint values out of range", r->opts->resume);
-    r->start_epoch = (int)epoch;
-    r->epochs = r->opts->epochs > 0 ? r->opts->epochs : (int)epochs; /* --epochs may extend a finished run */
-    if (r->epochs < r->start_epoch) r->epochs = r->start_epoch;
-    r->batch = (int)batch;
-    r->lr = lr;
-    r->patience = (int)patience;
-    r->weight_decay = wd;
+    r->start_epoch = sched.start_epoch;
+    r->epochs = sched.epochs; /* --epochs may extend a finished run */
+    r->batch = sched.batch;
+    r->lr = sched.lr;
+    r->patience = sched.patience;
+    r->weight_decay = sched.weight_decay;
     /* Checkpoints from before label smoothing have no ckpt_ls: they trained without it. */
     double ls = 0;
     if (strstr(t, "\nckpt_ls=") && (kv_double(r, t, "ckpt_ls", &ls) || !(ls >= 0 && ls < 1)))
