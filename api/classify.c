@@ -26,6 +26,7 @@ struct cnk_predictor {
     cnk_extractor *extractor; /* made on the first sample buffer, kept */
     cnk_fusion_predictor *fusion;   /* late-fusion models: the network and both views' preprocessing */
     cnk_extractor *view_extractor[2]; /* and their mel and wavelet extractors (first sample buffer) */
+    cnk_prep_worker *view_worker[2];  /* and their file preprocessing workers (first file) */
 };
 
 int cnk_predictor_load(cnk_ctx *ctx, const char *model_path, cnk_predictor **out)
@@ -50,7 +51,10 @@ void cnk_predictor_free(cnk_predictor *p)
 {
     if (!p) return;
     cnk_extractor_free(p->extractor);
-    for (int v = 0; v < 2; v++) cnk_extractor_free(p->view_extractor[v]);
+    for (int v = 0; v < 2; v++) {
+        cnk_extractor_free(p->view_extractor[v]);
+        cnk_prep_worker_free(p->view_worker[v]);
+    }
     cnk_fusion_predictor_free(p->fusion);
     cnk_prep_worker_free(p->worker);
     cnk_classifier_free(p->classifier);
@@ -111,8 +115,27 @@ static int predict_and_release(cnk_ctx *ctx, cnk_predictor *p, cnk_array *featur
 
 static void keep_warning(void *user, const char *message) { snprintf(user, CLASSIFY_MESSAGE, "%s", message); }
 
-/* A fusion or transfer model: the file goes through the classifier's list-of-files path, which reports a file
- * it cannot classify as a skipped input; that report becomes this call's error. */
+/* A late-fusion model: both views of the file through workers made on the first call and kept (the fused
+ * network was built when the model was loaded), so classifying many files one by one costs what
+ * `cnnkit predict` does. */
+static int classify_file_fusion(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
+{
+    cnk_array views[2];
+    memset(views, 0, sizeof views);
+    int rc = CNK_OK;
+    for (int v = 0; v < 2 && !rc; v++) {
+        const cnk_preprocess *prep = cnk_fusion_predictor_view(p->fusion, v);
+        if (!p->view_worker[v]) rc = cnk_prep_worker_create(ctx, prep, &p->view_worker[v]);
+        if (!rc) rc = cnk_preprocess_file(ctx, p->view_worker[v], path, &views[v]);
+    }
+    if (!rc) rc = cnk_fusion_predictor_classify(ctx, p->fusion, &views[0], &views[1], proba);
+    cnk_array_release(&views[0]);
+    cnk_array_release(&views[1]);
+    return rc;
+}
+
+/* A transfer model: the file goes through the classifier's list-of-files path, which reports a file it
+ * cannot classify as a skipped input; that report becomes this call's error. */
 static int classify_file_special(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
 {
     if (!cnk_is_file(path)) return cnk_fail(ctx, CNK_ERR_IO, "%s: cannot open (no such file or unreadable)", path);
@@ -138,6 +161,7 @@ static int classify_file_special(cnk_ctx *ctx, cnk_predictor *p, const char *pat
 int cnk_predictor_classify_file(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
 {
     if (!p || !path || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
+    if (p->fusion) return classify_file_fusion(ctx, p, path, proba);
     if (is_special(p)) return classify_file_special(ctx, p, path, proba);
     if (prep_of(p)->kind == CNK_PREP_CSV)
         return cnk_fail(ctx, CNK_ERR_ARG, "%s: a CSV model classifies feature rows (cnk_predictor_classify_row)", path);

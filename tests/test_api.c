@@ -741,13 +741,25 @@ static void test_classify_fusion_model(void **state)
         assert_memory_equal(from_samples, proba, sizeof proba);
         cnk_free(samples);
     }
+    /* Another clip, then the first again: the kept workers give each file's own numbers every time. */
+    char other[4400];
+    snprintf(other, sizeof other, "%s/%s/%s_002.wav", f->audio, cnk_demo_class_name(0), cnk_demo_class_name(0));
+    double again[4];
+    assert_int_equal(cnk_predictor_classify_file(ctx, p, other, again), CNK_OK);
+    assert_memory_not_equal(again, proba, sizeof proba);
+    assert_int_equal(cnk_predictor_classify_file(ctx, p, clip, again), CNK_OK);
+    assert_memory_equal(again, proba, sizeof proba);
     /* Errors: a missing file, a file that is not audio (named in the message, not a warning). */
+    char first[4400];
+    snprintf(first, sizeof first, "%s", clip);
     snprintf(clip, sizeof clip, "%s/missing.wav", f->dir);
     assert_int_equal(cnk_predictor_classify_file(ctx, p, clip, proba), CNK_ERR_IO);
     snprintf(clip, sizeof clip, "%s/images/vertical/00.ppm", f->dir);
     assert_int_equal(cnk_predictor_classify_file(ctx, p, clip, proba), CNK_ERR_INPUT);
     assert_non_null(strstr(cnk_context_error(ctx), "00.ppm"));
     assert_int_equal(cnk_context_warnings(ctx), 0);
+    assert_int_equal(cnk_predictor_classify_file(ctx, p, first, again), CNK_OK); /* still usable after errors */
+    assert_memory_equal(again, proba, sizeof proba);
     cnk_predictor_free(p);
     cnk_context_free(ctx);
 }
