@@ -26,6 +26,8 @@ ap.add_argument('--lifter', type=int, default=0, help='keep this many cepstral (
 ap.add_argument('--floor', type=float, default=0.0, help='raise every bin to at least -floor dB re the clip peak (0 = keep the 80 dB range)')
 ap.add_argument('--tilt', type=int, default=0, help='per clip, remove the mean over frames of the first K cepstral coefficients (level, tilt, curvature of the channel) (0 = off)')
 ap.add_argument('--eq', type=float, default=0.0, help='training: add a random smooth spectral tilt/curve of up to +-EQ dB at the band edges to the bins above the floor (a different microphone/room)')
+ap.add_argument('--fmask', type=float, default=1/8, help='training: the widest of the frequency masks, as a fraction of the bands')
+ap.add_argument('--nfmask', type=int, default=2, help='training: how many frequency masks')
 ap.add_argument('--seed', type=int, default=42)
 ap.add_argument('--threads', type=int, default=1)
 a = ap.parse_args()
@@ -120,8 +122,8 @@ def augment(x):
     x = x.copy()
     for _ in range(2):
         w = rng.integers(0, T // 10 + 1); st = rng.integers(0, T); x[:, st:st + w] = fill
-    for _ in range(2):
-        h = rng.integers(0, 64 // 8 + 1); st = rng.integers(0, 64); x[st:st + h, :] = fill
+    for _ in range(a.nfmask):
+        h = rng.integers(0, int(64 * a.fmask) + 1); st = rng.integers(0, 64); x[st:st + h, :] = fill
     return x
 
 def block(ci, co):
