@@ -262,6 +262,7 @@ static int choose_inputs(xfer_run *r)
         if (rc) return rc;
         if (r->prep.kind != CNK_PREP_IMAGE)
             return cnk_fail(ctx, CNK_ERR_ARG, "%s: not an image network (input %s)", from, cnk_prep_kind_name(r->prep.kind));
+        r->prep.eval_crop = 0; /* the new model is evaluated as it is trained: transfer has no evaluation crop */
         return CNK_OK;
     }
     if (r->ds.kind != CNK_INPUT_AUDIO)
@@ -1211,9 +1212,10 @@ static int check_options(cnk_ctx *ctx, const cnk_transfer_options *o)
     if (t->arch) return cnk_fail(ctx, CNK_ERR_ARG, "--arch and --from exclude each other: the backbone is the architecture");
     /* Options the transfer phases do not implement are refused, never silently ignored. */
     if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->tta_flip > 0 ||
+        (t->eval_crop > 0 && t->eval_crop < 1) ||
         (t->optimizer && strcmp(t->optimizer, "adam") != 0))
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --tta and --optimizer other than "
-                                                  "adam are not available with --from");
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --tta, --eval-crop and --optimizer "
+                                                  "other than adam are not available with --from");
     int frozen;
     if (cnk_transfer_parse_freeze(t->freeze, &frozen))
         return cnk_fail(ctx, CNK_ERR_ARG, "--freeze %s: expected backbone, none or a layer count", t->freeze);
