@@ -355,7 +355,8 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
         break;
     case CNK_PREP_IMAGE:
         snprintf(out, cap, "image c=%d h=%d w=%d centre-crop [0,1]", p->channels, p->height, p->width);
-        if (p->crop > 0 && p->crop < 1) append_key(out, cap, " crop=%.9g", (double)p->crop); /* the training key */
+        /* the evaluation view's crop; training's key stays as it was, so its cache entries stay valid */
+        if (p->crop > 0 && p->crop < 1) append_key(out, cap, " crop=%.9g", (double)p->crop);
         break;
     default:
         snprintf(out, cap, "%s", cnk_prep_kind_name(p->kind));
