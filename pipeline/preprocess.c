@@ -149,6 +149,17 @@ static void tb_floats(text_buf *tb, const char *key, const float *v, int n)
     tb_printf(tb, "\n");
 }
 
+/* "key=value\n" with the fewest digits that read back as the same float (0.9, not 0.899999976). */
+static void tb_float_short(text_buf *tb, const char *key, float v)
+{
+    char digits[32];
+    for (int precision = 6; precision <= 9; precision++) {
+        snprintf(digits, sizeof digits, "%.*g", precision, (double)v);
+        if ((float)strtod(digits, NULL) == v) break; /* as get_floats reads it */
+    }
+    tb_printf(tb, "%s=%s\n", key, digits);
+}
+
 int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
 {
     text_buf tb = {malloc(1024), 0, 1024, 0};
@@ -166,7 +177,7 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
     tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
               p->n_features);
     if (p->tta_flip) tb_printf(&tb, "tta_flip=%d\n", p->tta_flip); /* absent = off (older readers ignore it) */
-    if (p->eval_crop > 0 && p->eval_crop < 1) tb_printf(&tb, "eval_crop=%.9g\n", (double)p->eval_crop); /* absent = 1 */
+    if (p->eval_crop > 0 && p->eval_crop < 1) tb_float_short(&tb, "eval_crop", p->eval_crop); /* absent = 1 */
     tb_printf(&tb, "csv_drop=%s\nn_norm=%d\n", p->csv_drop, p->n_norm);
     tb_floats(&tb, "mean", p->mean, p->n_norm);
     tb_floats(&tb, "std", p->std, p->n_norm);
