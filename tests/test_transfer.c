@@ -2,7 +2,9 @@
  * .tflite by the cnnkit binary) as a frozen backbone on a few animals3 photos: only the head changes (every
  * backbone weight bit-identical to the imported file), the second run takes every backbone output from the
  * cache and gives the same model, the saved whole network classifies raw files with the run's test accuracy;
- * fine-tuning the top block changes that block only; block and freeze helpers; mel images; bad options.
+ * fine-tuning the top block changes that block only; a run interrupted in either phase and continued with
+ * --resume ends byte-identical to the uninterrupted one, and checkpoints of other kinds, of another backbone or
+ * with a damaged optimiser file are refused; block and freeze helpers; mel images; bad options.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/npy.h"
 #include "nn/arch.h"
 #include "nn/builtin.h"
 #include "nn/cfg.h"
@@ -19,6 +22,8 @@
 #include "nn/modelfile.h"
 #include "pipeline/classify.h"
 #include "pipeline/dataset.h"
+#include "pipeline/demo_data.h"
+#include "pipeline/fusion.h"
 #include "pipeline/mel_image.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/split.h"
@@ -352,6 +357,245 @@ static void test_frozen_batchnorm(void **state)
     cnk_arch_release(&arch);
 }
 
+static int files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+enum { RESUME_HEAD_EPOCHS = 5, RESUME_FT_EPOCHS = 2 };
+
+/* Phase one of RESUME_HEAD_EPOCHS (early stopping on), phase two fine-tuning the top block; stop_after > 0
+ * interrupts it (--stop-after), resume continues a checkpoint. */
+static int resumable_run(cnk_ctx *ctx, const char *model, int stop_after, const char *resume, cnk_transfer_result *r)
+{
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.epochs = RESUME_HEAD_EPOCHS;
+    t.patience = 3;
+    t.max_epochs_this_run = stop_after;
+    t.resume = resume;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    o.finetune_epochs = RESUME_FT_EPOCHS;
+    o.unfreeze = 1;
+    o.finetune_lr = 1e-3;
+    return cnk_transfer_run(ctx, &o, r);
+}
+
+static void ckpt_paths(const char *model, int epochs_done, char *ckpt, char *optim)
+{
+    cnk_train_checkpoint_path(model, ckpt, 4400);
+    snprintf(optim, 4500, "%s.optim-%d.npy", ckpt, epochs_done);
+}
+
+/* The phase a checkpoint says it stopped in. */
+static int ckpt_phase(const char *ckpt)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_modelfile mf;
+    assert_int_equal(cnk_modelfile_read(&ctx, ckpt, &mf), CNK_OK);
+    char phase[16];
+    assert_int_equal(cnk_kv_get(&ctx, mf.preprocess, "ckpt_phase", phase, sizeof phase), CNK_OK);
+    cnk_modelfile_release(&mf);
+    return atoi(phase);
+}
+
+/* Interrupted after stop_after epochs (in phase one or two), then resumed: the model, the last checkpoint and
+ * its optimiser file are those of the uninterrupted run, byte for byte. */
+static void interrupt_and_resume(const cnk_transfer_result *straight, const char *straight_model, const char *name,
+                                 int stop_after, int expect_phase)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300], ckpt[4400], optim[4500], prev_optim[4500];
+    snprintf(model, sizeof model, "%s/%s.cnk", tmp, name);
+    cnk_transfer_result b, c;
+    assert_int_equal(resumable_run(&ctx, model, stop_after, NULL, &b), CNK_OK);
+    assert_int_equal(b.train.interrupted, 1);
+    assert_int_equal(b.train.epochs_run, stop_after);
+    ckpt_paths(model, stop_after, ckpt, optim);
+    ckpt_paths(model, stop_after - 1, ckpt, prev_optim);
+    assert_true(cnk_is_file(ckpt) && cnk_is_file(optim));
+    assert_false(cnk_is_file(prev_optim)); /* superseded optimiser state is removed */
+    assert_int_equal(ckpt_phase(ckpt), expect_phase);
+    assert_int_equal(resumable_run(&ctx, model, 0, ckpt, &c), CNK_OK);
+    assert_int_equal(c.train.interrupted, 0);
+    assert_int_equal(c.train.epochs_run, straight->train.epochs_run);
+    assert_int_equal(c.train.best_epoch, straight->train.best_epoch);
+    assert_int_equal(c.train.stopped_early, straight->train.stopped_early);
+    assert_int_equal(c.finetune_epochs_run, RESUME_FT_EPOCHS);
+    assert_true(c.train.test_accuracy == straight->train.test_accuracy);
+    assert_true(c.head_test_accuracy == straight->head_test_accuracy);
+    assert_true(files_equal(straight_model, model));
+    char straight_ckpt[4400], straight_optim[4500];
+    int total = straight->train.epochs_run + RESUME_FT_EPOCHS;
+    ckpt_paths(straight_model, total, straight_ckpt, straight_optim);
+    ckpt_paths(model, total, ckpt, optim);
+    assert_true(files_equal(straight_ckpt, ckpt));
+    assert_true(files_equal(straight_optim, optim));
+}
+
+static void test_resume_either_phase(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char straight[4300], ckpt[4400], optim[4500];
+    snprintf(straight, sizeof straight, "%s/straight.cnk", tmp);
+    cnk_transfer_result a;
+    assert_int_equal(resumable_run(&ctx, straight, 0, NULL, &a), CNK_OK);
+    assert_int_equal(a.finetune_epochs_run, RESUME_FT_EPOCHS);
+    int head_epochs = a.train.epochs_run, total = head_epochs + RESUME_FT_EPOCHS;
+    assert_in_range(head_epochs, 2, RESUME_HEAD_EPOCHS);
+    ckpt_paths(straight, total, ckpt, optim);
+    assert_int_equal(ckpt_phase(ckpt), 2);
+    assert_true(cnk_is_file(optim));
+    /* phase one, in its middle; at its end (phase two not begun); phase two, after its first epoch */
+    interrupt_and_resume(&a, straight, "stop1", 1, 1);
+    interrupt_and_resume(&a, straight, "stop2", head_epochs, 1);
+    interrupt_and_resume(&a, straight, "stop3", head_epochs + 1, 2);
+}
+
+/* A model file like `from` whose first weight differs: another backbone. */
+static void write_other_backbone(const char *from, const char *path)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_modelfile mf;
+    assert_int_equal(cnk_modelfile_read(&ctx, from, &mf), CNK_OK);
+    mf.params[0] += 0.5f;
+    assert_int_equal(cnk_modelfile_write(&ctx, path, &mf), CNK_OK);
+    cnk_modelfile_release(&mf);
+}
+
+/* A checkpoint of the plain loop (a small CNN on the same photos) and one of a fusion run (on generated
+ * audio, into audio/): the first given to a transfer run, the transfer checkpoint given to both. */
+static void plain_and_fusion_checkpoints(cnk_ctx *ctx, const char *transfer_ckpt, char *plain_ckpt, char *fusion_ckpt)
+{
+    char plain[4300], fusion[4300], audio[4300];
+    snprintf(plain, sizeof plain, "%s/plain.cnk", tmp);
+    snprintf(fusion, sizeof fusion, "%s/fusion.cnk", tmp);
+    snprintf(audio, sizeof audio, "%s/audio", tmp);
+    cnk_train_options t;
+    cnk_train_options_init(&t);
+    t.data = data;
+    t.model_path = plain;
+    t.cache_dir = "";
+    t.input = "image";
+    t.image_width = t.image_height = 16;
+    t.epochs = 2;
+    t.max_epochs_this_run = 1;
+    cnk_train_result tr;
+    assert_int_equal(cnk_train_run(ctx, &t, &tr), CNK_OK);
+    cnk_train_checkpoint_path(plain, plain_ckpt, 4400);
+    t.resume = transfer_ckpt; /* a transfer checkpoint given to the plain loop */
+    assert_int_equal(cnk_train_run(ctx, &t, &tr), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(ctx), transfer_ckpt));
+    assert_non_null(strstr(cnk_error(ctx), "transfer-learning checkpoint"));
+
+    cnk_demo_params dp;
+    cnk_demo_default_params(&dp);
+    dp.clips_per_class = 3;
+    dp.seconds = 0.5;
+    dp.sample_rate = 8000;
+    assert_int_equal(cnk_demo_write(ctx, audio, &dp), CNK_OK);
+    char extra_class[4400]; /* three classes, as the photos: the kind is what differs */
+    snprintf(extra_class, sizeof extra_class, "%s/%s", audio, cnk_demo_class_name(3));
+    tu_rmtree(extra_class);
+    cnk_train_options_init(&t);
+    t.data = audio;
+    t.model_path = fusion;
+    t.cache_dir = "";
+    t.epochs = 2;
+    t.max_epochs_this_run = 1;
+    cnk_fusion_result fr;
+    assert_int_equal(cnk_fusion_run(ctx, &t, CNK_FUSION_MEAN, &fr), CNK_OK);
+    cnk_train_checkpoint_path(fusion, fusion_ckpt, 4400);
+    t.resume = transfer_ckpt; /* a transfer checkpoint given to a fusion run */
+    assert_int_not_equal(cnk_fusion_run(ctx, &t, CNK_FUSION_MEAN, &fr), CNK_OK);
+    if (getenv("CNK_TEST_VERBOSE")) printf("fusion refused: %s\n", cnk_error(ctx));
+    assert_non_null(strstr(cnk_error(ctx), transfer_ckpt));
+}
+
+/* Resuming with what is not this run's checkpoint fails before any training, with one line naming it. */
+static void expect_refusal(const char *model, const char *resume, const char *from, const char *named,
+                           const char *what)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.resume = resume;
+    if (from) t.from = from;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    cnk_transfer_result r;
+    int rc = cnk_transfer_run(&ctx, &o, &r);
+    const char *msg = cnk_error(&ctx);
+    if (getenv("CNK_TEST_VERBOSE")) printf("refused (%d): %s\n", rc, msg);
+    assert_true(rc == CNK_ERR_INPUT || rc == CNK_ERR_IO);
+    assert_non_null(strstr(msg, named));
+    assert_non_null(strstr(msg, what));
+    assert_null(strchr(msg, '\n'));
+    assert_int_equal(r.train.epochs_run, 0);
+}
+
+static void test_resume_refusals(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300], ckpt[4400], optim[4500], plain_ckpt[4400], fusion_ckpt[4400], other[4300];
+    snprintf(model, sizeof model, "%s/refused.cnk", tmp);
+    snprintf(other, sizeof other, "%s/other-backbone.cnk", tmp);
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.epochs = 2;
+    t.max_epochs_this_run = 1;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    cnk_transfer_result r;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    ckpt_paths(model, 1, ckpt, optim);
+    assert_true(cnk_is_file(ckpt) && cnk_is_file(optim));
+
+    plain_and_fusion_checkpoints(&ctx, ckpt, plain_ckpt, fusion_ckpt);
+    expect_refusal(model, plain_ckpt, NULL, plain_ckpt, "a plain training checkpoint");
+    expect_refusal(model, fusion_ckpt, NULL, fusion_ckpt, "a fusion training checkpoint");
+    write_other_backbone(backbone, other);
+    expect_refusal(model, ckpt, other, ckpt, "another backbone");
+    /* a damaged optimiser file, then none */
+    char keep[4600];
+    snprintf(keep, sizeof keep, "%s.keep", optim);
+    assert_int_equal(rename(optim, keep), 0);
+    assert_int_equal(tu_system("head -c 100 '%s' > '%s'", keep, optim), 0);
+    expect_refusal(model, ckpt, NULL, optim, "");
+    assert_int_equal(tu_system("head -c 80 '%s' > '%s' && head -c 400 /dev/zero >> '%s'", keep, optim, optim), 0);
+    expect_refusal(model, ckpt, NULL, optim, "");
+    const float foreign[3] = {0, 7, 1}; /* a well-formed file of another epoch */
+    size_t shape[1] = {3};
+    assert_int_equal(cnk_npy_write(&ctx, optim, foreign, 1, shape), CNK_OK);
+    expect_refusal(model, ckpt, NULL, optim, "does not match the checkpoint");
+    remove(optim);
+    expect_refusal(model, ckpt, NULL, optim, "");
+    /* restored, it resumes */
+    assert_int_equal(rename(keep, optim), 0);
+    t.resume = ckpt;
+    t.max_epochs_this_run = 0;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    assert_int_equal(r.train.epochs_run, 2);
+}
+
 static void test_blocks_and_freeze(void **state)
 {
     (void)state;
@@ -465,6 +709,8 @@ int main(void)
         cmocka_unit_test(test_finetune_top_block),
         cmocka_unit_test(test_yamnet_backbone),
         cmocka_unit_test(test_frozen_batchnorm),
+        cmocka_unit_test(test_resume_either_phase),
+        cmocka_unit_test(test_resume_refusals),
         cmocka_unit_test(test_blocks_and_freeze),
         cmocka_unit_test(test_mel_image),
         cmocka_unit_test(test_bad_options),
