@@ -371,16 +371,19 @@ static int files_equal(const char *a, const char *b)
     return same;
 }
 
-enum { RESUME_HEAD_EPOCHS = 5, RESUME_FT_EPOCHS = 2 };
+enum { RESUME_HEAD_EPOCHS = 10, RESUME_FT_EPOCHS = 3 };
 
-/* Phase one of RESUME_HEAD_EPOCHS (early stopping on), phase two fine-tuning the top block; stop_after > 0
- * interrupts it (--stop-after), resume continues a checkpoint. */
+/* Phase one of up to RESUME_HEAD_EPOCHS with early stopping, phase two fine-tuning the top block; stop_after > 0
+ * interrupts it (--stop-after), resume continues a checkpoint. The high rates make both phases' state matter:
+ * on the full test set phase one stops early after 7 epochs and only the first fine-tuning epoch improves, so
+ * a resumed phase two must keep the network kept before it. */
 static int resumable_run(cnk_ctx *ctx, const char *model, int stop_after, const char *resume, cnk_transfer_result *r)
 {
     cnk_train_options t;
     train_opts(&t, model);
     t.epochs = RESUME_HEAD_EPOCHS;
-    t.patience = 3;
+    t.lr = 2e-2;
+    t.patience = 2;
     t.max_epochs_this_run = stop_after;
     t.resume = resume;
     cnk_transfer_options o;
@@ -408,6 +411,31 @@ static int ckpt_phase(const char *ckpt)
     assert_int_equal(cnk_kv_get(&ctx, mf.preprocess, "ckpt_phase", phase, sizeof phase), CNK_OK);
     cnk_modelfile_release(&mf);
     return atoi(phase);
+}
+
+/* The last epoch of phase one (1..head_epochs - 1) after which the validation loss had not improved, from the
+ * history in a checkpoint: an interruption there must carry the early-stopping count over. 1 if none. */
+static int last_bad_epoch(const char *ckpt, int head_epochs)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_modelfile mf;
+    assert_int_equal(cnk_modelfile_read(&ctx, ckpt, &mf), CNK_OK);
+    char val_losses[4096];
+    assert_int_equal(cnk_kv_get(&ctx, mf.preprocess, "ckpt_h2", val_losses, sizeof val_losses), CNK_OK);
+    cnk_modelfile_release(&mf);
+    double best = INFINITY;
+    int chosen = 1;
+    const char *p = val_losses;
+    for (int e = 1; e < head_epochs; e++) {
+        char *end;
+        double v = strtod(p, &end);
+        assert_true(end != p && *end == ',');
+        p = end + 1;
+        if (v < best - 1e-4) best = v;
+        else chosen = e;
+    }
+    return chosen;
 }
 
 /* Interrupted after stop_after epochs (in phase one or two), then resumed: the model, the last checkpoint and
@@ -460,8 +488,13 @@ static void test_resume_either_phase(void **state)
     ckpt_paths(straight, total, ckpt, optim);
     assert_int_equal(ckpt_phase(ckpt), 2);
     assert_true(cnk_is_file(optim));
-    /* phase one, in its middle; at its end (phase two not begun); phase two, after its first epoch */
-    interrupt_and_resume(&a, straight, "stop1", 1, 1);
+    /* phase one, in its middle (after an epoch without progress); at its end (phase two not begun); phase two,
+     * after its first epoch */
+    int middle = last_bad_epoch(ckpt, head_epochs);
+    if (getenv("CNK_TEST_VERBOSE"))
+        printf("resume: %d head epochs (stopped early: %d), interrupted after %d, %d and %d\n", head_epochs,
+               a.train.stopped_early, middle, head_epochs, head_epochs + 1);
+    interrupt_and_resume(&a, straight, "stop1", middle, 1);
     interrupt_and_resume(&a, straight, "stop2", head_epochs, 1);
     interrupt_and_resume(&a, straight, "stop3", head_epochs + 1, 2);
 }
