@@ -111,7 +111,8 @@ void cnk_ckpt_kind(cnk_ctx *ctx, const char *text, char *out, size_t cap)
 static const char *resumed_how(const char *kind)
 {
     if (strcmp(kind, "plain") == 0) return "a plain training checkpoint: resume it without --from or --arch fusion";
-    if (strcmp(kind, "fusion") == 0) return "a fusion training checkpoint: resume it with --input mel+wavelet --arch fusion";
+    if (strcmp(kind, "fusion") == 0)
+        return "a fusion training checkpoint: resume it with --input mel+wavelet --arch fusion";
     if (strcmp(kind, "transfer") == 0) return "a transfer-learning checkpoint: resume it with --from and its backbone";
     return "not a training checkpoint";
 }

@@ -1069,6 +1069,7 @@ static int finetune(xfer_run *r)
     if (epochs == 0) return CNK_OK;
     if (r->is_yamnet)
         return cnk_fail(r->ctx, CNK_ERR_UNSUPPORTED, "fine-tuning YAMNet is not supported: its head trains on clip embeddings");
+    if (r->resume_phase != 2 && stop_here(r)) return CNK_OK; /* phase one's last checkpoint holds the state */
     tuner t;
     int *s_item = NULL, *s_seg = NULL;
     size_t n = 0;
@@ -1186,8 +1187,8 @@ static void choose_hyper(xfer_run *r)
     /* the second phase's plan */
     r->finetune_epochs = r->o->finetune_epochs >= 0 ? r->o->finetune_epochs : r->frozen_layers < 0 ? 0 : r->epochs;
     r->finetune_lr = r->o->finetune_lr > 0 ? r->o->finetune_lr : r->lr / 10;
-    r->trainable_from = r->frozen_layers >= 0 ? r->frozen_layers
-                                              : cnk_transfer_unfreeze_from(&r->arch, r->o->unfreeze > 0 ? r->o->unfreeze : 1);
+    int top_blocks = r->o->unfreeze > 0 ? r->o->unfreeze : 1;
+    r->trainable_from = r->frozen_layers >= 0 ? r->frozen_layers : cnk_transfer_unfreeze_from(&r->arch, top_blocks);
 }
 
 static int check_options(cnk_ctx *ctx, const cnk_transfer_options *o)

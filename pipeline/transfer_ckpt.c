@@ -220,7 +220,8 @@ int cnk_transfer_ckpt_open(xfer_run *r)
     if (!rc) rc = check_identity(r);
     double phase = 0;
     if (!rc) rc = number(r, "ckpt_phase", &phase);
-    if (!rc && phase != 1 && phase != 2) rc = cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint values out of range", src);
+    if (!rc && phase != 1 && phase != 2)
+        rc = cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint values out of range", src);
     if (!rc) rc = read_plan(r);
     if (rc) return rc;
     r->resume_phase = (int)phase;
@@ -258,6 +259,10 @@ static int load_state(xfer_run *r, cnk_optim *opt, kept_weights *kept)
     if (rc) return rc;
     memcpy(kept->params, p + n_opt, kept->n_params * sizeof(float));
     if (kept->n_buffers) memcpy(kept->buffers, p + n_opt + kept->n_params, kept->n_buffers * sizeof(float));
+    /* everything is in the run now: the checkpoint's copies (a whole network's weights and optimiser state in
+     * phase two) need not stay in memory */
+    cnk_array_release(&r->ck_state);
+    cnk_modelfile_release(&r->ck);
     return CNK_OK;
 }
 

@@ -225,6 +225,20 @@ static void test_finetune_top_block(void **state)
     assert_true(fabs(acc - r.train.test_accuracy) < 1e-12);
 }
 
+static int files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 /* YAMNet as the backbone on a few spoken digits: clip embeddings (1024-d) train the head; the saved model
  * (YAMNet + head) classifies the files again with the run's test accuracy. */
 static void test_yamnet_backbone(void **state)
@@ -288,6 +302,22 @@ static void test_yamnet_backbone(void **state)
     assert_true(correct * 4 >= n * 3);
     assert_true(r.train.test_accuracy >= 0.5);
     cnk_modelfile_release(&mf);
+
+    /* Stopped after 4 epochs and resumed (the embeddings from the cache): the same model, byte for byte. */
+    char resumed[4300], ckpt[4400];
+    snprintf(resumed, sizeof resumed, "%s/digits-resumed.cnk", tmp);
+    cnk_train_checkpoint_path(resumed, ckpt, sizeof ckpt);
+    t.model_path = resumed;
+    t.max_epochs_this_run = 4;
+    cnk_transfer_result r2;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r2), CNK_OK);
+    assert_int_equal(r2.train.interrupted, 1);
+    assert_false(cnk_is_file(resumed));
+    t.max_epochs_this_run = 0;
+    t.resume = ckpt;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r2), CNK_OK);
+    assert_int_equal(r2.n_backbone_cached, (size_t)(2 * per_class));
+    assert_true(files_equal(model, resumed));
 }
 
 /* A backbone with batch norm (cnnkit's own `cnn`, as a model trained on other data would be): layers kept
@@ -355,20 +385,6 @@ static void test_frozen_batchnorm(void **state)
     cnk_modelfile_release(&mf);
     cnk_modelfile_release(&bb);
     cnk_arch_release(&arch);
-}
-
-static int files_equal(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        same = ca == cb;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
 }
 
 enum { RESUME_HEAD_EPOCHS = 10, RESUME_FT_EPOCHS = 3 };
