@@ -127,6 +127,38 @@ static int number(xfer_run *r, const char *key, double *out)
     return cnk_ckpt_number(r->ctx, r->ck.preprocess, r->t->resume, key, out);
 }
 
+/* A malloc'd copy of text without its "key=..." line (NULL when out of memory). */
+static char *without_line(const char *text, const char *key)
+{
+    char *copy = strdup(text);
+    size_t key_len = strlen(key);
+    for (char *line = copy; copy && *line;) {
+        char *nl = strchr(line, '\n');
+        if (strncmp(line, key, key_len) == 0 && line[key_len] == '=') {
+            memmove(line, nl ? nl + 1 : line + strlen(line), strlen(nl ? nl + 1 : "") + 1);
+            break;
+        }
+        line = nl ? nl + 1 : line + strlen(line);
+    }
+    return copy;
+}
+
+/* The checkpoint's model text begins with this run's, but for the backbone's file name (the backbone itself
+ * is compared by content: it may have been moved). */
+static int same_input_settings(xfer_run *r, const char *text, int *same)
+{
+    char *model_text = NULL;
+    int rc = cnk_transfer_model_text(r, &model_text);
+    if (rc) return rc;
+    char *mine = without_line(model_text, "transfer_backbone"), *theirs = without_line(text, "transfer_backbone");
+    if (mine && theirs) *same = strncmp(theirs, mine, strlen(mine)) == 0;
+    else rc = cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+    free(model_text);
+    free(mine);
+    free(theirs);
+    return rc;
+}
+
 /* The checkpoint belongs to this run: the same backbone, classes and input settings. */
 static int check_identity(xfer_run *r)
 {
@@ -143,12 +175,8 @@ static int check_identity(xfer_run *r)
         if (strcmp(r->ck.class_names[c], r->ds.classes[c]) != 0)
             return cnk_fail(ctx, CNK_ERR_INPUT, "%s: made for class '%s' where the data has '%s'", src,
                             r->ck.class_names[c], r->ds.classes[c]);
-    char *model_text = NULL;
-    int rc = cnk_transfer_model_text(r, &model_text);
-    if (rc) return rc;
-    if (strncmp(text, model_text, strlen(model_text)) != 0)
-        rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: made with other input settings than this run's", src);
-    free(model_text);
+    int same = 0, rc = same_input_settings(r, text, &same);
+    if (!rc && !same) rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: made with other input settings than this run's", src);
     return rc;
 }
 

@@ -515,14 +515,21 @@ static void test_resume_either_phase(void **state)
     interrupt_and_resume(&a, straight, "stop3", head_epochs + 1, 2);
 }
 
-/* A model file like `from` whose first weight differs: another backbone. */
-static void write_other_backbone(const char *from, const char *path)
+/* A model file like `from` whose first weight differs (another backbone), or else whose input recipe does
+ * (the same network, other input settings). */
+static void write_other_backbone(const char *from, const char *path, int other_weights)
 {
     cnk_ctx ctx;
     tu_ctx(&ctx);
     cnk_modelfile mf;
     assert_int_equal(cnk_modelfile_read(&ctx, from, &mf), CNK_OK);
-    mf.params[0] += 0.5f;
+    if (other_weights) {
+        mf.params[0] += 0.5f;
+    } else {
+        char *mean = strstr(mf.preprocess, "mean=0.5,");
+        assert_non_null(mean);
+        mean[7] = '4';
+    }
     assert_int_equal(cnk_modelfile_write(&ctx, path, &mf), CNK_OK);
     cnk_modelfile_release(&mf);
 }
@@ -621,8 +628,10 @@ static void test_resume_refusals(void **state)
     plain_and_fusion_checkpoints(&ctx, ckpt, plain_ckpt, fusion_ckpt);
     expect_refusal(model, plain_ckpt, NULL, plain_ckpt, "a plain training checkpoint");
     expect_refusal(model, fusion_ckpt, NULL, fusion_ckpt, "a fusion training checkpoint");
-    write_other_backbone(backbone, other);
+    write_other_backbone(backbone, other, 1);
     expect_refusal(model, ckpt, other, ckpt, "another backbone");
+    write_other_backbone(backbone, other, 0);
+    expect_refusal(model, ckpt, other, ckpt, "other input settings");
     /* a damaged optimiser file, then none */
     char keep[4600];
     snprintf(keep, sizeof keep, "%s.keep", optim);
@@ -637,8 +646,12 @@ static void test_resume_refusals(void **state)
     expect_refusal(model, ckpt, NULL, optim, "does not match the checkpoint");
     remove(optim);
     expect_refusal(model, ckpt, NULL, optim, "");
-    /* restored, it resumes */
+    /* restored, it resumes, the backbone found by its content under another name */
     assert_int_equal(rename(keep, optim), 0);
+    char moved[4300];
+    snprintf(moved, sizeof moved, "%s/moved-backbone.cnk", tmp);
+    assert_int_equal(tu_system("cp '%s' '%s'", backbone, moved), 0);
+    t.from = moved;
     t.resume = ckpt;
     t.max_epochs_this_run = 0;
     assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
