@@ -102,9 +102,14 @@ static int read_schedule(cnk_ctx *ctx, const char *text, const char *source, int
 void cnk_ckpt_kind(cnk_ctx *ctx, const char *text, char *out, size_t cap)
 {
     cnk_ctx quiet = *ctx; /* an absent key is an answer here, not an error */
-    if (cnk_kv_get(&quiet, text, "ckpt_kind", out, cap) == CNK_OK) return;
-    char epoch[64];
-    snprintf(out, cap, "%s", cnk_kv_get(&quiet, text, "ckpt_epoch", epoch, sizeof epoch) == CNK_OK ? "plain" : "");
+    char value[64];
+    if (cnk_kv_get(&quiet, text, "ckpt_kind", value, sizeof value) == CNK_OK) {
+        snprintf(out, cap, "%s", value);
+        return;
+    }
+    int has_kind = strstr(text ? text : "", "ckpt_kind=") != NULL; /* then too long to be one we know */
+    int has_epoch = cnk_kv_get(&quiet, text, "ckpt_epoch", value, sizeof value) == CNK_OK;
+    snprintf(out, cap, "%s", has_epoch && !has_kind ? "plain" : "");
 }
 
 /* How a checkpoint of each kind is resumed, for the refusal's message. */

@@ -4,7 +4,8 @@
  * cache and gives the same model, the saved whole network classifies raw files with the run's test accuracy;
  * fine-tuning the top block changes that block only; a run interrupted in either phase and continued with
  * --resume ends byte-identical to the uninterrupted one, and checkpoints of other kinds, of another backbone or
- * with a damaged optimiser file are refused; block and freeze helpers; mel images; bad options.
+ * with a damaged optimiser file are refused, and the plain loop refuses a transfer checkpoint (the kinds of
+ * pipeline/ckpt_text.h); block and freeze helpers; mel images; bad options.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 
@@ -20,6 +21,7 @@
 #include "nn/cfg.h"
 #include "nn/model.h"
 #include "nn/modelfile.h"
+#include "pipeline/ckpt_text.h"
 #include "pipeline/classify.h"
 #include "pipeline/dataset.h"
 #include "pipeline/demo_data.h"
@@ -658,6 +660,46 @@ static void test_resume_refusals(void **state)
     assert_int_equal(r.train.epochs_run, 2);
 }
 
+/* pipeline/ckpt_text.h: the kind of a checkpoint's text, the refusals naming it, and the plain loop's schedule
+ * reader refusing a transfer checkpoint while the transfer one reads it. */
+static void test_checkpoint_kinds(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    const char *schedule = "ckpt_epoch=2\nckpt_epochs=5\nckpt_batch=8\nckpt_lr=0.01\nckpt_patience=-1\nckpt_wd=0\n";
+    char plain[512], transfer[512], kind[32], long_kind[512];
+    snprintf(plain, sizeof plain, "input=image\n%s", schedule);
+    snprintf(transfer, sizeof transfer, "input=image\nckpt_kind=transfer\n%s", schedule);
+    snprintf(long_kind, sizeof long_kind, "ckpt_kind=%080d\n%s", 7, schedule);
+    cnk_ckpt_kind(&ctx, plain, kind, sizeof kind);
+    assert_string_equal(kind, "plain");
+    cnk_ckpt_kind(&ctx, transfer, kind, sizeof kind);
+    assert_string_equal(kind, "transfer");
+    cnk_ckpt_kind(&ctx, "ckpt_kind=fusion\nckpt_epoch=1\n", kind, sizeof kind);
+    assert_string_equal(kind, "fusion");
+    cnk_ckpt_kind(&ctx, "input=image\n", kind, sizeof kind);
+    assert_string_equal(kind, "");
+    cnk_ckpt_kind(&ctx, long_kind, kind, sizeof kind);
+    assert_string_equal(kind, "");
+    assert_int_equal(cnk_ckpt_check_kind(&ctx, plain, "p.ckpt", "plain"), CNK_OK);
+    assert_int_equal(cnk_ckpt_check_kind(&ctx, plain, "p.ckpt", "transfer"), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "p.ckpt: a plain training checkpoint: resume it without --from or --arch fusion");
+    assert_int_equal(cnk_ckpt_check_kind(&ctx, "input=image\n", "m.cnk", "transfer"), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "m.cnk: not a training checkpoint");
+    cnk_ckpt_schedule sched;
+    assert_int_equal(cnk_ckpt_read_schedule(&ctx, plain, "p.ckpt", 0, &sched), CNK_OK);
+    assert_int_equal(sched.start_epoch * 10 + sched.epochs, 25);
+    assert_int_equal(cnk_ckpt_read_schedule(&ctx, transfer, "t.ckpt", 0, &sched), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "t.ckpt: a transfer-learning checkpoint"));
+    memset(&sched, 0, sizeof sched);
+    assert_int_equal(cnk_ckpt_read_schedule_of(&ctx, transfer, "t.ckpt", "transfer", 7, &sched), CNK_OK);
+    assert_int_equal(sched.start_epoch * 10 + sched.epochs, 27); /* --epochs 7 extends the phase */
+    assert_int_equal(sched.batch, 8);
+    assert_int_equal(sched.patience, -1);
+    assert_int_equal(cnk_ckpt_read_schedule_of(&ctx, plain, "p.ckpt", "transfer", 0, &sched), CNK_ERR_INPUT);
+}
+
 static void test_blocks_and_freeze(void **state)
 {
     (void)state;
@@ -773,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_frozen_batchnorm),
         cmocka_unit_test(test_resume_either_phase),
         cmocka_unit_test(test_resume_refusals),
+        cmocka_unit_test(test_checkpoint_kinds),
         cmocka_unit_test(test_blocks_and_freeze),
         cmocka_unit_test(test_mel_image),
         cmocka_unit_test(test_bad_options),
