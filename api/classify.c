@@ -273,10 +273,31 @@ static void convert_channels(const unsigned char *in, int in_ch, unsigned char *
     }
 }
 
+/* Pixels of a model with an evaluation crop -> its C x H x W input in [0, 1], exactly as from an image file. */
+static int pixels_to_cropped_features(cnk_ctx *ctx, const cnk_preprocess *prep, const cnk_image *src,
+                                      cnk_array *features)
+{
+    size_t n = (size_t)prep->channels * prep->height * prep->width;
+    features->data = malloc(n * sizeof *features->data);
+    if (!features->data) return cnk_fail(ctx, CNK_ERR_NOMEM, "classify: out of memory");
+    int rc = cnk_image_to_tensor(ctx, src, prep->width, prep->height, CNK_CROP_CENTER, prep->crop, CNK_NORM_UNIT,
+                                 features->data);
+    if (rc) {
+        cnk_array_release(features);
+        return rc;
+    }
+    features->ndim = 3;
+    features->shape[0] = (size_t)prep->channels;
+    features->shape[1] = (size_t)prep->height;
+    features->shape[2] = (size_t)prep->width;
+    return CNK_OK;
+}
+
 /* Pixels -> the model's C x H x W input in [0, 1]: centre crop to its aspect, resize (as image files). */
 static int pixels_to_features(cnk_ctx *ctx, const cnk_preprocess *prep, const cnk_image *src, cnk_array *features)
 {
     memset(features, 0, sizeof *features);
+    if (prep->crop > 0 && prep->crop < 1) return pixels_to_cropped_features(ctx, prep, src, features);
     cnk_image cropped = {0}, resized = {0};
     int rc = cnk_image_center_crop(ctx, src, prep->width, prep->height, &cropped);
     if (!rc) rc = cnk_image_resize(ctx, &cropped, prep->width, prep->height, &resized);

@@ -34,6 +34,9 @@ static const char *const usage_text =
     "                           plans at least 200 steps, 0 otherwise)\n"
     "  --tta flip|none          images: evaluate and predict on the mean of the image's and its mirror's\n"
     "                           probabilities (stored in the model; default flip)\n"
+    "  --eval-crop F            images: evaluate and predict on the central fraction F in (0, 1] of each\n"
+    "                           centre-cropped image, resized to the input size (stored in the model; training\n"
+    "                           and its validation use the whole centre crop; default 0.9, 1 = whole)\n"
     "  --ema DECAY              validate, keep and save an exponential moving average of the weights, updated\n"
     "                           every step with this decay, at most 1 - 10 / the run's steps (default 0.995\n"
     "                           images, 0 = off otherwise)\n"
@@ -78,7 +81,7 @@ enum {
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
     OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA,
     OPT_EMA, OPT_MIXUP, OPT_HELP,
-    OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM
+    OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM, OPT_EVAL_CROP
 };
 
 static const struct option long_options[] = {
@@ -92,6 +95,7 @@ static const struct option long_options[] = {
     {"weight-decay", required_argument, NULL, OPT_WD},
     {"label-smoothing", required_argument, NULL, OPT_LABEL_SMOOTHING},
     {"tta", required_argument, NULL, OPT_TTA},
+    {"eval-crop", required_argument, NULL, OPT_EVAL_CROP},
     {"ema", required_argument, NULL, OPT_EMA},
     {"mixup", required_argument, NULL, OPT_MIXUP},
     {"patience", required_argument, NULL, OPT_PATIENCE},

@@ -496,7 +496,7 @@ def read_cnk(path):
     if data[:8] != b"CNKMODEL" or len(data) < 20:
         raise ValueError("%s: not a cnnkit model file" % path)
     version, n_sections, header_crc = struct.unpack_from("<III", data, 8)
-    if zlib.crc32(data[:16]) != header_crc or version not in (1, 2) or n_sections != len(_SECTIONS):
+    if zlib.crc32(data[:16]) != header_crc or version not in (1, 2, 3) or n_sections != len(_SECTIONS):
         raise ValueError("%s: bad header (version %d)" % (path, version))
     pos, payloads = 20, []
     for tag in _SECTIONS:

@@ -245,6 +245,19 @@ static void center_region(int width, int height, int aspect_w, int aspect_h, int
     *y = (height - *ch) / 2;
 }
 
+/* Shrinks the region (x, y, cw, ch) about its centre to `fraction` of its width and height (at least 1 pixel). */
+static void shrink_region(float fraction, int *x, int *y, int *cw, int *ch)
+{
+    if (fraction >= 1.0f) return;
+    int kw = (int)lround((double)*cw * fraction), kh = (int)lround((double)*ch * fraction);
+    if (kw < 1) kw = 1;
+    if (kh < 1) kh = 1;
+    *x += (*cw - kw) / 2;
+    *y += (*ch - kh) / 2;
+    *cw = kw;
+    *ch = kh;
+}
+
 int cnk_image_center_crop(cnk_ctx *ctx, const cnk_image *img, int aspect_w, int aspect_h, cnk_image *out)
 {
     if (aspect_w < 1 || aspect_h < 1) return cnk_fail(ctx, CNK_ERR_ARG, "image: bad aspect %d:%d", aspect_w, aspect_h);
@@ -401,13 +414,27 @@ void cnk_image_to_chw(const cnk_image *img, cnk_norm_mode norm, float *out)
 int cnk_image_load_tensor(cnk_ctx *ctx, const char *path, int channels, int width, int height, cnk_crop_mode crop,
                           cnk_norm_mode norm, float *out)
 {
+    return cnk_image_load_tensor_fraction(ctx, path, channels, width, height, crop, 1.0f, norm, out);
+}
+
+static int check_target(cnk_ctx *ctx, const char *name, int width, int height, float fraction)
+{
     if (width < 1 || height < 1 || width > IMAGE_MAX_SIDE || height > IMAGE_MAX_SIDE)
-        return cnk_fail(ctx, CNK_ERR_ARG, "%s: bad target size %d x %d", path, width, height);
-    cnk_image img;
-    int rc = cnk_image_load(ctx, path, channels, &img);
-    if (rc != CNK_OK) return rc;
-    int x = 0, y = 0, cw = img.width, ch = img.height;
-    if (crop == CNK_CROP_CENTER) center_region(img.width, img.height, width, height, &x, &y, &cw, &ch);
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: bad target size %d x %d", name, width, height);
+    if (!(fraction > 0.0f && fraction <= 1.0f))
+        return cnk_fail(ctx, CNK_ERR_ARG, "%s: crop fraction %g is not in (0, 1]", name, (double)fraction);
+    return CNK_OK;
+}
+
+/* See cnk_image_to_tensor; name (a path or "image") starts the error messages. */
+static int image_to_tensor(cnk_ctx *ctx, const char *name, const cnk_image *img, int width, int height,
+                           cnk_crop_mode crop, float fraction, cnk_norm_mode norm, float *out)
+{
+    int rc = check_target(ctx, name, width, height, fraction);
+    if (rc) return rc;
+    int channels = img->channels, x = 0, y = 0, cw = img->width, ch = img->height;
+    if (crop == CNK_CROP_CENTER) center_region(img->width, img->height, width, height, &x, &y, &cw, &ch);
+    shrink_region(fraction, &x, &y, &cw, &ch);
     /* Copy the crop region to float, resize it in float (no 8-bit rounding after the filter). */
     size_t in_count = (size_t)cw * (size_t)ch * (size_t)channels;
     size_t out_count = (size_t)width * (size_t)height * (size_t)channels;
@@ -415,19 +442,17 @@ int cnk_image_load_tensor(cnk_ctx *ctx, const char *path, int channels, int widt
     if (!in || !resized) {
         free(in);
         free(resized);
-        cnk_image_release(&img);
-        return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for a %d x %d image", path, cw, ch);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory for a %d x %d image", name, cw, ch);
     }
     for (int r = 0; r < ch; r++)
         for (size_t i = 0; i < (size_t)cw * (size_t)channels; i++)
             in[(size_t)r * (size_t)cw * (size_t)channels + i] =
-                img.pixels[((size_t)(y + r) * (size_t)img.width + (size_t)x) * (size_t)channels + i];
-    cnk_image_release(&img);
+                img->pixels[((size_t)(y + r) * (size_t)img->width + (size_t)x) * (size_t)channels + i];
     int failed = resize_float(in, cw, ch, (size_t)cw * (size_t)channels, channels, resized, width, height);
     free(in);
     if (failed) {
         free(resized);
-        return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: resize to %d x %d failed (out of memory)", path, width, height);
+        return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: resize to %d x %d failed (out of memory)", name, width, height);
     }
     size_t plane = (size_t)width * (size_t)height;
     for (int c = 0; c < channels; c++)
@@ -435,4 +460,22 @@ int cnk_image_load_tensor(cnk_ctx *ctx, const char *path, int channels, int widt
             out[(size_t)c * plane + i] = normalise(resized[i * (size_t)channels + (size_t)c], c, channels, norm);
     free(resized);
     return CNK_OK;
+}
+
+int cnk_image_to_tensor(cnk_ctx *ctx, const cnk_image *img, int width, int height, cnk_crop_mode crop,
+                        float fraction, cnk_norm_mode norm, float *out)
+{
+    return image_to_tensor(ctx, "image", img, width, height, crop, fraction, norm, out);
+}
+
+int cnk_image_load_tensor_fraction(cnk_ctx *ctx, const char *path, int channels, int width, int height,
+                                   cnk_crop_mode crop, float fraction, cnk_norm_mode norm, float *out)
+{
+    int rc = check_target(ctx, path, width, height, fraction); /* before decoding the file */
+    cnk_image img;
+    if (!rc) rc = cnk_image_load(ctx, path, channels, &img);
+    if (rc != CNK_OK) return rc;
+    rc = image_to_tensor(ctx, path, &img, width, height, crop, fraction, norm, out);
+    cnk_image_release(&img);
+    return rc;
 }

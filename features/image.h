@@ -50,6 +50,14 @@ void cnk_image_to_chw(const cnk_image *img, cnk_norm_mode norm, float *out);
 int cnk_image_load_tensor(cnk_ctx *ctx, const char *path, int channels, int width, int height, cnk_crop_mode crop,
                           cnk_norm_mode norm, float *out);
 
+/* The same on the central `fraction` (0 < fraction <= 1) of the crop region's width and height (rounded, at
+ * least 1 pixel), e.g. 0.875 for ImageNet's usual evaluation crop; fraction 1 is cnk_image_load_tensor. */
+int cnk_image_load_tensor_fraction(cnk_ctx *ctx, const char *path, int channels, int width, int height,
+                                   cnk_crop_mode crop, float fraction, cnk_norm_mode norm, float *out);
+/* The same from a decoded image (of img->channels channels). */
+int cnk_image_to_tensor(cnk_ctx *ctx, const cnk_image *img, int width, int height, cnk_crop_mode crop,
+                        float fraction, cnk_norm_mode norm, float *out);
+
 /* 1 if the path's extension is one stb_image reads (jpg jpeg png bmp gif tga pnm ppm pgm). */
 int cnk_image_is_image_path(const char *path);
 

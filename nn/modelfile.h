@@ -18,8 +18,9 @@
 
 /* The .cnk format version (doc/FORMAT.md): 1 the first layout; 2 the same layout with PREP keys whose absence
  * would change predictions (the spectrogram clean-up top_db, clip_norm, lifter, trim_db, center, and photos'
- * tta_flip), so a version-1 reader, which would ignore them, refuses these files instead. */
-#define CNK_MODELFILE_VERSION 2
+ * tta_flip), so a version-1 reader, which would ignore them, refuses these files instead; 3 adds photos'
+ * eval_crop (a version-2 reader would classify the whole centre crop). */
+#define CNK_MODELFILE_VERSION 3
 
 typedef struct cnk_modelfile {
     char *arch_text;    /* cfg text (nn/cfg.h) */

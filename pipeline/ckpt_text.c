@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nn/modelfile.h"
 
@@ -74,8 +75,8 @@ int cnk_ckpt_number(cnk_ctx *ctx, const char *text, const char *source, const ch
     return CNK_OK;
 }
 
-int cnk_ckpt_read_schedule(cnk_ctx *ctx, const char *text, const char *source, int epochs_option,
-                           cnk_ckpt_schedule *out)
+static int read_schedule(cnk_ctx *ctx, const char *text, const char *source, int epochs_option,
+                         cnk_ckpt_schedule *out)
 {
     double epoch = 0, epochs = 0, batch = 0, lr = 0, patience = 0, wd = 0;
     int rc = cnk_ckpt_number(ctx, text, source, "ckpt_epoch", &epoch);
@@ -96,4 +97,52 @@ int cnk_ckpt_read_schedule(cnk_ctx *ctx, const char *text, const char *source, i
     out->lr = lr;
     out->weight_decay = wd;
     return CNK_OK;
+}
+
+void cnk_ckpt_kind(cnk_ctx *ctx, const char *text, char *out, size_t cap)
+{
+    cnk_ctx quiet = *ctx; /* an absent key is an answer here, not an error */
+    char value[64];
+    if (cnk_kv_get(&quiet, text, "ckpt_kind", value, sizeof value) == CNK_OK) {
+        snprintf(out, cap, "%s", value);
+        return;
+    }
+    int has_kind = strstr(text ? text : "", "ckpt_kind=") != NULL; /* then too long to be one we know */
+    int has_epoch = cnk_kv_get(&quiet, text, "ckpt_epoch", value, sizeof value) == CNK_OK;
+    snprintf(out, cap, "%s", has_epoch && !has_kind ? "plain" : "");
+}
+
+/* How a checkpoint of each kind is resumed, for the refusal's message. */
+static const char *resumed_how(const char *kind)
+{
+    if (strcmp(kind, "plain") == 0) return "a plain training checkpoint: resume it without --from or --arch fusion";
+    if (strcmp(kind, "fusion") == 0)
+        return "a fusion training checkpoint: resume it with --input mel+wavelet --arch fusion";
+    if (strcmp(kind, "transfer") == 0) return "a transfer-learning checkpoint: resume it with --from and its backbone";
+    return "not a training checkpoint";
+}
+
+int cnk_ckpt_check_kind(cnk_ctx *ctx, const char *text, const char *source, const char *kind)
+{
+    char found[32];
+    cnk_ckpt_kind(ctx, text, found, sizeof found);
+    if (strcmp(found, kind) == 0) return CNK_OK;
+    return cnk_fail(ctx, CNK_ERR_INPUT, "%s: %s", source, resumed_how(found));
+}
+
+int cnk_ckpt_read_schedule(cnk_ctx *ctx, const char *text, const char *source, int epochs_option,
+                           cnk_ckpt_schedule *out)
+{
+    /* The plain loop names no kind: a transfer checkpoint, whose text has a schedule too, must not pass. */
+    char found[32];
+    cnk_ckpt_kind(ctx, text, found, sizeof found);
+    if (strcmp(found, "transfer") == 0) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: %s", source, resumed_how(found));
+    return read_schedule(ctx, text, source, epochs_option, out);
+}
+
+int cnk_ckpt_read_schedule_of(cnk_ctx *ctx, const char *text, const char *source, const char *kind,
+                              int epochs_option, cnk_ckpt_schedule *out)
+{
+    int rc = cnk_ckpt_check_kind(ctx, text, source, kind);
+    return rc ? rc : read_schedule(ctx, text, source, epochs_option, out);
 }

@@ -1,6 +1,7 @@
-/* ckpt_text.h: what the training loops' checkpoints (pipeline/train_loop.c, pipeline/fusion_ckpt.c) keep in their
- * model file's text besides the model's own keys: numbers by key, and the history of every epoch so far as
- * comma-separated series ckpt_h0=, ckpt_h1=, ... (train loss, train accuracy, val loss, val accuracy). */
+/* ckpt_text.h: what the training loops' checkpoints (pipeline/train_loop.c, pipeline/fusion_ckpt.c,
+ * pipeline/transfer_ckpt.c) keep in their model file's text besides the model's own keys: numbers by key, the
+ * kind of run (ckpt_kind) and the history of every epoch so far as comma-separated series ckpt_h0=, ckpt_h1=,
+ * ... (train loss, train accuracy, val loss, val accuracy). */
 #ifndef CNK_CKPT_TEXT_H
 #define CNK_CKPT_TEXT_H
 
@@ -30,6 +31,16 @@ typedef struct cnk_ckpt_schedule {
 } cnk_ckpt_schedule;
 int cnk_ckpt_read_schedule(cnk_ctx *ctx, const char *text, const char *source, int epochs_option,
                            cnk_ckpt_schedule *out);
+
+/* The kind of run a checkpoint's text belongs to, into out: its ckpt_kind ("fusion", "transfer"), "plain" for
+ * the plain loop's (a schedule, no ckpt_kind), "" for a text that is no checkpoint's. */
+void cnk_ckpt_kind(cnk_ctx *ctx, const char *text, char *out, size_t cap);
+/* Refuses (naming source, what it is and how to resume it) a checkpoint that is not of `kind`. */
+int cnk_ckpt_check_kind(cnk_ctx *ctx, const char *text, const char *source, const char *kind);
+/* cnk_ckpt_check_kind, then cnk_ckpt_read_schedule. cnk_ckpt_read_schedule itself refuses transfer-learning
+ * checkpoints (their schedule is one phase's: only pipeline/transfer_ckpt.c may read it, through this). */
+int cnk_ckpt_read_schedule_of(cnk_ctx *ctx, const char *text, const char *source, const char *kind,
+                              int epochs_option, cnk_ckpt_schedule *out);
 
 /* The number stored under key; a missing key or an unreadable value fails naming source and the key. */
 int cnk_ckpt_number(cnk_ctx *ctx, const char *text, const char *source, const char *key, double *out);

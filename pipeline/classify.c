@@ -70,7 +70,9 @@ int cnk_classifier_load(cnk_ctx *ctx, const char *path, cnk_classifier **out)
         *out = c;
         return CNK_OK;
     }
-    if (!rc) rc = cnk_preprocess_from_text(ctx, c->mf.preprocess, path, &c->prep);
+    cnk_preprocess stored;
+    if (!rc) rc = cnk_preprocess_from_text(ctx, c->mf.preprocess, path, &stored);
+    if (!rc) cnk_preprocess_eval_view(&stored, &c->prep); /* e.g. photos' evaluation crop */
     if (!rc) rc = cnk_modelfile_arch(ctx, &c->mf, &c->arch);
     if (!rc && c->arch.n_input_layers != 1)
         rc = cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "%s: a %d-input model without a fusion recipe", path,

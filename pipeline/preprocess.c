@@ -76,6 +76,17 @@ static int spectrogram_rows(const cnk_preprocess *p)
     return p->kind == CNK_PREP_WAVELET ? p->n_scales : p->n_mels;
 }
 
+int cnk_preprocess_has_eval_view(const cnk_preprocess *p)
+{
+    return p->kind == CNK_PREP_IMAGE && p->eval_crop > 0 && p->eval_crop < 1 && p->crop != p->eval_crop;
+}
+
+void cnk_preprocess_eval_view(const cnk_preprocess *p, cnk_preprocess *view)
+{
+    *view = *p;
+    if (p->kind == CNK_PREP_IMAGE && p->eval_crop > 0 && p->eval_crop < 1) view->crop = p->eval_crop;
+}
+
 void cnk_preprocess_input_shape(const cnk_preprocess *p, int *c, int *h, int *w)
 {
     switch (p->kind) {
@@ -138,6 +149,17 @@ static void tb_floats(text_buf *tb, const char *key, const float *v, int n)
     tb_printf(tb, "\n");
 }
 
+/* "key=value\n" with the fewest digits that read back as the same float (0.9, not 0.899999976). */
+static void tb_float_short(text_buf *tb, const char *key, float v)
+{
+    char digits[32];
+    for (int precision = 6; precision <= 9; precision++) {
+        snprintf(digits, sizeof digits, "%.*g", precision, (double)v);
+        if ((float)strtod(digits, NULL) == v) break; /* as get_floats reads it */
+    }
+    tb_printf(tb, "%s=%s\n", key, digits);
+}
+
 int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
 {
     text_buf tb = {malloc(1024), 0, 1024, 0};
@@ -155,6 +177,7 @@ int cnk_preprocess_to_text(cnk_ctx *ctx, const cnk_preprocess *p, char **text)
     tb_printf(&tb, "channels=%d\nheight=%d\nwidth=%d\nn_features=%d\n", p->channels, p->height, p->width,
               p->n_features);
     if (p->tta_flip) tb_printf(&tb, "tta_flip=%d\n", p->tta_flip); /* absent = off (older readers ignore it) */
+    if (p->eval_crop > 0 && p->eval_crop < 1) tb_float_short(&tb, "eval_crop", p->eval_crop); /* absent = 1 */
     tb_printf(&tb, "csv_drop=%s\nn_norm=%d\n", p->csv_drop, p->n_norm);
     tb_floats(&tb, "mean", p->mean, p->n_norm);
     tb_floats(&tb, "std", p->std, p->n_norm);
@@ -232,6 +255,20 @@ static int get_float(cnk_ctx *ctx, const char *text, const char *source, const c
     return rc;
 }
 
+/* The evaluation crop (images only, 0 < value <= 1; 1 is stored as 0, the whole centre crop). */
+static int get_eval_crop(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess *p)
+{
+    float crop;
+    int rc = get_float(ctx, text, source, "eval_crop", &crop);
+    if (rc) return rc;
+    if (!(crop > 0 && crop <= 1))
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'eval_crop=%g' is not in (0, 1]", source, (double)crop);
+    if (p->kind != CNK_PREP_IMAGE)
+        return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'eval_crop' applies to images only", source);
+    p->eval_crop = crop < 1 ? crop : 0;
+    return CNK_OK;
+}
+
 int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source, cnk_preprocess *p)
 {
     memset(p, 0, sizeof *p);
@@ -283,6 +320,7 @@ int cnk_preprocess_from_text(cnk_ctx *ctx, const char *text, const char *source,
     if (!rc && find_value(text, "trim_db", &len)) rc = get_float(ctx, text, source, "trim_db", &p->trim_db);
     if (!rc && find_value(text, "center", &len)) rc = get_int(ctx, text, source, "center", 0, 1, &p->center);
     if (!rc && find_value(text, "tta_flip", &len)) rc = get_int(ctx, text, source, "tta_flip", 0, 1, &p->tta_flip);
+    if (!rc && find_value(text, "eval_crop", &len)) rc = get_eval_crop(ctx, text, source, p);
     if (rc) return rc;
     if (!(p->trim_db >= 0)) return cnk_fail(ctx, CNK_ERR_INPUT, "%s: preprocessing 'trim_db' is negative", source);
     v = find_value(text, "clip_norm", &len); /* absent in models from before it existed: none */
@@ -328,6 +366,8 @@ void cnk_preprocess_feature_key(const cnk_preprocess *p, char *out, size_t cap)
         break;
     case CNK_PREP_IMAGE:
         snprintf(out, cap, "image c=%d h=%d w=%d centre-crop [0,1]", p->channels, p->height, p->width);
+        /* the evaluation view's crop; training's key stays as it was, so its cache entries stay valid */
+        if (p->crop > 0 && p->crop < 1) append_key(out, cap, " crop=%.9g", (double)p->crop);
         break;
     default:
         snprintf(out, cap, "%s", cnk_prep_kind_name(p->kind));
@@ -655,14 +695,16 @@ static int spectrogram_of_file(cnk_ctx *ctx, cnk_prep_worker *w, const char *pat
     return rc;
 }
 
-/* An image centre-cropped to the model's aspect ratio, resized, in [0, 1] (normalised later). */
+/* An image centre-cropped to the model's aspect ratio (in the evaluation view its central p->crop), resized, in
+ * [0, 1] (normalised later). */
 static int image_of_file(cnk_ctx *ctx, const cnk_preprocess *p, const char *path, cnk_array *out)
 {
     size_t n = (size_t)p->channels * p->height * p->width;
     out->data = malloc(n * sizeof *out->data);
     if (!out->data) return cnk_fail(ctx, CNK_ERR_NOMEM, "%s: out of memory", path);
-    int rc = cnk_image_load_tensor(ctx, path, p->channels, p->width, p->height, CNK_CROP_CENTER, CNK_NORM_UNIT,
-                                   out->data);
+    float fraction = p->crop > 0 && p->crop < 1 ? p->crop : 1.0f;
+    int rc = cnk_image_load_tensor_fraction(ctx, path, p->channels, p->width, p->height, CNK_CROP_CENTER, fraction,
+                                            CNK_NORM_UNIT, out->data);
     if (rc) {
         cnk_array_release(out);
         return rc;
@@ -717,6 +759,8 @@ void cnk_preprocess_describe(const cnk_preprocess *p, char *out, size_t cap)
         describe_audio(p, out, cap);
     } else if (p->kind == CNK_PREP_IMAGE) {
         append_key(out, cap, " %dx%dx%d, standardised per channel", p->channels, p->height, p->width);
+        if (p->eval_crop > 0 && p->eval_crop < 1)
+            append_key(out, cap, ", evaluated on the central %.3g%% of the centre crop", 100.0 * p->eval_crop);
     } else if (p->kind == CNK_PREP_CSV) {
         append_key(out, cap, ", %d features standardised one by one", p->n_features);
         if (p->height > 0) append_key(out, cap, ", as %dx%dx%d images", p->channels, p->height, p->width);

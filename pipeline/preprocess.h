@@ -75,6 +75,12 @@ typedef struct cnk_preprocess {
     int channels, height, width;
     int tta_flip;           /* images: the class probabilities are the mean of the image's and its left-right
                              * mirror's (test-time augmentation, in evaluation and prediction alike); 0 = off */
+    float eval_crop;        /* images: evaluation and prediction read the central eval_crop (0 < eval_crop < 1) of
+                             * the centre crop's side, resized to the model's size: training's random-resized crops
+                             * show objects larger than the whole centre crop does (FixRes); 0 = the whole centre
+                             * crop, as training's own validation (stored as the model's `eval_crop` key) */
+    float crop;             /* images: the central fraction the features are read from (0 = all): 0 in training,
+                             * eval_crop in the evaluation view (cnk_preprocess_eval_view); not stored */
     /* CSV: feature count (columns other than label/ids) */
     int n_features;
     /* Normalisation x' = (x - mean[i]) / std[i] with i = 0 (n_norm 1), the channel (images), or the feature
@@ -94,6 +100,13 @@ int cnk_prep_kind_is_audio(cnk_prep_kind kind);
 void cnk_preprocess_defaults(cnk_preprocess *p, cnk_prep_kind kind);
 /* Sets segment_frames (and hops) for a segment length in seconds at p's sample rate and hop. */
 void cnk_preprocess_set_segment_seconds(cnk_preprocess *p, double seconds);
+
+/* The preprocessing that held-out evaluation and prediction apply: p with the stored evaluation-time settings
+ * switched on (images: crop = eval_crop). Identical to p for models without them. Training and its per-epoch
+ * validation use p itself. */
+void cnk_preprocess_eval_view(const cnk_preprocess *p, cnk_preprocess *view);
+/* 1 if the evaluation view reads other features than p (so they must be computed again). */
+int cnk_preprocess_has_eval_view(const cnk_preprocess *p);
 
 /* The per-sample model input shape (C, H, W). */
 void cnk_preprocess_input_shape(const cnk_preprocess *p, int *c, int *h, int *w);

@@ -45,6 +45,9 @@ typedef struct cnk_train_options {
                               * the input kind's default (pipeline/train.c: default_label_smoothing) */
     int tta_flip;            /* photos: evaluate and predict on the mean of each image's and its mirror's
                               * probabilities (stored in the model); < 0 = default, 0 = off, 1 = on */
+    double eval_crop;        /* photos: the central fraction (in (0, 1]) of each centre-cropped image that evaluation
+                              * on the test split, eval and predict read (stored in the model; training and its
+                              * per-epoch validation keep the whole centre crop); 1 = whole; < 0 = default */
     double ema_decay;        /* > 0: validation, the kept model and the final one use an exponential moving
                               * average of the weights and batch-norm statistics, updated every step with this
                               * decay (in [0, 1)); 0 = off; < 0 = the input kind's default (default_ema_decay) */

@@ -105,6 +105,12 @@ int cnk_train_option_set(cnk_train_options *o, const char *name, const char *val
         o->patience = v ? (int)v : -1;
         return 0;
     }
+    if (strcmp(name, "eval-crop") == 0) { /* a fraction in (0, 1]: 0 would crop the image away */
+        double v;
+        if (!value || cnk_parse_double(value, 0, 1, &v) || !(v > 0)) return -1;
+        o->eval_crop = v;
+        return 0;
+    }
     if (strcmp(name, "image-size") == 0) return value ? parse_size(value, &o->image_width, &o->image_height) : -1;
     return 1;
 }

@@ -22,6 +22,8 @@
 #include "pipeline/preprocess.h"
 #include "pipeline/report.h"
 #include "pipeline/split.h"
+#include "pipeline/train.h"
+#include "pipeline/transfer_internal.h"
 #include "pipeline/yamnet.h"
 
 enum { EXTRACT_CHUNK = 64, BACKBONE_BATCH = 16 };
@@ -106,42 +108,7 @@ int cnk_transfer_parse_freeze(const char *text, int *frozen_layers)
     return 0;
 }
 
-/* ---- the run's state ---- */
-
-typedef struct xfer_run {
-    cnk_ctx *ctx;
-    const cnk_transfer_options *o;
-    const cnk_train_options *t;
-    cnk_transfer_result *res;
-    cnk_dataset ds;
-    int n_classes;
-    /* the pretrained network */
-    cnk_modelfile from;
-    cnk_arch arch;
-    int feature_layer, feat_dim, is_yamnet;
-    cnk_shape in;
-    size_t in_size;
-    cnk_model *backbone;
-    cnk_yamnet *yamnet;
-    char backbone_key[256];
-    /* data -> backbone input */
-    cnk_preprocess prep;
-    cnk_mel_image mel_image;
-    int frozen_layers; /* -1 = backbone */
-    /* per item: backbone outputs of its segments (n_seg x feat_dim), NULL when skipped */
-    float **feats;
-    int *n_seg;
-    /* hyper-parameters */
-    int epochs, batch, patience;
-    double lr, weight_decay;
-    /* the head and the assembled network */
-    float *head_params; /* best: dense weight [classes, F] then bias [classes] */
-    cnk_arch full;
-    float *full_params, *full_buffers;
-    /* history (phase one, then phase two appended) */
-    double *hist[4];
-    int n_hist, hist_cap;
-} xfer_run;
+/* ---- the run's state (pipeline/transfer_internal.h) ---- */
 
 static void release_run(xfer_run *r)
 {
@@ -158,14 +125,16 @@ static void release_run(xfer_run *r)
     free(r->head_params);
     free(r->full_params);
     free(r->full_buffers);
-    for (int s = 0; s < 4; s++) free(r->hist[s]);
+    for (int s = 0; s < XFER_HIST_SERIES; s++) free(r->hist[s]);
+    cnk_modelfile_release(&r->ck);
+    cnk_array_release(&r->ck_state);
 }
 
-static int push_history(xfer_run *r, double tl, double ta, double vl, double va)
+int cnk_transfer_push_history(xfer_run *r, double tl, double ta, double vl, double va)
 {
     if (r->n_hist == r->hist_cap) {
         int cap = r->hist_cap ? r->hist_cap * 2 : 64;
-        for (int s = 0; s < 4; s++) {
+        for (int s = 0; s < XFER_HIST_SERIES; s++) {
             double *grown = realloc(r->hist[s], (size_t)cap * sizeof *grown);
             if (!grown) return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
             r->hist[s] = grown;
@@ -213,9 +182,8 @@ static int load_backbone(xfer_run *r)
     /* The backbone's identity for the cache: its architecture text and every weight. */
     cnk_cache_key key;
     cnk_cache_key_bytes(r->from.params, r->from.n_params * sizeof(float), r->from.arch_text, &key);
-    char hex[33];
-    cnk_cache_key_hex(&key, hex);
-    snprintf(r->backbone_key, sizeof r->backbone_key, "transfer-backbone v1 %s layer=%s", hex, f->name);
+    cnk_cache_key_hex(&key, r->backbone_hex);
+    snprintf(r->backbone_key, sizeof r->backbone_key, "transfer-backbone v1 %s layer=%s", r->backbone_hex, f->name);
     char name[256] = "";
     if (cnk_kv_get(ctx, r->from.preprocess, "arch_name", name, sizeof name) != CNK_OK || !name[0])
         snprintf(name, sizeof name, "%s", backbone_name(&r->arch, path));
@@ -262,6 +230,7 @@ static int choose_inputs(xfer_run *r)
         if (rc) return rc;
         if (r->prep.kind != CNK_PREP_IMAGE)
             return cnk_fail(ctx, CNK_ERR_ARG, "%s: not an image network (input %s)", from, cnk_prep_kind_name(r->prep.kind));
+        r->prep.eval_crop = 0; /* the new model is evaluated as it is trained: transfer has no evaluation crop */
         return CNK_OK;
     }
     if (r->ds.kind != CNK_INPUT_AUDIO)
@@ -285,6 +254,7 @@ static int assign_split(xfer_run *r)
     char split_path[4200];
     int rc = cnk_split_file_path(r->ctx, r->t->model_path, split_path, sizeof split_path);
     if (rc) return rc;
+    if (r->t->resume) return cnk_split_read(r->ctx, split_path, &r->ds); /* the interrupted run's split */
     cnk_split_options so;
     cnk_split_options_init(&so);
     if (r->t->val_fraction >= 0) so.val_fraction = r->t->val_fraction;
@@ -502,16 +472,6 @@ static int extract_all(xfer_run *r)
 
 /* ---- the head, trained on backbone outputs ---- */
 
-typedef struct head_trainer {
-    cnk_model *model;
-    cnk_optim *opt;
-    int *order;          /* shuffled sample indices */
-    int *s_item, *s_seg; /* training samples: (item, segment) */
-    size_t n_samples;
-    float *x, *dlogits, *probs;
-    int *y;
-} head_trainer;
-
 static int build_head_arch(cnk_ctx *ctx, int feat_dim, int n_classes, float dropout, cnk_arch *arch)
 {
     cnk_arch_init(arch);
@@ -708,7 +668,7 @@ static int head_trainer_init(xfer_run *r, head_trainer *h)
     h->dlogits = malloc(B * C * sizeof *h->dlogits);
     h->probs = malloc(B * C * sizeof *h->probs);
     h->y = malloc(B * sizeof *h->y);
-    r->head_params = malloc(cnk_model_arch(h->model)->n_params * sizeof *r->head_params);
+    r->head_params = calloc(cnk_model_arch(h->model)->n_params, sizeof *r->head_params);
     if (!h->order || !h->x || !h->dlogits || !h->probs || !h->y || !r->head_params)
         return cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
     return CNK_OK;
@@ -730,48 +690,72 @@ static void report_epoch(xfer_run *r, int epoch, int epochs, double tl, double t
     r->t->on_epoch(r->t->user, &st);
 }
 
+/* --stop-after: this process has run its share of epochs; the checkpoint holds the state. */
+static int stop_here(xfer_run *r)
+{
+    int max = r->t->max_epochs_this_run;
+    if (max <= 0 || r->run_epochs < max) return 0;
+    r->res->train.interrupted = 1;
+    return 1;
+}
+
+/* One epoch of the head, its validation, the kept head and the checkpoint. */
+static int head_step(xfer_run *r, head_trainer *h, int epoch, float lr, int has_val)
+{
+    double t0 = now_seconds(), tl = NAN, ta = NAN;
+    size_t n_params = cnk_model_arch(h->model)->n_params;
+    int rc = head_epoch(r, h, epoch, lr, &tl, &ta);
+    part_eval val = {0};
+    val.loss = val.accuracy = NAN;
+    if (!rc && has_val) rc = eval_head(r, h, CNK_PART_VAL, &val);
+    if (rc) {
+        part_eval_release(&val);
+        return rc;
+    }
+    double score = has_val ? val.loss : -(double)epoch;
+    int improved = score < r->best_score - (has_val ? 1e-4 : 0);
+    if (improved) {
+        r->best_score = score;
+        r->best_epoch = epoch + 1;
+        r->bad_epochs = 0;
+        memcpy(r->head_params, cnk_model_params(h->model), n_params * sizeof(float));
+    } else {
+        r->bad_epochs++;
+    }
+    rc = cnk_transfer_push_history(r, tl, ta, val.loss, val.accuracy);
+    report_epoch(r, epoch + 1, r->epochs, tl, ta, val.loss, val.accuracy, lr, now_seconds() - t0, improved);
+    r->res->train.epochs_run = epoch + 1;
+    if (improved) r->res->train.best_epoch = epoch + 1, r->res->train.best_val_loss = score;
+    part_eval_release(&val);
+    r->run_epochs++;
+    return rc ? rc : cnk_transfer_ckpt_save_head(r, h, r->n_hist);
+}
+
 static int train_head(xfer_run *r)
 {
     head_trainer h;
     int rc = head_trainer_init(r, &h);
-    size_t n_params = rc ? 0 : cnk_model_arch(h.model)->n_params;
     int has_val = !rc && has_part(r, CNK_PART_VAL);
     cnk_lr_schedule sched = {.kind = CNK_LR_COSINE, .base_lr = (float)r->lr, .total = r->epochs,
                              .min_lr = (float)(r->lr * 0.02)};
-    double best = INFINITY;
-    int bad = 0;
-    for (int epoch = 0; epoch < r->epochs && !rc; epoch++) {
-        double t0 = now_seconds(), tl = NAN, ta = NAN;
-        float lr = cnk_lr_at(&sched, epoch);
-        rc = head_epoch(r, &h, epoch, lr, &tl, &ta);
-        part_eval val = {0};
-        val.loss = val.accuracy = NAN;
-        if (!rc && has_val) rc = eval_head(r, &h, CNK_PART_VAL, &val);
-        if (rc) {
-            part_eval_release(&val);
-            break;
-        }
-        double score = has_val ? val.loss : -(double)epoch;
-        int improved = score < best - (has_val ? 1e-4 : 0);
-        if (improved) {
-            best = score;
-            bad = 0;
-            memcpy(r->head_params, cnk_model_params(h.model), n_params * sizeof(float));
-        } else {
-            bad++;
-        }
-        rc = push_history(r, tl, ta, val.loss, val.accuracy);
-        report_epoch(r, epoch + 1, r->epochs, tl, ta, val.loss, val.accuracy, lr, now_seconds() - t0, improved);
-        r->res->train.epochs_run = epoch + 1;
-        if (improved) r->res->train.best_epoch = epoch + 1, r->res->train.best_val_loss = score;
-        part_eval_release(&val);
-        if (r->patience > 0 && bad >= r->patience) {
+    r->best_score = INFINITY;
+    r->best_epoch = r->bad_epochs = 0;
+    int start = 0;
+    if (!rc && r->resume_phase == 1) {
+        rc = cnk_transfer_ckpt_load_head(r, &h);
+        start = r->start_epoch;
+    }
+    for (int epoch = start; !rc; epoch++) {
+        /* checked before the epoch range, so a resumed run that had stopped early says so too */
+        if (r->patience > 0 && r->bad_epochs >= r->patience) {
             r->res->train.stopped_early = 1;
             break;
         }
+        if (epoch >= r->epochs || stop_here(r)) break;
+        rc = head_step(r, &h, epoch, cnk_lr_at(&sched, epoch), has_val);
     }
-    if (!rc) {
-        memcpy(cnk_model_params(h.model), r->head_params, n_params * sizeof(float));
+    if (!rc && !r->res->train.interrupted) {
+        memcpy(cnk_model_params(h.model), r->head_params, cnk_model_arch(h.model)->n_params * sizeof(float));
         part_eval test = {0};
         r->res->head_test_accuracy = NAN;
         if (has_part(r, CNK_PART_TEST)) {
@@ -828,7 +812,7 @@ static int assemble(xfer_run *r)
     return CNK_OK;
 }
 
-static int model_text(xfer_run *r, char **out)
+int cnk_transfer_model_text(xfer_run *r, char **out)
 {
     char *base = NULL;
     int rc = CNK_OK;
@@ -870,7 +854,7 @@ static int save_model(xfer_run *r)
 {
     char *arch_text = NULL, *prep_text = NULL;
     int rc = cnk_cfg_write(r->ctx, &r->full, &arch_text);
-    if (!rc) rc = model_text(r, &prep_text);
+    if (!rc) rc = cnk_transfer_model_text(r, &prep_text);
     if (!rc) {
         cnk_modelfile mf = {.arch_text = arch_text,
                             .class_names = r->ds.classes,
@@ -888,14 +872,6 @@ static int save_model(xfer_run *r)
 }
 
 /* ---- phase two: fine-tuning the whole network on decoded inputs ---- */
-
-typedef struct tuner {
-    cnk_model *model;
-    cnk_optim *opt;
-    cnk_preprocess prep_copy;
-    float *x, *scratch, *dlogits, *probs, *best_params, *best_buffers;
-    int *y;
-} tuner;
 
 static void tuner_free(tuner *t)
 {
@@ -1038,7 +1014,7 @@ static int tuner_init(xfer_run *r, tuner *t, int trainable_from)
     for (int l = 0; l < r->full.n_layers; l++) cnk_model_set_trainable(t->model, l, l >= trainable_from);
     cnk_optim_config oc;
     cnk_optim_config_init(&oc, CNK_OPTIM_ADAM);
-    oc.lr = (float)(r->o->finetune_lr > 0 ? r->o->finetune_lr : r->lr / 10);
+    oc.lr = (float)r->finetune_lr;
     oc.weight_decay = (float)r->weight_decay;
     rc = cnk_optim_create(r->ctx, &oc, r->full.n_params, &t->opt);
     if (rc) return rc;
@@ -1059,56 +1035,66 @@ static int tuner_init(xfer_run *r, tuner *t, int trainable_from)
     return CNK_OK;
 }
 
-static int finetune_epochs(const xfer_run *r)
+/* One fine-tuning epoch, its validation, the kept network and the checkpoint. */
+static int finetune_one_epoch(xfer_run *r, tuner *t, const int *s_item, const int *s_seg, size_t n, int epoch,
+                              float lr, int has_val)
 {
-    if (r->o->finetune_epochs >= 0) return r->o->finetune_epochs;
-    return r->frozen_layers < 0 ? 0 : r->epochs;
+    double t0 = now_seconds(), tl = NAN, ta = NAN;
+    int rc = tune_epoch(r, t, s_item, s_seg, n, epoch, lr, &tl, &ta);
+    part_eval val = {0};
+    val.loss = val.accuracy = NAN;
+    if (!rc && has_val) rc = eval_full(r, t, CNK_PART_VAL, &val);
+    double score = has_val ? val.loss : -(double)epoch;
+    int improved = !rc && score < r->best_score;
+    if (improved) {
+        r->best_score = score;
+        r->best_epoch = epoch + 1;
+        r->bad_epochs = 0;
+        memcpy(t->best_params, cnk_model_params(t->model), r->full.n_params * sizeof(float));
+        memcpy(t->best_buffers, cnk_model_buffers(t->model), r->full.n_buffers * sizeof(float));
+    } else {
+        r->bad_epochs++;
+    }
+    if (!rc) rc = cnk_transfer_push_history(r, tl, ta, val.loss, val.accuracy);
+    report_epoch(r, r->n_hist, r->n_hist - epoch - 1 + r->finetune_epochs, tl, ta, val.loss, val.accuracy, lr,
+                 now_seconds() - t0, improved);
+    r->res->finetune_epochs_run = epoch + 1;
+    part_eval_release(&val);
+    r->run_epochs++;
+    return rc ? rc : cnk_transfer_ckpt_save_tuner(r, t, r->n_hist);
 }
 
 static int finetune(xfer_run *r)
 {
-    int epochs = finetune_epochs(r);
+    int epochs = r->finetune_epochs;
     if (epochs == 0) return CNK_OK;
     if (r->is_yamnet)
         return cnk_fail(r->ctx, CNK_ERR_UNSUPPORTED, "fine-tuning YAMNet is not supported: its head trains on clip embeddings");
-    int from = r->frozen_layers < 0 ? cnk_transfer_unfreeze_from(&r->full, r->o->unfreeze > 0 ? r->o->unfreeze : 1)
-                                    : r->frozen_layers;
+    if (r->resume_phase != 2 && stop_here(r)) return CNK_OK; /* phase one's last checkpoint holds the state */
     tuner t;
     int *s_item = NULL, *s_seg = NULL;
     size_t n = 0;
-    int rc = tuner_init(r, &t, from);
+    int rc = tuner_init(r, &t, r->trainable_from);
     if (!rc) rc = collect_samples(r, CNK_PART_TRAIN, &s_item, &s_seg, &n);
     int has_val = has_part(r, CNK_PART_VAL);
-    double best = INFINITY, t_start = now_seconds();
-    float lr0 = (float)(r->o->finetune_lr > 0 ? r->o->finetune_lr : r->lr / 10);
+    double t_start = now_seconds();
+    float lr0 = (float)r->finetune_lr;
     cnk_lr_schedule sched = {.kind = CNK_LR_COSINE, .base_lr = lr0, .total = epochs, .min_lr = lr0 * 0.02f};
-    if (!rc && has_val) { /* the phase-one model is the one to beat */
+    r->best_score = INFINITY;
+    r->best_epoch = r->bad_epochs = 0;
+    int start = 0;
+    if (!rc && r->resume_phase == 2) {
+        rc = cnk_transfer_ckpt_load_tuner(r, &t);
+        start = r->start_epoch;
+    } else if (!rc && has_val) { /* the phase-one model is the one to beat */
         part_eval val;
         rc = eval_full(r, &t, CNK_PART_VAL, &val);
-        best = rc ? best : val.loss;
+        r->best_score = rc ? r->best_score : val.loss;
         part_eval_release(&val);
     }
-    for (int epoch = 0; epoch < epochs && !rc; epoch++) {
-        double t0 = now_seconds(), tl = NAN, ta = NAN;
-        float lr = cnk_lr_at(&sched, epoch);
-        rc = tune_epoch(r, &t, s_item, s_seg, n, epoch, lr, &tl, &ta);
-        part_eval val = {0};
-        val.loss = val.accuracy = NAN;
-        if (!rc && has_val) rc = eval_full(r, &t, CNK_PART_VAL, &val);
-        double score = has_val ? val.loss : -(double)epoch;
-        int improved = !rc && score < best;
-        if (improved) {
-            best = score;
-            memcpy(t.best_params, cnk_model_params(t.model), r->full.n_params * sizeof(float));
-            memcpy(t.best_buffers, cnk_model_buffers(t.model), r->full.n_buffers * sizeof(float));
-        }
-        if (!rc) rc = push_history(r, tl, ta, val.loss, val.accuracy);
-        report_epoch(r, r->n_hist, r->n_hist - epoch - 1 + epochs, tl, ta, val.loss, val.accuracy, lr,
-                     now_seconds() - t0, improved);
-        r->res->finetune_epochs_run = epoch + 1;
-        part_eval_release(&val);
-    }
-    if (!rc) {
+    for (int epoch = start; epoch < epochs && !rc && !stop_here(r); epoch++)
+        rc = finetune_one_epoch(r, &t, s_item, s_seg, n, epoch, cnk_lr_at(&sched, epoch), has_val);
+    if (!rc && !r->res->train.interrupted) {
         memcpy(r->full_params, t.best_params, r->full.n_params * sizeof(float));
         memcpy(r->full_buffers, t.best_buffers, r->full.n_buffers * sizeof(float));
     }
@@ -1199,6 +1185,11 @@ static void choose_hyper(xfer_run *r)
     r->lr = t->lr > 0 ? t->lr : 1e-3;
     r->weight_decay = t->weight_decay >= 0 ? t->weight_decay : 1e-4;
     r->patience = t->patience != 0 ? t->patience : 10;
+    /* the second phase's plan */
+    r->finetune_epochs = r->o->finetune_epochs >= 0 ? r->o->finetune_epochs : r->frozen_layers < 0 ? 0 : r->epochs;
+    r->finetune_lr = r->o->finetune_lr > 0 ? r->o->finetune_lr : r->lr / 10;
+    int top_blocks = r->o->unfreeze > 0 ? r->o->unfreeze : 1;
+    r->trainable_from = r->frozen_layers >= 0 ? r->frozen_layers : cnk_transfer_unfreeze_from(&r->arch, top_blocks);
 }
 
 static int check_options(cnk_ctx *ctx, const cnk_transfer_options *o)
@@ -1207,13 +1198,13 @@ static int check_options(cnk_ctx *ctx, const cnk_transfer_options *o)
     if (!t || !t->from) return cnk_fail(ctx, CNK_ERR_ARG, "transfer learning needs --from MODEL.cnk");
     if (!t->model_path) return cnk_fail(ctx, CNK_ERR_ARG, "the model path (-o MODEL.cnk) is required");
     if (!t->data && !t->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
-    if (t->resume) return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--resume is not available with --from");
     if (t->arch) return cnk_fail(ctx, CNK_ERR_ARG, "--arch and --from exclude each other: the backbone is the architecture");
     /* Options the transfer phases do not implement are refused, never silently ignored. */
     if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->tta_flip > 0 ||
+        (t->eval_crop > 0 && t->eval_crop < 1) ||
         (t->optimizer && strcmp(t->optimizer, "adam") != 0))
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --tta and --optimizer other than "
-                                                  "adam are not available with --from");
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --tta, --eval-crop and --optimizer "
+                                                  "other than adam are not available with --from");
     int frozen;
     if (cnk_transfer_parse_freeze(t->freeze, &frozen))
         return cnk_fail(ctx, CNK_ERR_ARG, "--freeze %s: expected backbone, none or a layer count", t->freeze);
@@ -1221,27 +1212,48 @@ static int check_options(cnk_ctx *ctx, const cnk_transfer_options *o)
     return CNK_OK;
 }
 
+/* The head (phase one), or with a checkpoint of phase two room for it: assemble() puts it into the network,
+ * whose weights then come from the checkpoint. */
+static int head_phase(xfer_run *r)
+{
+    if (r->resume_phase != 2) return train_head(r);
+    r->head_params = calloc((size_t)r->n_classes * ((size_t)r->feat_dim + 1), sizeof *r->head_params);
+    return r->head_params ? CNK_OK : cnk_fail(r->ctx, CNK_ERR_NOMEM, "out of memory");
+}
+
+/* Both phases; a --stop-after interruption leaves the rest to --resume. */
+static int train_phases(xfer_run *r)
+{
+    double t0 = now_seconds();
+    int rc = head_phase(r);
+    r->res->seconds_head = now_seconds() - t0;
+    if (rc || r->res->train.interrupted) return rc;
+    rc = assemble(r);
+    /* the phase-one model is kept even if fine-tuning is interrupted (a resumed phase two has it already) */
+    if (!rc && r->resume_phase != 2) rc = save_model(r);
+    if (!rc) rc = finetune(r);
+    if (!rc && r->res->finetune_epochs_run && !r->res->train.interrupted) rc = save_model(r);
+    return rc;
+}
+
 static int run_phases(xfer_run *r)
 {
     int rc = load_backbone(r);
     if (!rc) rc = open_data(r);
     if (!rc) rc = choose_inputs(r);
-    if (!rc) rc = assign_split(r);
     if (rc) return rc;
     choose_hyper(r);
+    if (r->t->resume) rc = cnk_transfer_ckpt_open(r); /* refusals before the slow part; its schedule */
+    if (!rc) rc = assign_split(r);
+    if (rc) return rc;
     double t0 = now_seconds();
     rc = extract_all(r);
     r->res->seconds_backbone = now_seconds() - t0;
     r->res->train.seconds_features = r->res->seconds_backbone;
-    if (rc) return rc;
-    t0 = now_seconds();
-    rc = train_head(r);
-    r->res->seconds_head = now_seconds() - t0;
-    if (!rc) rc = assemble(r);
-    if (!rc) rc = save_model(r); /* the phase-one model is kept even if fine-tuning is interrupted */
-    if (!rc) rc = finetune(r);
-    if (!rc && r->res->finetune_epochs_run) rc = save_model(r);
+    if (!rc) rc = train_phases(r);
     r->res->train.seconds_training = r->res->seconds_head + r->res->seconds_finetune;
+    if (r->res->train.interrupted) r->res->train.epochs_run = r->n_hist; /* "stopped after N epochs": both phases */
+    if (rc || r->res->train.interrupted) return rc;
     part_eval e = {0};
     if (!rc) rc = evaluate_final(r, &e);
     r->res->train.test_accuracy = e.n ? e.accuracy : NAN;

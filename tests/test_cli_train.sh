@@ -110,6 +110,12 @@ cmp -s "$T/k1.cnk" "$T/k2.cnk" || fail "cached features gave a different model"
 "$BIN" train "$D" -o "$T/u.cnk" --label-smoothing 1 > /dev/null 2>&1; expect_rc 2 $? "train --label-smoothing 1"
 "$BIN" train "$D" -o "$T/u.cnk" --mixup 2 > /dev/null 2>&1;       expect_rc 2 $? "train --mixup 2"
 "$BIN" train "$D" -o "$T/u.cnk" --tta flip "${COMMON[@]}" > /dev/null 2>&1; expect_rc 2 $? "train --tta flip on audio"
+"$BIN" train "$D" -o "$T/u.cnk" --eval-crop 0 > /dev/null 2>&1;   expect_rc 2 $? "train --eval-crop 0"
+"$BIN" train "$D" -o "$T/u.cnk" --eval-crop 1.5 2> "$T/crop.err" > /dev/null; expect_rc 2 $? "train --eval-crop 1.5"
+grep -q -- "bad value '1.5' for --eval-crop" "$T/crop.err" || fail "--eval-crop 1.5: $(cat "$T/crop.err")"
+"$BIN" train "$D" -o "$T/u.cnk" --eval-crop 0.9 "${COMMON[@]}" 2> "$T/crop.err" > /dev/null
+expect_rc 2 $? "train --eval-crop 0.9 on audio"
+grep -q "evaluation crop applies to image folders only" "$T/crop.err" || fail "--eval-crop on audio: $(cat "$T/crop.err")"
 "$BIN" train "$D" -o "$T/u.cnk" --test-fraction 0 --report "$T/urep" "${COMMON[@]}" > /dev/null 2>&1
 expect_rc 2 $? "--report without a test split"
 [ -e "$T/u.cnk" ] && fail "a failed run left a model file"

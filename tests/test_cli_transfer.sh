@@ -2,7 +2,9 @@
 # `cnnkit train --from` and `--input mel+wavelet --arch fusion` end to end (../shared/CLI.md): MobileNetV1
 # 0.25/128 imported from the shared .tflite as a frozen backbone on a few animals3 photos (second run: every
 # backbone output from the cache, the same model), predict and eval on raw files with the saved whole
-# network; the same backbone on mel images of generated audio; a weighted fusion model whose report shows each
+# network; a fine-tuning run stopped (--stop-after) and continued with --resume ends byte-identical, and
+# checkpoints of the other kind are refused both ways; the same backbone on mel images of generated audio; a
+# weighted fusion model whose report shows each
 # branch, predicted and evaluated from its file; usage errors exit 2, a missing backbone exits 3 and leaves
 # no model behind.
 set -u
@@ -54,6 +56,45 @@ grep -q "accuracy" "$WORK/eval" || fail "eval prints no report"
     --cache "$WORK/cache" -o "$WORK/ft.cnk" > "$WORK/out" 2> "$WORK/err"
 expect_rc 0 $? "train --from --finetune-epochs"
 grep -q "^fine-tuning: 1 epochs" "$WORK/out" || fail "no fine-tuning line: $(cat "$WORK/out")"
+
+# 2c. The same run stopped after phase one's second epoch, then after its last (phase two not begun), each
+# time continued with --resume: the same model, byte for byte. The files at phase one's end plus phase two's
+# first optimiser file (what a kill between the two files of that checkpoint leaves) resume the same too. A
+# transfer checkpoint is refused by a plain run (one line naming it, exit 3), a plain checkpoint by a transfer
+# run.
+ft_opts=(--from "$WORK/v1.cnk" --epochs 3 --finetune-epochs 1 --unfreeze 1 --finetune-lr 1e-4 --cache "$WORK/cache")
+"$BIN" train "$WORK/photos" "${ft_opts[@]}" -o "$WORK/r.cnk" --stop-after 2 > "$WORK/out" 2> "$WORK/err"
+expect_rc 0 $? "train --from --stop-after 2"
+grep -q "^stopped after 2 epochs; continue with --resume $WORK/r.cnk.ckpt" "$WORK/out" ||
+    fail "no continuation line: $(cat "$WORK/out")"
+[ -f "$WORK/r.cnk.ckpt" ] && [ -f "$WORK/r.cnk.ckpt.optim-2.npy" ] && [ ! -e "$WORK/r.cnk.ckpt.optim-1.npy" ] ||
+    fail "checkpoint files after 2 epochs: $(ls "$WORK")"
+"$BIN" train "$WORK/photos" "${ft_opts[@]}" -o "$WORK/r.cnk" --resume "$WORK/r.cnk.ckpt" --stop-after 1 \
+    > "$WORK/out" 2> "$WORK/err"
+expect_rc 0 $? "train --from --resume --stop-after 1"
+grep -aq "^ckpt_phase=1" "$WORK/r.cnk.ckpt" || fail "the checkpoint is not phase one's"
+mkdir -p "$WORK/torn" && cp -p "$WORK"/r.cnk* "$WORK/torn/"
+"$BIN" train "$WORK/photos" "${ft_opts[@]}" -o "$WORK/r.cnk" --resume "$WORK/r.cnk.ckpt" > "$WORK/out" 2> "$WORK/err"
+expect_rc 0 $? "train --from --resume"
+grep -q "^fine-tuning: 1 epochs" "$WORK/out" || fail "resumed run, no fine-tuning line: $(cat "$WORK/out")"
+cmp -s "$WORK/ft.cnk" "$WORK/r.cnk" || fail "stopped + resumed transfer model differs from the uninterrupted one"
+cmp -s "$WORK/ft.cnk.ckpt" "$WORK/r.cnk.ckpt" || fail "stopped + resumed checkpoint differs from the uninterrupted one"
+[ -f "$WORK/r.cnk.ckpt.optim-4.npy" ] && [ ! -e "$WORK/r.cnk.ckpt.optim-3.npy" ] || fail "optimiser files: $(ls "$WORK")"
+cp -p "$WORK/r.cnk.ckpt.optim-4.npy" "$WORK/torn/"
+"$BIN" train "$WORK/photos" "${ft_opts[@]}" -o "$WORK/torn/r.cnk" --resume "$WORK/torn/r.cnk.ckpt" > /dev/null \
+    2> "$WORK/err"
+expect_rc 0 $? "resume of a checkpoint torn between phase one and two"
+cmp -s "$WORK/ft.cnk" "$WORK/torn/r.cnk" || fail "torn checkpoint + resume differs from the uninterrupted run"
+"$BIN" train "$WORK/photos" --epochs 3 --no-cache -o "$WORK/r.cnk" --resume "$WORK/r.cnk.ckpt" > /dev/null 2> "$WORK/err"
+expect_rc 3 $? "a transfer checkpoint given to a plain run"
+[ "$(wc -l < "$WORK/err")" = 1 ] && grep -q "r.cnk.ckpt: a transfer-learning checkpoint" "$WORK/err" ||
+    fail "plain run given a transfer checkpoint: $(cat "$WORK/err")"
+"$BIN" train "$WORK/photos" --epochs 1 --image-size 16x16 --no-cache -o "$WORK/p.cnk" > /dev/null 2> "$WORK/err"
+expect_rc 0 $? "a small plain run"
+"$BIN" train "$WORK/photos" "${ft_opts[@]}" -o "$WORK/r.cnk" --resume "$WORK/p.cnk.ckpt" > /dev/null 2> "$WORK/err"
+expect_rc 3 $? "a plain checkpoint given to a transfer run"
+[ "$(wc -l < "$WORK/err")" = 1 ] && grep -q "p.cnk.ckpt: a plain training checkpoint" "$WORK/err" ||
+    fail "transfer run given a plain checkpoint: $(cat "$WORK/err")"
 
 # 3. Audio on the image backbone (mel images), and the late-fusion model.
 "$BIN" demo --generate-only --out "$WORK/audio" --clips 5 --seconds 0.5 --sr 8000 > /dev/null 2> "$WORK/err"

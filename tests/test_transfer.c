@@ -2,7 +2,10 @@
  * .tflite by the cnnkit binary) as a frozen backbone on a few animals3 photos: only the head changes (every
  * backbone weight bit-identical to the imported file), the second run takes every backbone output from the
  * cache and gives the same model, the saved whole network classifies raw files with the run's test accuracy;
- * fine-tuning the top block changes that block only; block and freeze helpers; mel images; bad options.
+ * fine-tuning the top block changes that block only; a run interrupted in either phase and continued with
+ * --resume ends byte-identical to the uninterrupted one, and checkpoints of other kinds, of another backbone or
+ * with a damaged optimiser file are refused, and the plain loop refuses a transfer checkpoint (the kinds of
+ * pipeline/ckpt_text.h); block and freeze helpers; mel images; bad options.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 
@@ -12,13 +15,17 @@
 #include <string.h>
 
 #include "core/fsutil.h"
+#include "core/npy.h"
 #include "nn/arch.h"
 #include "nn/builtin.h"
 #include "nn/cfg.h"
 #include "nn/model.h"
 #include "nn/modelfile.h"
+#include "pipeline/ckpt_text.h"
 #include "pipeline/classify.h"
 #include "pipeline/dataset.h"
+#include "pipeline/demo_data.h"
+#include "pipeline/fusion.h"
 #include "pipeline/mel_image.h"
 #include "pipeline/preprocess.h"
 #include "pipeline/split.h"
@@ -220,6 +227,20 @@ static void test_finetune_top_block(void **state)
     assert_true(fabs(acc - r.train.test_accuracy) < 1e-12);
 }
 
+static int files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 /* YAMNet as the backbone on a few spoken digits: clip embeddings (1024-d) train the head; the saved model
  * (YAMNet + head) classifies the files again with the run's test accuracy. */
 static void test_yamnet_backbone(void **state)
@@ -283,6 +304,22 @@ static void test_yamnet_backbone(void **state)
     assert_true(correct * 4 >= n * 3);
     assert_true(r.train.test_accuracy >= 0.5);
     cnk_modelfile_release(&mf);
+
+    /* Stopped after 4 epochs and resumed (the embeddings from the cache): the same model, byte for byte. */
+    char resumed[4300], ckpt[4400];
+    snprintf(resumed, sizeof resumed, "%s/digits-resumed.cnk", tmp);
+    cnk_train_checkpoint_path(resumed, ckpt, sizeof ckpt);
+    t.model_path = resumed;
+    t.max_epochs_this_run = 4;
+    cnk_transfer_result r2;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r2), CNK_OK);
+    assert_int_equal(r2.train.interrupted, 1);
+    assert_false(cnk_is_file(resumed));
+    t.max_epochs_this_run = 0;
+    t.resume = ckpt;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r2), CNK_OK);
+    assert_int_equal(r2.n_backbone_cached, (size_t)(2 * per_class));
+    assert_true(files_equal(model, resumed));
 }
 
 /* A backbone with batch norm (cnnkit's own `cnn`, as a model trained on other data would be): layers kept
@@ -350,6 +387,317 @@ static void test_frozen_batchnorm(void **state)
     cnk_modelfile_release(&mf);
     cnk_modelfile_release(&bb);
     cnk_arch_release(&arch);
+}
+
+enum { RESUME_HEAD_EPOCHS = 10, RESUME_FT_EPOCHS = 3 };
+
+/* Phase one of up to RESUME_HEAD_EPOCHS with early stopping, phase two fine-tuning the top block; stop_after > 0
+ * interrupts it (--stop-after), resume continues a checkpoint. The high rates make both phases' state matter:
+ * on the full test set phase one stops early after 7 epochs and only the first fine-tuning epoch improves, so
+ * a resumed phase two must keep the network kept before it. */
+static int resumable_run(cnk_ctx *ctx, const char *model, int stop_after, const char *resume, cnk_transfer_result *r)
+{
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.epochs = RESUME_HEAD_EPOCHS;
+    t.lr = 2e-2;
+    t.patience = 2;
+    t.max_epochs_this_run = stop_after;
+    t.resume = resume;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    o.finetune_epochs = RESUME_FT_EPOCHS;
+    o.unfreeze = 1;
+    o.finetune_lr = 1e-3;
+    return cnk_transfer_run(ctx, &o, r);
+}
+
+static void ckpt_paths(const char *model, int epochs_done, char *ckpt, char *optim)
+{
+    cnk_train_checkpoint_path(model, ckpt, 4400);
+    snprintf(optim, 4500, "%s.optim-%d.npy", ckpt, epochs_done);
+}
+
+/* The phase a checkpoint says it stopped in. */
+static int ckpt_phase(const char *ckpt)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_modelfile mf;
+    assert_int_equal(cnk_modelfile_read(&ctx, ckpt, &mf), CNK_OK);
+    char phase[16];
+    assert_int_equal(cnk_kv_get(&ctx, mf.preprocess, "ckpt_phase", phase, sizeof phase), CNK_OK);
+    cnk_modelfile_release(&mf);
+    return atoi(phase);
+}
+
+/* The last epoch of phase one (1..head_epochs - 1) after which the validation loss had not improved, from the
+ * history in a checkpoint: an interruption there must carry the early-stopping count over. 1 if none. */
+static int last_bad_epoch(const char *ckpt, int head_epochs)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_modelfile mf;
+    assert_int_equal(cnk_modelfile_read(&ctx, ckpt, &mf), CNK_OK);
+    char val_losses[4096];
+    assert_int_equal(cnk_kv_get(&ctx, mf.preprocess, "ckpt_h2", val_losses, sizeof val_losses), CNK_OK);
+    cnk_modelfile_release(&mf);
+    double best = INFINITY;
+    int chosen = 1;
+    const char *p = val_losses;
+    for (int e = 1; e < head_epochs; e++) {
+        char *end;
+        double v = strtod(p, &end);
+        assert_true(end != p && *end == ',');
+        p = end + 1;
+        if (v < best - 1e-4) best = v;
+        else chosen = e;
+    }
+    return chosen;
+}
+
+/* Interrupted after stop_after epochs (in phase one or two), then resumed: the model, the last checkpoint and
+ * its optimiser file are those of the uninterrupted run, byte for byte. */
+static void interrupt_and_resume(const cnk_transfer_result *straight, const char *straight_model, const char *name,
+                                 int stop_after, int expect_phase)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300], ckpt[4400], optim[4500], prev_optim[4500];
+    snprintf(model, sizeof model, "%s/%s.cnk", tmp, name);
+    cnk_transfer_result b, c;
+    assert_int_equal(resumable_run(&ctx, model, stop_after, NULL, &b), CNK_OK);
+    assert_int_equal(b.train.interrupted, 1);
+    assert_int_equal(b.train.epochs_run, stop_after);
+    ckpt_paths(model, stop_after, ckpt, optim);
+    ckpt_paths(model, stop_after - 1, ckpt, prev_optim);
+    assert_true(cnk_is_file(ckpt) && cnk_is_file(optim));
+    assert_false(cnk_is_file(prev_optim)); /* superseded optimiser state is removed */
+    assert_int_equal(ckpt_phase(ckpt), expect_phase);
+    assert_int_equal(resumable_run(&ctx, model, 0, ckpt, &c), CNK_OK);
+    assert_int_equal(c.train.interrupted, 0);
+    assert_int_equal(c.train.epochs_run, straight->train.epochs_run);
+    assert_int_equal(c.train.best_epoch, straight->train.best_epoch);
+    assert_int_equal(c.train.stopped_early, straight->train.stopped_early);
+    assert_int_equal(c.finetune_epochs_run, RESUME_FT_EPOCHS);
+    assert_true(c.train.test_accuracy == straight->train.test_accuracy);
+    assert_true(c.head_test_accuracy == straight->head_test_accuracy);
+    assert_true(files_equal(straight_model, model));
+    char straight_ckpt[4400], straight_optim[4500];
+    int total = straight->train.epochs_run + RESUME_FT_EPOCHS;
+    ckpt_paths(straight_model, total, straight_ckpt, straight_optim);
+    ckpt_paths(model, total, ckpt, optim);
+    assert_true(files_equal(straight_ckpt, ckpt));
+    assert_true(files_equal(straight_optim, optim));
+}
+
+static void test_resume_either_phase(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char straight[4300], ckpt[4400], optim[4500];
+    snprintf(straight, sizeof straight, "%s/straight.cnk", tmp);
+    cnk_transfer_result a;
+    assert_int_equal(resumable_run(&ctx, straight, 0, NULL, &a), CNK_OK);
+    assert_int_equal(a.finetune_epochs_run, RESUME_FT_EPOCHS);
+    int head_epochs = a.train.epochs_run, total = head_epochs + RESUME_FT_EPOCHS;
+    assert_in_range(head_epochs, 2, RESUME_HEAD_EPOCHS);
+    ckpt_paths(straight, total, ckpt, optim);
+    assert_int_equal(ckpt_phase(ckpt), 2);
+    assert_true(cnk_is_file(optim));
+    /* phase one, in its middle (after an epoch without progress); at its end (phase two not begun); phase two,
+     * after its first epoch */
+    int middle = last_bad_epoch(ckpt, head_epochs);
+    if (getenv("CNK_TEST_VERBOSE"))
+        printf("resume: %d head epochs (stopped early: %d), interrupted after %d, %d and %d\n", head_epochs,
+               a.train.stopped_early, middle, head_epochs, head_epochs + 1);
+    interrupt_and_resume(&a, straight, "stop1", middle, 1);
+    interrupt_and_resume(&a, straight, "stop2", head_epochs, 1);
+    interrupt_and_resume(&a, straight, "stop3", head_epochs + 1, 2);
+}
+
+/* A model file like `from` whose first weight differs (another backbone), or else whose input recipe does
+ * (the same network, other input settings). */
+static void write_other_backbone(const char *from, const char *path, int other_weights)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_modelfile mf;
+    assert_int_equal(cnk_modelfile_read(&ctx, from, &mf), CNK_OK);
+    if (other_weights) {
+        mf.params[0] += 0.5f;
+    } else {
+        char *mean = strstr(mf.preprocess, "mean=0.5,");
+        assert_non_null(mean);
+        mean[7] = '4';
+    }
+    assert_int_equal(cnk_modelfile_write(&ctx, path, &mf), CNK_OK);
+    cnk_modelfile_release(&mf);
+}
+
+/* A checkpoint of the plain loop (a small CNN on the same photos) and one of a fusion run (on generated
+ * audio, into audio/): the first given to a transfer run, the transfer checkpoint given to both. */
+static void plain_and_fusion_checkpoints(cnk_ctx *ctx, const char *transfer_ckpt, char *plain_ckpt, char *fusion_ckpt)
+{
+    char plain[4300], fusion[4300], audio[4300];
+    snprintf(plain, sizeof plain, "%s/plain.cnk", tmp);
+    snprintf(fusion, sizeof fusion, "%s/fusion.cnk", tmp);
+    snprintf(audio, sizeof audio, "%s/audio", tmp);
+    cnk_train_options t;
+    cnk_train_options_init(&t);
+    t.data = data;
+    t.model_path = plain;
+    t.cache_dir = "";
+    t.input = "image";
+    t.image_width = t.image_height = 16;
+    t.epochs = 2;
+    t.max_epochs_this_run = 1;
+    cnk_train_result tr;
+    assert_int_equal(cnk_train_run(ctx, &t, &tr), CNK_OK);
+    cnk_train_checkpoint_path(plain, plain_ckpt, 4400);
+    t.resume = transfer_ckpt; /* a transfer checkpoint given to the plain loop */
+    assert_int_equal(cnk_train_run(ctx, &t, &tr), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(ctx), transfer_ckpt));
+    assert_non_null(strstr(cnk_error(ctx), "transfer-learning checkpoint"));
+
+    cnk_demo_params dp;
+    cnk_demo_default_params(&dp);
+    dp.clips_per_class = 3;
+    dp.seconds = 0.5;
+    dp.sample_rate = 8000;
+    assert_int_equal(cnk_demo_write(ctx, audio, &dp), CNK_OK);
+    char extra_class[4400]; /* three classes, as the photos: the kind is what differs */
+    snprintf(extra_class, sizeof extra_class, "%s/%s", audio, cnk_demo_class_name(3));
+    tu_rmtree(extra_class);
+    cnk_train_options_init(&t);
+    t.data = audio;
+    t.model_path = fusion;
+    t.cache_dir = "";
+    t.epochs = 2;
+    t.max_epochs_this_run = 1;
+    cnk_fusion_result fr;
+    assert_int_equal(cnk_fusion_run(ctx, &t, CNK_FUSION_MEAN, &fr), CNK_OK);
+    cnk_train_checkpoint_path(fusion, fusion_ckpt, 4400);
+    t.resume = transfer_ckpt; /* a transfer checkpoint given to a fusion run */
+    assert_int_not_equal(cnk_fusion_run(ctx, &t, CNK_FUSION_MEAN, &fr), CNK_OK);
+    if (getenv("CNK_TEST_VERBOSE")) printf("fusion refused: %s\n", cnk_error(ctx));
+    assert_non_null(strstr(cnk_error(ctx), transfer_ckpt));
+}
+
+/* Resuming with what is not this run's checkpoint fails before any training, with one line naming it. */
+static void expect_refusal(const char *model, const char *resume, const char *from, const char *named,
+                           const char *what)
+{
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.resume = resume;
+    if (from) t.from = from;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    cnk_transfer_result r;
+    int rc = cnk_transfer_run(&ctx, &o, &r);
+    const char *msg = cnk_error(&ctx);
+    if (getenv("CNK_TEST_VERBOSE")) printf("refused (%d): %s\n", rc, msg);
+    assert_true(rc == CNK_ERR_INPUT || rc == CNK_ERR_IO);
+    assert_non_null(strstr(msg, named));
+    assert_non_null(strstr(msg, what));
+    assert_null(strchr(msg, '\n'));
+    assert_int_equal(r.train.epochs_run, 0);
+}
+
+static void test_resume_refusals(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300], ckpt[4400], optim[4500], plain_ckpt[4400], fusion_ckpt[4400], other[4300];
+    snprintf(model, sizeof model, "%s/refused.cnk", tmp);
+    snprintf(other, sizeof other, "%s/other-backbone.cnk", tmp);
+    cnk_train_options t;
+    train_opts(&t, model);
+    t.epochs = 2;
+    t.max_epochs_this_run = 1;
+    cnk_transfer_options o;
+    cnk_transfer_options_init(&o, &t);
+    cnk_transfer_result r;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    ckpt_paths(model, 1, ckpt, optim);
+    assert_true(cnk_is_file(ckpt) && cnk_is_file(optim));
+
+    plain_and_fusion_checkpoints(&ctx, ckpt, plain_ckpt, fusion_ckpt);
+    expect_refusal(model, plain_ckpt, NULL, plain_ckpt, "a plain training checkpoint");
+    expect_refusal(model, fusion_ckpt, NULL, fusion_ckpt, "a fusion training checkpoint");
+    write_other_backbone(backbone, other, 1);
+    expect_refusal(model, ckpt, other, ckpt, "another backbone");
+    write_other_backbone(backbone, other, 0);
+    expect_refusal(model, ckpt, other, ckpt, "other input settings");
+    /* a damaged optimiser file, then none */
+    char keep[4600];
+    snprintf(keep, sizeof keep, "%s.keep", optim);
+    assert_int_equal(rename(optim, keep), 0);
+    assert_int_equal(tu_system("head -c 100 '%s' > '%s'", keep, optim), 0);
+    expect_refusal(model, ckpt, NULL, optim, "");
+    assert_int_equal(tu_system("head -c 80 '%s' > '%s' && head -c 400 /dev/zero >> '%s'", keep, optim, optim), 0);
+    expect_refusal(model, ckpt, NULL, optim, "");
+    const float foreign[3] = {0, 7, 1}; /* a well-formed file of another epoch */
+    size_t shape[1] = {3};
+    assert_int_equal(cnk_npy_write(&ctx, optim, foreign, 1, shape), CNK_OK);
+    expect_refusal(model, ckpt, NULL, optim, "does not match the checkpoint");
+    remove(optim);
+    expect_refusal(model, ckpt, NULL, optim, "");
+    /* restored, it resumes, the backbone found by its content under another name */
+    assert_int_equal(rename(keep, optim), 0);
+    char moved[4300];
+    snprintf(moved, sizeof moved, "%s/moved-backbone.cnk", tmp);
+    assert_int_equal(tu_system("cp '%s' '%s'", backbone, moved), 0);
+    t.from = moved;
+    t.resume = ckpt;
+    t.max_epochs_this_run = 0;
+    assert_int_equal(cnk_transfer_run(&ctx, &o, &r), CNK_OK);
+    assert_int_equal(r.train.epochs_run, 2);
+}
+
+/* pipeline/ckpt_text.h: the kind of a checkpoint's text, the refusals naming it, and the plain loop's schedule
+ * reader refusing a transfer checkpoint while the transfer one reads it. */
+static void test_checkpoint_kinds(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    const char *schedule = "ckpt_epoch=2\nckpt_epochs=5\nckpt_batch=8\nckpt_lr=0.01\nckpt_patience=-1\nckpt_wd=0\n";
+    char plain[512], transfer[512], kind[32], long_kind[512];
+    snprintf(plain, sizeof plain, "input=image\n%s", schedule);
+    snprintf(transfer, sizeof transfer, "input=image\nckpt_kind=transfer\n%s", schedule);
+    snprintf(long_kind, sizeof long_kind, "ckpt_kind=%080d\n%s", 7, schedule);
+    cnk_ckpt_kind(&ctx, plain, kind, sizeof kind);
+    assert_string_equal(kind, "plain");
+    cnk_ckpt_kind(&ctx, transfer, kind, sizeof kind);
+    assert_string_equal(kind, "transfer");
+    cnk_ckpt_kind(&ctx, "ckpt_kind=fusion\nckpt_epoch=1\n", kind, sizeof kind);
+    assert_string_equal(kind, "fusion");
+    cnk_ckpt_kind(&ctx, "input=image\n", kind, sizeof kind);
+    assert_string_equal(kind, "");
+    cnk_ckpt_kind(&ctx, long_kind, kind, sizeof kind);
+    assert_string_equal(kind, "");
+    assert_int_equal(cnk_ckpt_check_kind(&ctx, plain, "p.ckpt", "plain"), CNK_OK);
+    assert_int_equal(cnk_ckpt_check_kind(&ctx, plain, "p.ckpt", "transfer"), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "p.ckpt: a plain training checkpoint: resume it without --from or --arch fusion");
+    assert_int_equal(cnk_ckpt_check_kind(&ctx, "input=image\n", "m.cnk", "transfer"), CNK_ERR_INPUT);
+    assert_string_equal(cnk_error(&ctx), "m.cnk: not a training checkpoint");
+    cnk_ckpt_schedule sched;
+    assert_int_equal(cnk_ckpt_read_schedule(&ctx, plain, "p.ckpt", 0, &sched), CNK_OK);
+    assert_int_equal(sched.start_epoch * 10 + sched.epochs, 25);
+    assert_int_equal(cnk_ckpt_read_schedule(&ctx, transfer, "t.ckpt", 0, &sched), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(&ctx), "t.ckpt: a transfer-learning checkpoint"));
+    memset(&sched, 0, sizeof sched);
+    assert_int_equal(cnk_ckpt_read_schedule_of(&ctx, transfer, "t.ckpt", "transfer", 7, &sched), CNK_OK);
+    assert_int_equal(sched.start_epoch * 10 + sched.epochs, 27); /* --epochs 7 extends the phase */
+    assert_int_equal(sched.batch, 8);
+    assert_int_equal(sched.patience, -1);
+    assert_int_equal(cnk_ckpt_read_schedule_of(&ctx, plain, "p.ckpt", "transfer", 0, &sched), CNK_ERR_INPUT);
 }
 
 static void test_blocks_and_freeze(void **state)
@@ -465,6 +813,9 @@ int main(void)
         cmocka_unit_test(test_finetune_top_block),
         cmocka_unit_test(test_yamnet_backbone),
         cmocka_unit_test(test_frozen_batchnorm),
+        cmocka_unit_test(test_resume_either_phase),
+        cmocka_unit_test(test_resume_refusals),
+        cmocka_unit_test(test_checkpoint_kinds),
         cmocka_unit_test(test_blocks_and_freeze),
         cmocka_unit_test(test_mel_image),
         cmocka_unit_test(test_bad_options),

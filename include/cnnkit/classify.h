@@ -46,7 +46,8 @@ CNK_API int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const
 /* 8-bit pixels, row 0 = top, interleaved: channels 1 (grey), 3 (RGB) or 4 (RGBA, alpha ignored); converted
  * to the model's channels as image files are (grey = (77 R + 150 G + 29 B) >> 8). An image of exactly the
  * model's input size gives the same result as the same image read from a file; other sizes are centre-cropped
- * and resized with the same filter, rounded to 8 bits after resizing (within 1/255 of the file path). */
+ * and resized with the same filter, rounded to 8 bits after resizing (within 1/255 of the file path). Models
+ * with an evaluation crop (photos' `eval_crop`) give the file's result at every size. */
 CNK_API int cnk_predictor_classify_pixels(cnk_ctx *ctx, cnk_predictor *p, const unsigned char *pixels, int width,
                                           int height, int channels, double *proba);
 /* One row of raw numeric features (CSV models: n_features values in the training CSV's column order). */
