@@ -14,6 +14,7 @@
 #include "nn/optim.h"
 #include "pipeline/audio_params.h"
 #include "pipeline/augment.h"
+#include "pipeline/ckpt_text.h"
 #include "pipeline/dataset.h"
 #include "pipeline/distributed.h"
 #include "pipeline/featureset.h"
@@ -719,6 +720,7 @@ int cnk_fusion_run(cnk_ctx *ctx, const cnk_train_options *opts, cnk_fusion_mode 
     double t0 = now_seconds();
     rc = open_data(r);
     if (!rc && opts->resume) rc = cnk_modelfile_read(ctx, opts->resume, &ck);
+    if (!rc && opts->resume) rc = cnk_ckpt_check_kind(ctx, ck.preprocess, opts->resume, "fusion");
     if (!rc && opts->resume && ck.n_classes != r->n_classes)
         rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: made for %d classes, the data has %d", opts->resume, ck.n_classes,
                       r->n_classes);

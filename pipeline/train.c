@@ -17,6 +17,7 @@
 #include "nn/optim.h"
 #include "pipeline/audio_params.h"
 #include "pipeline/augment.h"
+#include "pipeline/ckpt_text.h"
 #include "pipeline/dataset.h"
 #include "pipeline/distributed.h"
 #include "pipeline/featureset.h"
@@ -532,6 +533,8 @@ static int setup(train_run *r, cnk_modelfile *ckpt)
     int rc = open_data(r);
     if (!rc && r->opts->resume) {
         rc = cnk_modelfile_read(ctx, r->opts->resume, ckpt);
+        /* Before any feature is computed: a fusion or transfer checkpoint is refused saying what it is. */
+        if (!rc) rc = cnk_ckpt_check_kind(ctx, ckpt->preprocess, r->opts->resume, "plain");
         if (!rc) rc = cnk_preprocess_from_text(ctx, ckpt->preprocess, r->opts->resume, &r->prep);
         if (!rc && ckpt->n_classes != r->n_classes)
             rc = cnk_fail(ctx, CNK_ERR_INPUT, "%s: made for %d classes, the data has %d", r->opts->resume,

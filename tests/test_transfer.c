@@ -581,8 +581,12 @@ static void plain_and_fusion_checkpoints(cnk_ctx *ctx, const char *transfer_ckpt
     cnk_train_checkpoint_path(fusion, fusion_ckpt, 4400);
     t.resume = transfer_ckpt; /* a transfer checkpoint given to a fusion run */
     assert_int_not_equal(cnk_fusion_run(ctx, &t, CNK_FUSION_MEAN, &fr), CNK_OK);
-    if (getenv("CNK_TEST_VERBOSE")) printf("fusion refused: %s\n", cnk_error(ctx));
     assert_non_null(strstr(cnk_error(ctx), transfer_ckpt));
+    assert_non_null(strstr(cnk_error(ctx), "transfer-learning checkpoint"));
+    t.resume = fusion_ckpt; /* and a fusion checkpoint given to a plain run: refused as such, not as bad data */
+    cnk_train_result tr2;
+    assert_int_equal(cnk_train_run(ctx, &t, &tr2), CNK_ERR_INPUT);
+    assert_non_null(strstr(cnk_error(ctx), "a fusion training checkpoint"));
 }
 
 /* Resuming with what is not this run's checkpoint fails before any training, with one line naming it. */
