@@ -281,20 +281,6 @@ static void test_runs(void **state)
     run_mode(CNK_FUSION_CONCAT);
 }
 
-static int files_equal(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        same = ca == cb;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 static int train_fusion(cnk_ctx *ctx, cnk_fusion_mode mode, const char *model, int epochs, int stop_after,
                         const char *resume, cnk_fusion_result *r)
 {
@@ -338,14 +324,14 @@ static void test_resume_matches_straight_run(void **state)
     assert_int_equal(c.train.best_epoch, a.train.best_epoch);
     assert_true(c.train.test_accuracy == a.train.test_accuracy);
     assert_true(c.weight == a.weight && a.weight != 0);
-    assert_true(files_equal(straight, resumed));
+    assert_true(tu_files_equal(straight, resumed));
     /* the last epoch's weights, optimiser states and history too, whichever epoch was kept */
     char straight_ckpt[4400], optim_a[4500], optim_b[4500];
     cnk_train_checkpoint_path(straight, straight_ckpt, sizeof straight_ckpt);
-    assert_true(files_equal(straight_ckpt, ckpt));
+    assert_true(tu_files_equal(straight_ckpt, ckpt));
     snprintf(optim_a, sizeof optim_a, "%s.optim-%d.npy", straight_ckpt, epochs);
     snprintf(optim_b, sizeof optim_b, "%s.optim-%d.npy", ckpt, epochs);
-    assert_true(files_equal(optim_a, optim_b));
+    assert_true(tu_files_equal(optim_a, optim_b));
     assert_false(cnk_is_file(optim)); /* earlier epochs' optimiser files are removed */
     /* the same checkpoint under another mode */
     assert_int_equal(train_fusion(&ctx, CNK_FUSION_MEAN, resumed, epochs, 0, ckpt, &c), CNK_ERR_INPUT);

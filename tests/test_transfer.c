@@ -227,20 +227,6 @@ static void test_finetune_top_block(void **state)
     assert_true(fabs(acc - r.train.test_accuracy) < 1e-12);
 }
 
-static int files_equal(const char *a, const char *b)
-{
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    int same = fa && fb;
-    while (same) {
-        int ca = fgetc(fa), cb = fgetc(fb);
-        same = ca == cb;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 /* YAMNet as the backbone on a few spoken digits: clip embeddings (1024-d) train the head; the saved model
  * (YAMNet + head) classifies the files again with the run's test accuracy. */
 static void test_yamnet_backbone(void **state)
@@ -319,7 +305,7 @@ static void test_yamnet_backbone(void **state)
     t.resume = ckpt;
     assert_int_equal(cnk_transfer_run(&ctx, &o, &r2), CNK_OK);
     assert_int_equal(r2.n_backbone_cached, (size_t)(2 * per_class));
-    assert_true(files_equal(model, resumed));
+    assert_true(tu_files_equal(model, resumed));
 }
 
 /* A backbone with batch norm (cnnkit's own `cnn`, as a model trained on other data would be): layers kept
@@ -482,13 +468,13 @@ static void interrupt_and_resume(const cnk_transfer_result *straight, const char
     assert_int_equal(c.finetune_epochs_run, RESUME_FT_EPOCHS);
     assert_true(c.train.test_accuracy == straight->train.test_accuracy);
     assert_true(c.head_test_accuracy == straight->head_test_accuracy);
-    assert_true(files_equal(straight_model, model));
+    assert_true(tu_files_equal(straight_model, model));
     char straight_ckpt[4400], straight_optim[4500];
     int total = straight->train.epochs_run + RESUME_FT_EPOCHS;
     ckpt_paths(straight_model, total, straight_ckpt, straight_optim);
     ckpt_paths(model, total, ckpt, optim);
-    assert_true(files_equal(straight_ckpt, ckpt));
-    assert_true(files_equal(straight_optim, optim));
+    assert_true(tu_files_equal(straight_ckpt, ckpt));
+    assert_true(tu_files_equal(straight_optim, optim));
 }
 
 static void test_resume_either_phase(void **state)

@@ -37,6 +37,20 @@ const char *tu_tmpdir(char *buf, size_t cap, const char *tag)
 
 void tu_rmtree(const char *dir) { tu_system("rm -rf '%s'", dir); }
 
+int tu_files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 int tu_system(const char *fmt, ...)
 {
     char cmd[8192];

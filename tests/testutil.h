@@ -20,6 +20,8 @@ const char *tu_cnnkit_bin(void);
 /* A fresh empty scratch directory under the build tree (removed by tu_rmtree). */
 const char *tu_tmpdir(char *buf, size_t cap, const char *tag);
 void tu_rmtree(const char *dir);
+/* 1 if both files exist and hold the same bytes (a resumed run against the uninterrupted one). */
+int tu_files_equal(const char *a, const char *b);
 /* Runs a shell command and returns its exit status (or 128+signal if killed). */
 int tu_system(const char *fmt, ...);
 /* A context with 1 thread, seed 42 and no callbacks. */
