@@ -761,6 +761,7 @@ void cnk_preprocess_describe(const cnk_preprocess *p, char *out, size_t cap)
         append_key(out, cap, " %dx%dx%d, standardised per channel", p->channels, p->height, p->width);
         if (p->eval_crop > 0 && p->eval_crop < 1)
             append_key(out, cap, ", evaluated on the central %.3g%% of the centre crop", 100.0 * p->eval_crop);
+        if (p->tta_flip) append_key(out, cap, ", averaged with its mirror image");
     } else if (p->kind == CNK_PREP_CSV) {
         append_key(out, cap, ", %d features standardised one by one", p->n_features);
         if (p->height > 0) append_key(out, cap, ", as %dx%dx%d images", p->channels, p->height, p->width);

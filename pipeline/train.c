@@ -418,15 +418,17 @@ static int write_report(train_run *r, const int *items, const int *y_pred, const
                               .proba = proba,
                               .paths = paths,
                               .history = &hist};
-    char epochs[32], batch[32], lr[32], seg[64];
+    char epochs[32], batch[32], lr[32], seg[64], prep[512];
     snprintf(epochs, sizeof epochs, "%d (best %d)", r->n_history, r->best_epoch);
     snprintf(batch, sizeof batch, "%d", r->batch);
     snprintf(lr, sizeof lr, "%g", r->lr);
     snprintf(seg, sizeof seg, "%d x %d x %d", r->in_c, r->in_h, r->in_w);
+    cnk_preprocess_describe(&r->prep, prep, sizeof prep); /* what predict will do to a file, as summary says */
     cnk_report_param params[] = {{"data", r->opts->data ? r->opts->data : r->opts->train_dir},
                                  {"model", r->opts->model_path},
                                  {"input", cnk_prep_kind_name(r->prep.kind)},
                                  {"model input", seg},
+                                 {"preprocessing", prep},
                                  {"architecture", r->arch_name},
                                  {"epochs", epochs},
                                  {"batch size", batch},
