@@ -19,8 +19,10 @@
 
 typedef struct cnk_transfer_options {
     /* The run's common options: data, split, -o, --report, --cache, --epochs, --batch-size, --lr,
-     * --weight-decay, --patience, --seed (ctx), on_epoch; from = the pretrained .cnk; freeze = "backbone"
-     * (default), "none", or N (the first N layers stay frozen in the second phase). */
+     * --weight-decay, --patience, --seed (ctx), on_epoch, --resume (a checkpoint of either phase,
+     * pipeline/transfer_ckpt.c) and max_epochs_this_run (--stop-after, counted over both phases); from = the
+     * pretrained .cnk; freeze = "backbone" (default), "none", or N (the first N layers stay frozen in the
+     * second phase). --ema, --label-smoothing, --mixup, --tta and optimisers other than Adam are refused. */
     const cnk_train_options *train;
     int finetune_epochs; /* second phase (whole network); < 0 = default: 0 with --freeze backbone, else the
                           * phase-one epochs */
