@@ -116,8 +116,8 @@ static void assert_hash(const char *name, const char *path, const char *key)
 }
 
 /* Release builds: the model, checkpoint and optimiser files are byte for byte those of the run before. The
- * sanitizer build (-O0) rounds differently from the fixture's -O3 build, so there the history must only agree
- * closely (both builds' runs follow the same path; a broken path diverges by far more). */
+ * sanitizer build (-O0) rounds differently from the fixture's -O3 build, so there the history must agree to 1e-3
+ * (measured: 6e-5 at most; a run down another path, e.g. other random draws, differs by far more). */
 static void assert_run_before(const char *name)
 {
     char model[4400], ckpt[4500], optim[4600];
@@ -140,7 +140,7 @@ static void assert_run_before(const char *name)
         for (int e = 0; e < 2; e++) {
             char *end_a, *end_b;
             double va = strtod(a, &end_a), vb = strtod(b, &end_b);
-            if (fabs(va - vb) > 0.02 * fabs(vb) + 1e-6)
+            if (fabs(va - vb) > 1e-3 * fabs(vb) + 1e-6)
                 fail_msg("%s: %s=%s, the run before had %s", name, key, got, want);
             a = end_a + (*end_a == ','), b = end_b + (*end_b == ',');
         }
