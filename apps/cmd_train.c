@@ -60,6 +60,10 @@ static const char *const usage_text =
     "  --center on|off          audio: a clip shorter than a segment sits in its middle (default off; speech on)\n"
     "  --clip-norm none|cmn|cmvn  audio: per-clip normalisation of each band (default none)\n"
     "  --image-size WxH         image input size (default 96x96); CSV: reshape rows into WxH images\n"
+    "  --train-size N|WxH       images: keep the training photos at this size (centre crop resized to it) and cut\n"
+    "                           the random-resized crops from it, resized to the input size: sharper training\n"
+    "                           crops; validation, evaluation and predict are unchanged (the input size to 4 times\n"
+    "                           it, its aspect ratio; default and 0: the input size)\n"
     "  --report DIR             evaluate on the test split and write the report files into DIR\n"
     "  --resume CHECKPOINT      continue an interrupted run (same DATA, options and -o)\n"
     "  --cache DIR | --no-cache feature cache folder (default ~/.cache/cnnkit)\n"
@@ -81,7 +85,7 @@ enum {
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
     OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA,
     OPT_EMA, OPT_MIXUP, OPT_HELP,
-    OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM, OPT_EVAL_CROP
+    OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM, OPT_EVAL_CROP, OPT_TRAIN_SIZE
 };
 
 static const struct option long_options[] = {
@@ -110,6 +114,7 @@ static const struct option long_options[] = {
     {"segment", required_argument, NULL, OPT_SEGMENT},
     {"sr", required_argument, NULL, OPT_SR},
     {"image-size", required_argument, NULL, OPT_IMAGE_SIZE},
+    {"train-size", required_argument, NULL, OPT_TRAIN_SIZE},
     {"report", required_argument, NULL, OPT_REPORT},
     {"resume", required_argument, NULL, OPT_RESUME},
     {"cache", required_argument, NULL, OPT_CACHE},

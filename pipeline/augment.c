@@ -87,17 +87,75 @@ static float sample(const float *plane, int height, int width, double y, double 
     return (float)(top + ty * (bottom - top));
 }
 
-static void apply_warp(const image_warp *w, const float *src, float *dst, int channels, int height, int width)
+/* Shrinking by more than this per axis is filtered as if by this much (the options keep sources within 4 times
+ * the input), so a tap list has a fixed bound. */
+#define MAX_SHRINK 4.0
+enum { MAX_TAPS = 12 };
+
+/* The source pixels (edges repeated) and normalised weights of a tent of the given radius (>= 1) centred on
+ * source coordinate c; returns their count. Radius 1 is linear interpolation; a wider one averages the
+ * footprint of an output pixel when shrinking, as cnk_image_resize does, so fine detail does not alias. */
+static int tent_taps(double c, double radius, int size, int *index, double *weight)
 {
-    size_t plane = (size_t)height * width;
-    for (int c = 0; c < channels; c++)
-        for (int yy = 0; yy < height; yy++) {
-            double sy = w->y0 + (yy + 0.5) * w->sy - 0.5;
+    int lo = (int)floor(c - radius) + 1, hi = (int)ceil(c + radius) - 1, n = 0;
+    double sum = 0;
+    for (int k = lo; k <= hi && n < MAX_TAPS; k++) {
+        double w = 1 - fabs(k - c) / radius;
+        if (w <= 0) continue;
+        index[n] = clampi(k, 0, size - 1);
+        weight[n] = w;
+        sum += w;
+        n++;
+    }
+    for (int i = 0; i < n; i++) weight[i] /= sum;
+    return n;
+}
+
+/* One output row of the warp when it shrinks along an axis: tents as wide as each axis's step. */
+static void warp_row_tent(const image_warp *w, const float *src, int channels, int src_h, int src_w, int yy,
+                          float *dst, int height, int width)
+{
+    int iy[MAX_TAPS], ix[MAX_TAPS];
+    double wy[MAX_TAPS], wx[MAX_TAPS];
+    double ry = fmin(fmax(w->sy, 1.0), MAX_SHRINK), rx = fmin(fmax(w->sx, 1.0), MAX_SHRINK);
+    int ny = tent_taps(w->y0 + (yy + 0.5) * w->sy - 0.5, ry, src_h, iy, wy);
+    size_t src_plane = (size_t)src_h * src_w, dst_plane = (size_t)height * width;
+    for (int xx = 0; xx < width; xx++) {
+        double sx = w->x0 + ((w->flip ? width - 1 - xx : xx) + 0.5) * w->sx - 0.5;
+        int nx = tent_taps(sx, rx, src_w, ix, wx);
+        for (int c = 0; c < channels; c++) {
+            const float *plane = src + c * src_plane;
+            double v = 0;
+            for (int i = 0; i < ny; i++) {
+                const float *row = plane + (size_t)iy[i] * src_w;
+                double across = 0;
+                for (int j = 0; j < nx; j++) across += wx[j] * row[ix[j]];
+                v += wy[i] * across;
+            }
+            dst[c * dst_plane + (size_t)yy * width + xx] = (float)v;
+        }
+    }
+}
+
+/* dst (channels x height x width) <- src (channels x src_h x src_w) through the warp: bilinear when no axis
+ * shrinks (every warp of an image onto its own size), tents when one does (a larger source). */
+static void apply_warp(const image_warp *w, const float *src, int src_h, int src_w, float *dst, int channels,
+                       int height, int width)
+{
+    size_t src_plane = (size_t)src_h * src_w, dst_plane = (size_t)height * width;
+    int shrinks = w->sx > 1 || w->sy > 1;
+    for (int yy = 0; yy < height; yy++) {
+        if (shrinks) {
+            warp_row_tent(w, src, channels, src_h, src_w, yy, dst, height, width);
+            continue;
+        }
+        double sy = w->y0 + (yy + 0.5) * w->sy - 0.5;
+        for (int c = 0; c < channels; c++)
             for (int xx = 0; xx < width; xx++) {
                 double sx = w->x0 + ((w->flip ? width - 1 - xx : xx) + 0.5) * w->sx - 0.5;
-                dst[c * plane + (size_t)yy * width + xx] = sample(src + c * plane, height, width, sy, sx);
+                dst[c * dst_plane + (size_t)yy * width + xx] = sample(src + c * src_plane, src_h, src_w, sy, sx);
             }
-        }
+    }
 }
 
 /* Brightness, contrast (around the image's mean) and saturation (around each pixel's channel mean). */
@@ -117,19 +175,57 @@ static void jitter_colour(float *x, int channels, size_t plane, float brightness
     for (size_t i = 0; i < n; i++) x[i] = (float)mean + contrast * (x[i] - (float)mean) + brightness;
 }
 
+/* The colour part of one draw (drawn whatever applies, after the warp's values). */
+typedef struct colour_jitter {
+    float brightness, contrast, saturation;
+} colour_jitter;
+
+static colour_jitter draw_colour(cnk_rng *rng, const cnk_augment_params *p)
+{
+    colour_jitter j;
+    j.brightness = uniform_in(rng, p->brightness);
+    j.contrast = 1 + uniform_in(rng, p->contrast);
+    j.saturation = 1 + uniform_in(rng, p->saturation);
+    return j;
+}
+
+static void apply_colour(const colour_jitter *j, const cnk_augment_params *p, float *x, int channels, size_t plane)
+{
+    if (p->brightness > 0 || p->contrast > 0 || p->saturation > 0)
+        jitter_colour(x, channels, plane, j->brightness, j->contrast, j->saturation);
+}
+
 void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int height, int width,
                        float *scratch)
 {
     image_warp w = draw_warp(rng, p, height, width);
-    float brightness = uniform_in(rng, p->brightness), contrast = 1 + uniform_in(rng, p->contrast);
-    float saturation = 1 + uniform_in(rng, p->saturation);
+    colour_jitter j = draw_colour(rng, p);
     int moved = w.x0 != 0 || w.y0 != 0 || w.sx != 1 || w.sy != 1 || w.flip;
     if (moved) {
         memcpy(scratch, x, (size_t)channels * height * width * sizeof *x);
-        apply_warp(&w, scratch, x, channels, height, width);
+        apply_warp(&w, scratch, height, width, x, channels, height, width);
     }
-    if (p->brightness > 0 || p->contrast > 0 || p->saturation > 0)
-        jitter_colour(x, channels, (size_t)height * width, brightness, contrast, saturation);
+    apply_colour(&j, p, x, channels, (size_t)height * width);
+}
+
+void cnk_augment_image_from(cnk_rng *rng, const cnk_augment_params *p, const float *src, int src_h, int src_w,
+                            float *x, int channels, int height, int width)
+{
+    image_warp w = draw_warp(rng, p, height, width);
+    colour_jitter j = draw_colour(rng, p);
+    /* The box was drawn in output pixels: the same fractions of the source. */
+    double ry = (double)src_h / height, rx = (double)src_w / width;
+    w.x0 *= rx, w.sx *= rx;
+    w.y0 *= ry, w.sy *= ry;
+    apply_warp(&w, src, src_h, src_w, x, channels, height, width);
+    apply_colour(&j, p, x, channels, (size_t)height * width);
+}
+
+void cnk_augment_crop_resize(const float *src, int channels, int src_h, int src_w, double box_x, double box_y,
+                             double box_w, double box_h, int flip, float *dst, int height, int width)
+{
+    image_warp w = {box_x, box_y, box_w / width, box_h / height, flip};
+    apply_warp(&w, src, src_h, src_w, dst, channels, height, width);
 }
 
 static void fill_frames(float *x, int channels, int n_rows, int n_frames, int from, int count, float fill)

@@ -43,6 +43,19 @@ void cnk_augment_mirror(float *x, int channels, int height, int width);
 /* Each needs scratch of channels*height*width floats (the size of x). */
 void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int height, int width,
                        float *scratch);
+/* The same random-resized crop, flip and colour jitter (the same draws from rng, so a run's stream does not
+ * depend on it) with the crop box cut from src, a larger view of the same image (channels x src_h x src_w, e.g.
+ * a photo kept at a training source size), and resized to height x width into x: the box is the same fraction
+ * of src as cnk_augment_image's of the image, so scale 1 is the whole of src resized. Shrinking uses a tent as
+ * wide as the shrink factor (at most 4), enlarging bilinear interpolation; src the size of x gives exactly
+ * cnk_augment_image's result. */
+void cnk_augment_image_from(cnk_rng *rng, const cnk_augment_params *p, const float *src, int src_h, int src_w,
+                            float *x, int channels, int height, int width);
+/* The box (box_x, box_y) + (box_w x box_h) of src, in source pixels (0 to src_w at the outer edges), resized to
+ * height x width into dst (mirrored left-right if flip) with that filter: cnk_augment_image_from's geometry
+ * without the randomness (box 0, 0, src_w, src_h is a plain resize). */
+void cnk_augment_crop_resize(const float *src, int channels, int src_h, int src_w, double box_x, double box_y,
+                             double box_w, double box_h, int flip, float *dst, int height, int width);
 void cnk_augment_spectrogram(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int n_rows,
                              int n_frames, float *scratch);
 

@@ -40,6 +40,13 @@ typedef struct cnk_train_options {
     int sample_rate;         /* 0 = automatic */
     cnk_audio_overrides audio; /* --top-db --trim-db --lifter --center --clip-norm (audio input only) */
     int image_width, image_height; /* 0 = default (96x96 photos; CSV: rows stay vectors) */
+    int train_width, train_height; /* photos: the training part's photos are kept at this source size (the centre
+                              * crop resized to it) and training's random-resized crops are cut from it, resized
+                              * to the model's input (sharper than crops of the input-sized photo); validation,
+                              * test, eval and predict read the input size as before, and the model file does not
+                              * change. 0 = the input size (crops of the input-sized photo); < 0 = the default
+                              * (pipeline/train.c: default_train_size); at least the input size, at most 4 times it,
+                              * with its aspect ratio */
     int patience;            /* early stopping: epochs without a better val loss; 0 = default, < 0 = off */
     double label_smoothing;  /* training loss only (validation stays plain cross-entropy): in [0, 1); < 0 =
                               * the input kind's default (pipeline/train.c: default_label_smoothing) */

@@ -61,6 +61,12 @@ typedef struct train_run {
     float *best_params, *best_buffers;
     char *prep_text;
     char *arch_text;
+    /* Photos' training source (cnk_train_options.train_width): train_prep is prep at train_h x train_w, which
+     * the training part's photos are read at when train_source is 1 (the size differs from the input); their
+     * crops are cut from that and resized to the input (cnk_augment_image_from). */
+    cnk_preprocess train_prep;
+    int train_source, train_h, train_w;
+    float *source; /* one normalised training photo at the source size */
     cnk_augment_params aug;
     int augment_kind; /* 0 none, 1 image, 2 spectrogram */
 } train_run;

@@ -30,16 +30,36 @@ static float min_of(const float *x, size_t n)
     return m;
 }
 
+/* A training photo kept at the training source size into x at the input size: its random-resized crop when
+ * augmenting (the rest of the image augmentation with it), else the whole of it resized. */
+static int fill_from_source(train_run *r, const cnk_array *features, int augment, cnk_rng *rng, float *x)
+{
+    int rc = cnk_preprocess_segment(r->ctx, &r->train_prep, features, 0, 1, r->source);
+    if (rc) return rc;
+    if (augment)
+        cnk_augment_image_from(rng, &r->aug, r->source, r->train_h, r->train_w, x, r->in_c, r->in_h, r->in_w);
+    else
+        cnk_augment_crop_resize(r->source, r->in_c, r->train_h, r->train_w, 0, 0, r->train_w, r->train_h, 0, x,
+                                r->in_h, r->in_w);
+    return CNK_OK;
+}
+
 /* Fills the batch inputs and labels for refs[0..n); train = 1 applies augmentation. */
 static int fill_batch(train_run *r, const sample_ref *const *refs, int n, int train, cnk_rng *rng)
 {
     for (int k = 0; k < n; k++) {
         const sample_ref *ref = refs[k];
         float *x = r->batch_x + (size_t)k * r->in_size;
-        int rc = cnk_preprocess_segment(r->ctx, &r->prep, &r->fs.features[ref->item], (size_t)ref->segment,
-                                        r->ds.items[ref->item].part == CNK_PART_TRAIN, x);
-        if (rc) return rc;
+        int in_train_part = r->ds.items[ref->item].part == CNK_PART_TRAIN;
         r->batch_y[k] = r->ds.items[ref->item].label;
+        if (r->train_source && in_train_part) {
+            int rc = fill_from_source(r, &r->fs.features[ref->item], train && r->augment_kind == 1, rng, x);
+            if (rc) return rc;
+            continue;
+        }
+        int rc = cnk_preprocess_segment(r->ctx, &r->prep, &r->fs.features[ref->item], (size_t)ref->segment,
+                                        in_train_part, x);
+        if (rc) return rc;
         if (!train) continue;
         if (r->augment_kind == 1) {
             cnk_augment_image(rng, &r->aug, x, r->in_c, r->in_h, r->in_w, r->scratch);
@@ -338,6 +358,8 @@ static int save_checkpoint(train_run *r, int epochs_done)
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
                                   r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing,
                                   r->ema_decay, r->mixup);
+    if (r->train_source) /* absent: the input size (every run before the option, and runs without one) */
+        len += (size_t)snprintf(text + len, cap - len, "ckpt_train_size=%dx%d\n", r->train_w, r->train_h);
     cnk_ckpt_append_history(text, len, cap, r->history, HIST_SERIES, epochs_done);
     char *saved = r->prep_text;
     r->prep_text = text;

@@ -111,6 +111,16 @@ int cnk_train_option_set(cnk_train_options *o, const char *name, const char *val
         o->eval_crop = v;
         return 0;
     }
+    if (strcmp(name, "train-size") == 0) { /* N (N x N), WxH, or 0 for the input size */
+        if (value && strcmp(value, "0") == 0) {
+            o->train_width = o->train_height = 0;
+            return 0;
+        }
+        long side;
+        if (value && strchr(value, 'x') == NULL)
+            return cnk_parse_long(value, 1, 4096, &side) ? -1 : (o->train_width = o->train_height = (int)side, 0);
+        return value ? parse_size(value, &o->train_width, &o->train_height) : -1;
+    }
     if (strcmp(name, "image-size") == 0) return value ? parse_size(value, &o->image_width, &o->image_height) : -1;
     return 1;
 }

@@ -120,6 +120,96 @@ static void test_image_scale_jitter_zooms(void **state)
     assert_in_range(n_flipped, 12, 38);
 }
 
+/* From a source the size of the image, cnk_augment_image_from is cnk_augment_image exactly, with the same use
+ * of the random stream (so a run without a larger training source is the run it was). */
+static void test_image_from_same_size_is_augment_image(void **state)
+{
+    (void)state;
+    enum { C = 3, H = 12, W = 10, N = C * H * W };
+    float a[N], src[N], b[N], scratch[N];
+    cnk_augment_params p;
+    cnk_augment_defaults_image(&p);
+    p.crop_pad = 2;
+    for (int seed = 0; seed < 40; seed++) {
+        cnk_rng r1, r2;
+        cnk_rng_seed(&r1, (uint64_t)seed, 3);
+        cnk_rng_seed(&r2, (uint64_t)seed, 3);
+        for (int i = 0; i < N; i++) a[i] = src[i] = (float)((i * 7919) % 97) / 10.0f;
+        cnk_augment_image(&r1, &p, a, C, H, W, scratch);
+        cnk_augment_image_from(&r2, &p, src, H, W, b, C, H, W);
+        assert_memory_equal(a, b, sizeof a);
+        assert_true(cnk_rng_u64(&r1) == cnk_rng_u64(&r2));
+    }
+}
+
+/* A linear image v = 2x + 3y + 100c through known boxes: tents (shrinking 2x) and bilinear interpolation
+ * (enlarging 2x) both reproduce a linear function exactly away from the edges, so every output pixel is the
+ * function at its centre's source position; mirrored, the columns come in reverse. */
+static void test_crop_resize_known_boxes(void **state)
+{
+    (void)state;
+    enum { C = 2, SH = 40, SW = 48 };
+    static float src[C * SH * SW], dst[C * 16 * 16];
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < SH; y++)
+            for (int x = 0; x < SW; x++) src[(c * SH + y) * SW + x] = (float)(2 * x + 3 * y + 100 * c);
+    struct {
+        double bx, by, bw, bh;
+        int h, w, flip;
+    } cases[] = {{8, 4, 24, 16, 8, 12, 0}, {8, 4, 24, 16, 8, 12, 1}, {10, 12, 8, 8, 16, 16, 0},
+                 {6, 6, 30, 20, 10, 15, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        int h = cases[k].h, w = cases[k].w;
+        double step_x = cases[k].bw / w, step_y = cases[k].bh / h;
+        cnk_augment_crop_resize(src, C, SH, SW, cases[k].bx, cases[k].by, cases[k].bw, cases[k].bh, cases[k].flip,
+                                dst, h, w);
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int xs = cases[k].flip ? w - 1 - x : x;
+                    double sx = cases[k].bx + (xs + 0.5) * step_x - 0.5, sy = cases[k].by + (y + 0.5) * step_y - 0.5;
+                    assert_float_equal(dst[(c * h + y) * w + x], 2 * sx + 3 * sy + 100 * c, 1e-3);
+                }
+    }
+}
+
+/* Shrinking averages what an output pixel covers: columns alternating 0 / 1 shrunk 3 times come out grey
+ * (4/9-5/9), where sampling the nearest pixels (bilinear at these positions) would alias them to 0 / 1 stripes. */
+static void test_crop_resize_shrinks_without_aliasing(void **state)
+{
+    (void)state;
+    enum { SH = 6, SW = 48, H = 2, W = 16 };
+    float src[SH * SW], dst[H * W];
+    for (int i = 0; i < SH * SW; i++) src[i] = (float)(i % SW % 2);
+    cnk_augment_crop_resize(src, 1, SH, SW, 0, 0, SW, SH, 0, dst, H, W);
+    for (int i = 0; i < H * W; i++) assert_true(dst[i] > 4.0f / 9 - 1e-5f && dst[i] < 5.0f / 9 + 1e-5f);
+}
+
+/* Without the random-resized crop (scale_min 0), flips or jitter, a training crop from a larger source is the
+ * whole source resized; with the defaults, a box of scale s of a source twice the size spans the same share. */
+static void test_image_from_larger_source(void **state)
+{
+    (void)state;
+    enum { C = 3, SH = 32, SW = 32, H = 16, W = 16 };
+    static float src[C * SH * SW], x[C * H * W], whole[C * H * W];
+    for (int i = 0; i < C * SH * SW; i++) src[i] = (float)(i % SW); /* a horizontal ramp */
+    cnk_augment_params none = {0};
+    cnk_rng rng;
+    cnk_rng_seed(&rng, 5, 0);
+    cnk_augment_image_from(&rng, &none, src, SH, SW, x, C, H, W);
+    cnk_augment_crop_resize(src, C, SH, SW, 0, 0, SW, SH, 0, whole, H, W);
+    assert_memory_equal(x, whole, sizeof x);
+    /* zooms as test_image_scale_jitter_zooms measures them, in source columns per output column: the box is
+     * 0.5-1 of the width (scale 0.25-1 and aspect 1 here), so 1-2 source columns */
+    cnk_augment_params p = {.scale_min = 0.25f, .max_aspect = 1.0f};
+    for (int seed = 0; seed < 30; seed++) {
+        cnk_rng_seed(&rng, (uint64_t)seed, 1);
+        cnk_augment_image_from(&rng, &p, src, SH, SW, x, C, H, W);
+        float slope = (x[W - 4] - x[3]) / (W - 7);
+        assert_true(slope >= 1.0f - 1e-4f && slope <= 2.0f + 1e-4f);
+    }
+}
+
 static double mean_of(const float *x, int n)
 {
     double m = 0;
@@ -315,6 +405,10 @@ int main(void)
         cmocka_unit_test(test_image_defaults),
         cmocka_unit_test(test_image_scale_jitter_zooms),
         cmocka_unit_test(test_image_colour_jitter),
+        cmocka_unit_test(test_image_from_same_size_is_augment_image),
+        cmocka_unit_test(test_crop_resize_known_boxes),
+        cmocka_unit_test(test_crop_resize_shrinks_without_aliasing),
+        cmocka_unit_test(test_image_from_larger_source),
         cmocka_unit_test(test_spectrogram_masks_and_shift),
         cmocka_unit_test(test_spectrogram_warp_and_stretch),
         cmocka_unit_test(test_mixup_blends_pairs),
