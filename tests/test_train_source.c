@@ -126,7 +126,7 @@ static void assert_run_before(const char *name)
     snprintf(optim, sizeof optim, "%s.ckpt.optim-2.npy", model);
     char *text = file_text(ckpt);
     for (int s = 0; s < 4; s++) {
-        char key[16], want[960], got[960];
+        char key[32], want[960], got[960];
         snprintf(key, sizeof key, "ckpt_h%d", s);
         fixture_value(key, want, sizeof want);
         cnk_ctx ctx;
