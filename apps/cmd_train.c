@@ -227,9 +227,10 @@ static int run_transfer(cnk_ctx *ctx, const cnk_train_options *opts, const finet
     cnk_transfer_result tr;
     int rc = cnk_transfer_run(ctx, &to, &tr);
     *res = tr.train;
-    if (!rc) printf("backbone: %s (%d features per segment), head trained in %.1f s\n", tr.backbone, tr.feature_dim,
-                    tr.seconds_head);
-    if (!rc && tr.finetune_epochs_run)
+    if (rc || tr.train.interrupted) return rc; /* an interrupted run only says how to continue */
+    printf("backbone: %s (%d features per segment), head trained in %.1f s\n", tr.backbone, tr.feature_dim,
+           tr.seconds_head);
+    if (tr.finetune_epochs_run)
         printf("fine-tuning: %d epochs in %.1f s (test accuracy after the head alone: %.4f)\n", tr.finetune_epochs_run,
                tr.seconds_finetune, tr.head_test_accuracy);
     return rc;

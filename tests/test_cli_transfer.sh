@@ -67,6 +67,7 @@ ft_opts=(--from "$WORK/v1.cnk" --epochs 3 --finetune-epochs 1 --unfreeze 1 --fin
 expect_rc 0 $? "train --from --stop-after 2"
 grep -q "^stopped after 2 epochs; continue with --resume $WORK/r.cnk.ckpt" "$WORK/out" ||
     fail "no continuation line: $(cat "$WORK/out")"
+[ "$(wc -l < "$WORK/out")" = 1 ] || fail "an interrupted run prints only how to continue: $(cat "$WORK/out")"
 [ -f "$WORK/r.cnk.ckpt" ] && [ -f "$WORK/r.cnk.ckpt.optim-2.npy" ] && [ ! -e "$WORK/r.cnk.ckpt.optim-1.npy" ] ||
     fail "checkpoint files after 2 epochs: $(ls "$WORK")"
 "$BIN" train "$WORK/photos" "${ft_opts[@]}" -o "$WORK/r.cnk" --resume "$WORK/r.cnk.ckpt" --stop-after 1 \
