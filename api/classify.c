@@ -115,24 +115,8 @@ static int predict_and_release(cnk_ctx *ctx, cnk_predictor *p, cnk_array *featur
 
 static void keep_warning(void *user, const char *message) { snprintf(user, CLASSIFY_MESSAGE, "%s", message); }
 
-/* A late-fusion model: both views of the file through workers made on the first call and kept (the fused
- * network was built when the model was loaded), so classifying many files one by one costs what
- * `cnnkit predict` does. */
-static int classify_file_fusion(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
-{
-    cnk_array views[2];
-    memset(views, 0, sizeof views);
-    int rc = CNK_OK;
-    for (int v = 0; v < 2 && !rc; v++) {
-        const cnk_preprocess *prep = cnk_fusion_predictor_view(p->fusion, v);
-        if (!p->view_worker[v]) rc = cnk_prep_worker_create(ctx, prep, &p->view_worker[v]);
-        if (!rc) rc = cnk_preprocess_file(ctx, p->view_worker[v], path, &views[v]);
-    }
-    if (!rc) rc = cnk_fusion_predictor_classify(ctx, p->fusion, &views[0], &views[1], proba);
-    cnk_array_release(&views[0]);
-    cnk_array_release(&views[1]);
-    return rc;
-}
+static int classify_fusion(cnk_ctx *ctx, cnk_predictor *p, const char *path, const float *samples, size_t n,
+                           double *proba);
 
 /* A transfer model: the file goes through the classifier's list-of-files path, which reports a file it
  * cannot classify as a skipped input; that report becomes this call's error. */
@@ -161,7 +145,7 @@ static int classify_file_special(cnk_ctx *ctx, cnk_predictor *p, const char *pat
 int cnk_predictor_classify_file(cnk_ctx *ctx, cnk_predictor *p, const char *path, double *proba)
 {
     if (!p || !path || !proba) return cnk_fail(ctx, CNK_ERR_ARG, "classify: NULL argument");
-    if (p->fusion) return classify_file_fusion(ctx, p, path, proba);
+    if (p->fusion) return classify_fusion(ctx, p, path, NULL, 0, proba);
     if (is_special(p)) return classify_file_special(ctx, p, path, proba);
     if (prep_of(p)->kind == CNK_PREP_CSV)
         return cnk_fail(ctx, CNK_ERR_ARG, "%s: a CSV model classifies feature rows (cnk_predictor_classify_row)", path);
@@ -205,17 +189,30 @@ static int samples_to_features(cnk_ctx *ctx, cnk_extractor *ex, const cnk_prepro
     return rc;
 }
 
-/* A late-fusion model: both views from the same samples, then the fused network. */
-static int classify_samples_fusion(cnk_ctx *ctx, cnk_predictor *p, const float *samples, size_t n, double *proba)
+/* One view's features of a file (path) or of samples at the view's rate, through the view's worker or extractor,
+ * made on first use and kept. */
+static int fusion_view(cnk_ctx *ctx, cnk_predictor *p, int v, const char *path, const float *samples, size_t n,
+                       cnk_array *out)
+{
+    const cnk_preprocess *prep = cnk_fusion_predictor_view(p->fusion, v);
+    int rc = CNK_OK;
+    if (path) {
+        if (!p->view_worker[v]) rc = cnk_prep_worker_create(ctx, prep, &p->view_worker[v]);
+        return rc ? rc : cnk_preprocess_file(ctx, p->view_worker[v], path, out);
+    }
+    if (!p->view_extractor[v]) rc = make_extractor(ctx, prep, &p->view_extractor[v]);
+    return rc ? rc : samples_to_features(ctx, p->view_extractor[v], prep, samples, n, out);
+}
+
+/* A late-fusion model: both views of the same file or samples, then the network built when the model was loaded
+ * (so classifying many files one by one costs what `cnnkit predict` does). */
+static int classify_fusion(cnk_ctx *ctx, cnk_predictor *p, const char *path, const float *samples, size_t n,
+                           double *proba)
 {
     cnk_array views[2];
     memset(views, 0, sizeof views);
     int rc = CNK_OK;
-    for (int v = 0; v < 2 && !rc; v++) {
-        const cnk_preprocess *prep = cnk_fusion_predictor_view(p->fusion, v);
-        if (!p->view_extractor[v]) rc = make_extractor(ctx, prep, &p->view_extractor[v]);
-        if (!rc) rc = samples_to_features(ctx, p->view_extractor[v], prep, samples, n, &views[v]);
-    }
+    for (int v = 0; v < 2 && !rc; v++) rc = fusion_view(ctx, p, v, path, samples, n, &views[v]);
     if (!rc) rc = cnk_fusion_predictor_classify(ctx, p->fusion, &views[0], &views[1], proba);
     cnk_array_release(&views[0]);
     cnk_array_release(&views[1]);
@@ -247,7 +244,7 @@ int cnk_predictor_classify_samples(cnk_ctx *ctx, cnk_predictor *p, const float *
         samples = resampled;
     }
     if (p->fusion) { /* both views share the sample rate */
-        int rc = classify_samples_fusion(ctx, p, samples, n, proba);
+        int rc = classify_fusion(ctx, p, NULL, samples, n, proba);
         free(resampled);
         return rc;
     }

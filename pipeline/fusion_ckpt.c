@@ -99,10 +99,7 @@ static int number(fusion_run *r, const char *text, const char *key, double *out)
 
 int cnk_fusion_checkpoint_hyper(fusion_run *r, const cnk_modelfile *ck)
 {
-    const char *src = r->t->resume, *text = ck->preprocess;
-    char kind[32];
-    if (cnk_kv_get(r->ctx, text, "ckpt_kind", kind, sizeof kind) || strcmp(kind, "fusion") != 0)
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: not a fusion training checkpoint", src);
+    const char *src = r->t->resume, *text = ck->preprocess; /* its kind was checked when it was read */
     int is_fusion;
     cnk_fusion_mode mode;
     float weight;

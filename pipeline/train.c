@@ -74,15 +74,6 @@ static double default_eval_crop(const cnk_preprocess *p)
     return p->kind == CNK_PREP_IMAGE ? 0.9 : 1.0;
 }
 
-/* Photos' training source size as a multiple of the input size, in this one place: 1, training's crops are cut
- * from the input-sized photo. 4/3 (128 for 96) was measured on animals3 (datasets/README.md, sixth round): a
- * higher validation loss on both seeds (and a lower validation accuracy on seed 7), so not adopted. */
-static double default_train_scale(const cnk_preprocess *p)
-{
-    (void)p;
-    return 1.0;
-}
-
 /* The training source size of a resumed run: the checkpoint's (absent in checkpoints of runs without one). */
 static int checkpoint_train_size(train_run *r, const cnk_modelfile *ckpt, int in_h, int in_w)
 {
@@ -115,8 +106,10 @@ static int choose_train_size(train_run *r, const cnk_modelfile *ckpt)
             return cnk_fail(r->ctx, CNK_ERR_ARG, "--train-size: a training source size applies to image folders only");
         r->train_w = o->train_width, r->train_h = o->train_height;
     } else {
-        double scale = o->train_width < 0 && photo ? default_train_scale(p) : 1.0;
-        r->train_w = (int)lround(in_w * scale), r->train_h = (int)lround(in_h * scale);
+        /* The default is the input size: training's crops are cut from the input-sized photo. 4/3 (128 for 96)
+         * was measured on animals3 (datasets/README.md, sixth round): a higher validation loss on two of three
+         * seeds, so not adopted. */
+        r->train_w = in_w, r->train_h = in_h;
     }
     int w = r->train_w, h = r->train_h;
     r->train_source = w != in_w || h != in_h;
