@@ -42,6 +42,8 @@ static const char *const usage_text =
     "                           images, 0 = off otherwise)\n"
     "  --mixup A                blend each training batch with itself reversed by lam ~ Beta(A, A), labels\n"
     "                           alike (A in (0, 1]; default 0: off)\n"
+    "  --erase P                images: with probability P per training photo, set one random box of 2-25% of\n"
+    "                           its area to the mean (random erasing; default 0: off)\n"
     "  --patience N             early stopping after N epochs without a better val loss (default 10, images 20,\n"
     "                           feature vectors 30; 0 = off)\n"
     "  --seed N                 seed of the split, initialisation, shuffling and augmentation (default 42)\n"
@@ -84,7 +86,7 @@ enum {
     OPT_TEST_FRACTION, OPT_VAL_FRACTION, OPT_GROUP_BY, OPT_TEST_MATCH, OPT_TRAIN, OPT_VAL, OPT_TEST, OPT_SEGMENT,
     OPT_SR, OPT_IMAGE_SIZE, OPT_REPORT, OPT_RESUME, OPT_CACHE, OPT_NO_CACHE, OPT_THREADS, OPT_FROM, OPT_FREEZE,
     OPT_STOP_AFTER, OPT_FUSION, OPT_FINETUNE_EPOCHS, OPT_UNFREEZE, OPT_FINETUNE_LR, OPT_LABEL_SMOOTHING, OPT_TTA,
-    OPT_EMA, OPT_MIXUP, OPT_HELP,
+    OPT_EMA, OPT_MIXUP, OPT_ERASE, OPT_HELP,
     OPT_TOP_DB, OPT_TRIM_DB, OPT_LIFTER, OPT_CENTER, OPT_CLIP_NORM, OPT_EVAL_CROP, OPT_TRAIN_SIZE
 };
 
@@ -102,6 +104,7 @@ static const struct option long_options[] = {
     {"eval-crop", required_argument, NULL, OPT_EVAL_CROP},
     {"ema", required_argument, NULL, OPT_EMA},
     {"mixup", required_argument, NULL, OPT_MIXUP},
+    {"erase", required_argument, NULL, OPT_ERASE},
     {"patience", required_argument, NULL, OPT_PATIENCE},
     {"seed", required_argument, NULL, OPT_SEED},
     {"test-fraction", required_argument, NULL, OPT_TEST_FRACTION},

@@ -195,6 +195,31 @@ static void apply_colour(const colour_jitter *j, const cnk_augment_params *p, fl
         jitter_colour(x, channels, plane, j->brightness, j->contrast, j->saturation);
 }
 
+/* Random erasing (Zhong et al. 2017): a hidden part of the photo (an ear, the muzzle) makes the network use
+ * the other cues as well, for a model that memorises its ~1000 training photos (training accuracy 0.96 against
+ * 0.81 on validation, datasets/README.md). The five values are drawn whenever it is on, erased or not; with it
+ * off nothing is drawn, so runs without it keep their random streams. */
+#define ERASE_AREA_MIN 0.02
+#define ERASE_AREA_MAX 0.25
+#define ERASE_ASPECT_MAX 3.3
+
+static void erase_box(cnk_rng *rng, float prob, float *x, int channels, int height, int width)
+{
+    if (!(prob > 0)) return;
+    double u_p = cnk_rng_uniform(rng), u_area = cnk_rng_uniform(rng), u_aspect = cnk_rng_uniform(rng);
+    double u_x = cnk_rng_uniform(rng), u_y = cnk_rng_uniform(rng);
+    if (u_p >= prob) return;
+    double area = (ERASE_AREA_MIN + (ERASE_AREA_MAX - ERASE_AREA_MIN) * u_area) * height * width;
+    double aspect = exp(log(ERASE_ASPECT_MAX) * (2 * u_aspect - 1)); /* height / width of the box */
+    /* at most sqrt(0.25 * 3.3) = 0.91 of a side: the box always fits */
+    int box_h = clampi((int)lround(sqrt(area * aspect)), 1, height);
+    int box_w = clampi((int)lround(sqrt(area / aspect)), 1, width);
+    int y0 = (int)(u_y * (height - box_h + 1)), x0 = (int)(u_x * (width - box_w + 1));
+    for (int c = 0; c < channels; c++)
+        for (int y = y0; y < y0 + box_h; y++)
+            memset(x + ((size_t)c * height + y) * width + x0, 0, (size_t)box_w * sizeof *x);
+}
+
 void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int height, int width,
                        float *scratch)
 {
@@ -206,6 +231,7 @@ void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int 
         apply_warp(&w, scratch, height, width, x, channels, height, width);
     }
     apply_colour(&j, p, x, channels, (size_t)height * width);
+    erase_box(rng, p->erase, x, channels, height, width);
 }
 
 void cnk_augment_image_from(cnk_rng *rng, const cnk_augment_params *p, const float *src, int src_h, int src_w,
@@ -219,6 +245,7 @@ void cnk_augment_image_from(cnk_rng *rng, const cnk_augment_params *p, const flo
     w.y0 *= ry, w.sy *= ry;
     apply_warp(&w, src, src_h, src_w, x, channels, height, width);
     apply_colour(&j, p, x, channels, (size_t)height * width);
+    erase_box(rng, p->erase, x, channels, height, width);
 }
 
 void cnk_augment_crop_resize(const float *src, int channels, int src_h, int src_w, double box_x, double box_y,

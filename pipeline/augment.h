@@ -18,6 +18,9 @@ typedef struct cnk_augment_params {
     float brightness;    /* colour jitter on the standardised input: add U(-brightness, brightness), */
     float contrast;      /* scale around the image's mean by U(1 - contrast, 1 + contrast), */
     float saturation;    /* and (3 channels) blend with the pixel's channel mean by U(1 - s, 1 + s); 0 = off */
+    float erase;         /* random erasing, last: with this probability one box of 2-25% of the image's area,
+                            aspect ratio 0.3-3.3 (log-uniform), placed at random, is set to 0 (the channel's
+                            mean in the standardised input); 0 = off, and nothing is drawn for it */
     /* spectrograms (C x F x T, rows = frequency) */
     float freq_warp;     /* speech: resample the rows by a factor U(1 - w, 1 + w) (a VTLP-like pitch and formant
                             change, pipeline/spec_warp.h); 0 = off */
@@ -43,7 +46,7 @@ void cnk_augment_mirror(float *x, int channels, int height, int width);
 /* Each needs scratch of channels*height*width floats (the size of x). */
 void cnk_augment_image(cnk_rng *rng, const cnk_augment_params *p, float *x, int channels, int height, int width,
                        float *scratch);
-/* The same random-resized crop, flip and colour jitter (the same draws from rng, so a run's stream does not
+/* The same random-resized crop, flip, colour jitter and erasing (the same draws from rng, so a run's stream does not
  * depend on it) with the crop box cut from src, a larger view of the same image (channels x src_h x src_w, e.g.
  * a photo kept at a training source size), and resized to height x width into x: the box is the same fraction
  * of src as cnk_augment_image's of the image, so scale 1 is the whole of src resized. Shrinking uses a tent as

@@ -37,6 +37,7 @@ void cnk_train_options_init(cnk_train_options *opts)
     opts->eval_crop = -1;
     opts->ema_decay = -1;
     opts->mixup = -1;
+    opts->erase = -1;
     opts->train_width = opts->train_height = -1;
     cnk_audio_overrides_init(&opts->audio);
 }
@@ -98,6 +99,8 @@ static int choose_train_size(train_run *r, const cnk_modelfile *ckpt)
     int in_c, in_h, in_w;
     cnk_preprocess_input_shape(p, &in_c, &in_h, &in_w);
     int photo = p->kind == CNK_PREP_IMAGE && !r->ds.values && !r->ds.bytes;
+    if (o->erase > 0 && !photo)
+        return cnk_fail(r->ctx, CNK_ERR_ARG, "--erase: random erasing applies to image folders only");
     if (o->resume) {
         int rc = checkpoint_train_size(r, ckpt, in_h, in_w);
         if (rc) return rc;
@@ -241,6 +244,7 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
     r->label_smoothing = opts->label_smoothing >= 0 ? opts->label_smoothing : default_label_smoothing(p, planned_steps);
     r->ema_decay = opts->ema_decay >= 0 ? opts->ema_decay : default_ema_decay(p);
     r->mixup = opts->mixup >= 0 ? opts->mixup : 0;
+    r->erase = opts->erase >= 0 ? opts->erase : 0;
 }
 
 /* ---- data, split, features ---- */
@@ -472,6 +476,7 @@ static void choose_augmentation(train_run *r)
     switch (r->prep.kind) {
     case CNK_PREP_IMAGE:
         cnk_augment_defaults_image(&r->aug);
+        r->aug.erase = (float)r->erase;
         r->augment_kind = 1;
         break;
     case CNK_PREP_MEL:

@@ -60,6 +60,9 @@ typedef struct cnk_train_options {
                               * decay (in [0, 1)); 0 = off; < 0 = the input kind's default (default_ema_decay) */
     double mixup;            /* > 0: mixup with this Beta(a, a) parameter (in (0, 1]): every training batch is
                               * blended with itself reversed, labels alike; 0 = off; < 0 = default (0) */
+    double erase;            /* photos: random erasing, with this probability per training photo one box of
+                              * 2-25% of its area is set to the mean (pipeline/augment.h); 0 = off; < 0 =
+                              * default (0) */
     const char *model_path;  /* -o MODEL.cnk (required) */
     const char *report_dir;  /* --report DIR or NULL */
     const char *resume;      /* --resume CHECKPOINT or NULL */

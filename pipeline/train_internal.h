@@ -50,6 +50,7 @@ typedef struct train_run {
     float *live_params, *live_buffers; /* the trained weights while the average sits in the model */
     double mixup;           /* > 0: Beta(mixup, mixup) blends of each training batch with itself reversed */
     float *soft_targets;    /* batch x classes blended labels (NULL without mixup) */
+    double erase;           /* photos: random-erasing probability (0 = off) */
     int in_c, in_h, in_w;
     size_t in_size;
     float *batch_x, *dlogits, *probs, *scratch;

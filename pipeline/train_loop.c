@@ -358,6 +358,8 @@ static int save_checkpoint(train_run *r, int epochs_done)
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
                                   r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing,
                                   r->ema_decay, r->mixup);
+    if (r->erase > 0) /* absent: none (every run before the option, and runs without it) */
+        len += (size_t)snprintf(text + len, cap - len, "ckpt_erase=%.17g\n", r->erase);
     if (r->train_source) /* absent: the input size (every run before the option, and runs without one) */
         len += (size_t)snprintf(text + len, cap - len, "ckpt_train_size=%dx%d\n", r->train_w, r->train_h);
     cnk_ckpt_append_history(text, len, cap, r->history, HIST_SERIES, epochs_done);
@@ -400,6 +402,11 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
     if (strstr(t, "\nckpt_mixup=") && (kv_double(r, t, "ckpt_mixup", &mixup) || !(mixup >= 0 && mixup <= 1)))
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint mixup out of range", r->opts->resume);
     r->mixup = mixup;
+    double erase = 0; /* absent in checkpoints from before random erasing: none */
+    if (strstr(t, "\nckpt_erase=") && (kv_double(r, t, "ckpt_erase", &erase) || !(erase >= 0 && erase <= 1)))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint random-erasing probability out of range",
+                        r->opts->resume);
+    r->erase = erase;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);

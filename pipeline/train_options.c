@@ -43,6 +43,7 @@ static const number_option numbers[] = {
     {"label-smoothing", DOUBLE_OPT, 0, 0.999, AT(label_smoothing)},
     {"ema", DOUBLE_OPT, 0, 0.99999, AT(ema_decay)},
     {"mixup", DOUBLE_OPT, 0, 1, AT(mixup)},
+    {"erase", DOUBLE_OPT, 0, 1, AT(erase)},
     {"top-db", DOUBLE_OPT, 1, 80, AT(audio.top_db)},
     {"trim-db", DOUBLE_OPT, 0, 200, AT(audio.trim_db)},
     {"lifter", INT_OPT, 0, 1024, AT(audio.lifter)},

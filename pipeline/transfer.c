@@ -1200,10 +1200,10 @@ static int check_options(cnk_ctx *ctx, const cnk_transfer_options *o)
     if (!t->data && !t->train_dir) return cnk_fail(ctx, CNK_ERR_ARG, "no data given");
     if (t->arch) return cnk_fail(ctx, CNK_ERR_ARG, "--arch and --from exclude each other: the backbone is the architecture");
     /* Options the transfer phases do not implement are refused, never silently ignored. */
-    if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->tta_flip > 0 ||
+    if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->erase > 0 || t->tta_flip > 0 ||
         (t->eval_crop > 0 && t->eval_crop < 1) || t->train_width > 0 ||
         (t->optimizer && strcmp(t->optimizer, "adam") != 0))
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --tta, --eval-crop, --train-size and "
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --erase, --tta, --eval-crop, --train-size and "
                                                   "--optimizer other than adam are not available with --from");
     int frozen;
     if (cnk_transfer_parse_freeze(t->freeze, &frozen))

@@ -1,6 +1,6 @@
 /* Tests for pipeline/augment: seeded determinism, shifts and flips move pixels exactly, random-resized crops
- * zoom linearly, colour jitter keeps what it should, masks fill whole rows/columns with the fill value, and
- * the spectrogram shift moves frames.
+ * zoom linearly, colour jitter keeps what it should, random erasing blanks one box, masks fill whole
+ * rows/columns with the fill value, and the spectrogram shift moves frames.
  * test-libs: core pipeline */
 #include "testutil.h"
 
@@ -257,6 +257,66 @@ static void test_image_colour_jitter(void **state)
     }
 }
 
+/* Random erasing: one box, the same in every channel, of 2-25% of the area (within rounding) and aspect
+ * 0.3-3.3, set to 0; everything else untouched; about half the photos at probability 0.5; its draws do not
+ * depend on whether the box was erased, and cnk_augment_image_from erases the same box. */
+static void test_image_erase(void **state)
+{
+    (void)state;
+    enum { C = 3, H = 32, W = 40, P = H * W, N = C * P };
+    static float x[N], y[N], scratch[N];
+    cnk_augment_params on = {.erase = 1.0f}, half = {.erase = 0.5f};
+    double min_area = 1, max_area = 0, min_aspect = 10, max_aspect = 0;
+    int n_half = 0;
+    for (int seed = 0; seed < 300; seed++) {
+        cnk_rng rng, rng_half;
+        cnk_rng_seed(&rng, (uint64_t)seed, 3);
+        cnk_rng_seed(&rng_half, (uint64_t)seed, 3);
+        for (int i = 0; i < N; i++) x[i] = y[i] = 1.0f + (float)(i % 7);
+        cnk_augment_image(&rng, &on, x, C, H, W, scratch);
+        int y0 = H, y1 = -1, x0 = W, x1 = -1, zeros = 0;
+        for (int r = 0; r < H; r++)
+            for (int c = 0; c < W; c++)
+                if (x[r * W + c] == 0) {
+                    zeros++;
+                    y0 = r < y0 ? r : y0, y1 = r > y1 ? r : y1, x0 = c < x0 ? c : x0, x1 = c > x1 ? c : x1;
+                }
+        assert_true(zeros > 0);
+        assert_int_equal(zeros, (y1 - y0 + 1) * (x1 - x0 + 1)); /* one solid box */
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < P; i++) {
+                int inside = x[i] == 0; /* channel 0 marks the box */
+                if (inside) assert_true(x[ch * P + i] == 0);
+                else assert_true(x[ch * P + i] == 1.0f + (float)((ch * P + i) % 7));
+            }
+        double area = (double)zeros / P, aspect = (double)(y1 - y0 + 1) / (x1 - x0 + 1);
+        min_area = fmin(min_area, area), max_area = fmax(max_area, area);
+        min_aspect = fmin(min_aspect, aspect), max_aspect = fmax(max_aspect, aspect);
+        cnk_augment_image(&rng_half, &half, y, C, H, W, scratch);
+        if (y[y0 * W + x0] == 0) n_half++;
+        /* the same number of draws, erased or not */
+        assert_true(cnk_rng_u64(&rng) == cnk_rng_u64(&rng_half));
+    }
+    assert_true(min_area >= 0.015 && min_area < 0.04);
+    assert_true(max_area <= 0.27 && max_area > 0.2);
+    assert_true(min_aspect >= 0.25 && min_aspect < 0.5);
+    assert_true(max_aspect <= 4.0 && max_aspect > 2.0);
+    assert_in_range(n_half, 110, 190);
+
+    /* the larger-source path draws and erases the same box */
+    cnk_augment_params all = {.flip = 1, .scale_min = 0.5f, .max_aspect = 4.0f / 3, .brightness = 0.1f, .erase = 1.0f};
+    for (int seed = 0; seed < 5; seed++) {
+        cnk_rng r1, r2;
+        cnk_rng_seed(&r1, (uint64_t)seed, 4);
+        cnk_rng_seed(&r2, (uint64_t)seed, 4);
+        for (int i = 0; i < N; i++) x[i] = (float)((i * 13) % 17);
+        memcpy(scratch, x, sizeof x);
+        cnk_augment_image(&r1, &all, x, C, H, W, y);
+        cnk_augment_image_from(&r2, &all, scratch, H, W, y, C, H, W);
+        assert_memory_equal(x, y, sizeof x);
+    }
+}
+
 static void test_spectrogram_masks_and_shift(void **state)
 {
     (void)state;
@@ -405,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_image_defaults),
         cmocka_unit_test(test_image_scale_jitter_zooms),
         cmocka_unit_test(test_image_colour_jitter),
+        cmocka_unit_test(test_image_erase),
         cmocka_unit_test(test_image_from_same_size_is_augment_image),
         cmocka_unit_test(test_crop_resize_known_boxes),
         cmocka_unit_test(test_crop_resize_shrinks_without_aliasing),

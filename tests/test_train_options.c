@@ -20,6 +20,7 @@ static void test_sets_numbers_words_and_sizes(void **state)
     assert_int_equal(cnk_train_option_set(&o, "label-smoothing", "0.1"), 0);
     assert_int_equal(cnk_train_option_set(&o, "ema", "0.99"), 0);
     assert_int_equal(cnk_train_option_set(&o, "mixup", "0.2"), 0);
+    assert_int_equal(cnk_train_option_set(&o, "erase", "0.5"), 0);
     assert_int_equal(cnk_train_option_set(&o, "top-db", "40"), 0);
     assert_int_equal(cnk_train_option_set(&o, "lifter", "13"), 0);
     assert_int_equal(cnk_train_option_set(&o, "image-size", "112x80"), 0);
@@ -34,6 +35,7 @@ static void test_sets_numbers_words_and_sizes(void **state)
     assert_true(o.label_smoothing == 0.1);
     assert_true(o.ema_decay == 0.99);
     assert_true(o.mixup == 0.2);
+    assert_true(o.erase == 0.5);
     assert_true(o.audio.top_db == 40);
     assert_int_equal(o.audio.lifter, 13);
     assert_int_equal(o.image_width, 112);
@@ -62,6 +64,7 @@ static void test_bad_values_leave_the_options_alone(void **state)
         {"epochs", "0"},          {"epochs", "3.5"},       {"epochs", ""},        {"batch-size", "4097"},
         {"lr", "0"},              {"lr", "nan"},           {"lr", "1e-3x"},       {"weight-decay", "-1"},
         {"test-fraction", "0.96"}, {"label-smoothing", "1"}, {"ema", "1"},         {"mixup", "1.5"},
+        {"erase", "1.01"},        {"erase", "-0.1"},
         {"top-db", "0"},          {"top-db", "81"},        {"lifter", "-1"},      {"image-size", "96"},
         {"image-size", "0x96"},   {"image-size", "96x96x3"}, {"tta", "mirror"},   {"center", "yes"},
         {"clip-norm", "CMN"},     {"patience", "-2"},      {"epochs", NULL},
@@ -83,7 +86,7 @@ static void test_range_ends_are_accepted(void **state)
     static const char *const good[][2] = {
         {"epochs", "1"}, {"epochs", "100000"}, {"batch-size", "4096"}, {"sr", "1000"}, {"sr", "384000"},
         {"test-fraction", "0.95"}, {"val-fraction", "0"}, {"label-smoothing", "0"}, {"ema", "0"},
-        {"mixup", "1"}, {"top-db", "1"}, {"top-db", "80"}, {"trim-db", "0"}, {"lifter", "0"},
+        {"mixup", "1"}, {"erase", "0"}, {"erase", "1"}, {"top-db", "1"}, {"top-db", "80"}, {"trim-db", "0"}, {"lifter", "0"},
     };
     cnk_train_options o;
     cnk_train_options_init(&o);

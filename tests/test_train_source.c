@@ -3,7 +3,7 @@
  * tests/fixtures/train_source by tests/ref/gen_train_source.sh with a build of a5db288); at a larger size the
  * training part is cached under its own key, the model file keeps the input size, the checkpoint records the
  * source size and --resume continues exactly; a real photo kept at 4/3 of the size and shrunk to it is nearly the
- * photo read at that size; sizes it cannot use are refused.
+ * photo read at that size; sizes it cannot use are refused; random erasing (--erase) resumes exactly too.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 #include "tu_sets.h"
@@ -48,24 +48,31 @@ static unsigned long long file_hash(const char *path)
 
 static void model_path(const char *name, char *out, size_t cap) { snprintf(out, cap, "%s/%s.cnk", tmp, name); }
 
-/* A run on the photos at 32 x 32 with the training source train_w x train_h (-1: the default), for epochs
- * (stopping after stop_after of them when > 0, or resuming `resume`); the context's seed and one thread. */
+/* The options of a run on the photos at 32 x 32 with the training source train_w x train_h (-1: the default),
+ * for epochs (stopping after stop_after of them when > 0, or resuming `resume`); model must outlive the run. */
+static void photo_options(cnk_train_options *o, char *model, size_t cap, const char *name, int train_w,
+                          int train_h, int epochs, int stop_after, const char *cache, const char *resume)
+{
+    model_path(name, model, cap);
+    cnk_train_options_init(o);
+    o->data = photos;
+    o->model_path = model;
+    o->image_width = o->image_height = 32;
+    o->val_fraction = 0.25; /* one cat and one dog: validation selects the kept epoch */
+    o->epochs = epochs;
+    o->train_width = train_w, o->train_height = train_h;
+    o->max_epochs_this_run = stop_after;
+    o->cache_dir = cache;
+    o->resume = resume;
+}
+
+/* Such a run with the context's seed and one thread. */
 static int run(const char *name, int train_w, int train_h, int epochs, int stop_after, const char *cache,
                const char *resume, cnk_train_result *res, cnk_ctx *ctx)
 {
     static char model[4400];
-    model_path(name, model, sizeof model);
     cnk_train_options o;
-    cnk_train_options_init(&o);
-    o.data = photos;
-    o.model_path = model;
-    o.image_width = o.image_height = 32;
-    o.val_fraction = 0.25; /* one cat and one dog: validation selects the kept epoch */
-    o.epochs = epochs;
-    o.train_width = train_w, o.train_height = train_h;
-    o.max_epochs_this_run = stop_after;
-    o.cache_dir = cache;
-    o.resume = resume;
+    photo_options(&o, model, sizeof model, name, train_w, train_h, epochs, stop_after, cache, resume);
     tu_ctx(ctx);
     return cnk_train_run(ctx, &o, res);
 }
@@ -230,6 +237,43 @@ static void test_resume_with_source(void **state)
     assert_true(tu_files_equal(ckpt_whole, ckpt_parts));
 }
 
+/* Random erasing (--erase) on a run with a source: the checkpoint records it, an interrupted run resumed with
+ * no option ends with the uninterrupted one's files, and it changes the training. */
+static void test_erase_resumes_exactly(void **state)
+{
+    (void)state;
+    static char model[4400];
+    const char *names[2] = {"erase_whole", "erase_parts"};
+    cnk_train_result res;
+    for (int i = 0; i < 2; i++) {
+        cnk_train_options o;
+        photo_options(&o, model, sizeof model, names[i], 48, 48, 3, i == 1 ? 1 : 0, "", NULL);
+        o.erase = 0.5;
+        cnk_ctx ctx;
+        tu_ctx(&ctx);
+        if (cnk_train_run(&ctx, &o, &res)) fail_msg("%s", cnk_error(&ctx));
+    }
+    assert_true(res.interrupted);
+    char whole[4400], parts[4400], ckpt_whole[4500], ckpt_parts[4500], plain[4400];
+    model_path("erase_whole", whole, sizeof whole);
+    model_path("erase_parts", parts, sizeof parts);
+    snprintf(ckpt_whole, sizeof ckpt_whole, "%s.ckpt", whole);
+    snprintf(ckpt_parts, sizeof ckpt_parts, "%s.ckpt", parts);
+    char *text = file_text(ckpt_parts);
+    assert_non_null(strstr(text, "\nckpt_erase=0.5\n"));
+    free(text);
+    run_ok("erase_parts", -1, -1, 3, 0, "", ckpt_parts, &res);
+    assert_false(res.interrupted);
+    assert_true(tu_files_equal(whole, parts));
+    assert_true(tu_files_equal(ckpt_whole, ckpt_parts));
+    run_ok("erase_none", 48, 48, 3, 0, "", NULL, &res);
+    model_path("erase_none", plain, sizeof plain);
+    assert_false(tu_files_equal(whole, plain));
+    text = file_text(plain);
+    assert_null(strstr(text, "\nckpt_erase=0.5\n"));
+    free(text);
+}
+
 /* A real photo: kept at 128 x 128 and resized to 96 x 96 as a training crop of scale 1 is (a tent over 4/3
  * pixels), it is the photo read at 96 x 96 (the file's own resize) but for the two resizes' difference. */
 static void test_source_photo_matches_the_input_photo(void **state)
@@ -319,6 +363,10 @@ static void test_option_values_and_refusals(void **state)
     cnk_train_result res;
     assert_int_equal(cnk_train_run(&ctx, &o, &res), CNK_ERR_ARG);
     assert_non_null(strstr(cnk_error(&ctx), "image folders only"));
+    o.train_width = o.train_height = -1;
+    o.erase = 0.5; /* spectrograms have their own masks */
+    assert_int_equal(cnk_train_run(&ctx, &o, &res), CNK_ERR_ARG);
+    assert_non_null(strstr(cnk_error(&ctx), "--erase: random erasing applies to image folders only"));
     tu_rmtree(audio_tmp);
 }
 
@@ -328,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_input_size_is_the_run_before),
         cmocka_unit_test(test_larger_source_cache_and_files),
         cmocka_unit_test(test_resume_with_source),
+        cmocka_unit_test(test_erase_resumes_exactly),
         cmocka_unit_test(test_source_photo_matches_the_input_photo),
         cmocka_unit_test(test_option_values_and_refusals),
     };

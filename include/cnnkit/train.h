@@ -26,8 +26,8 @@ CNK_API void cnk_training_free(cnk_training *t);
 /* Sets an option by its `cnnkit train` long name, without the dashes, value as on the command line:
  *   input arch epochs batch-size lr optimizer weight-decay patience test-fraction val-fraction group-by
  *   test-match train val test segment sr image-size report resume cache no-cache (value ignored) from freeze
- *   finetune-epochs unfreeze finetune-lr fusion label-smoothing tta eval-crop train-size ema mixup top-db trim-db
- *   lifter center clip-norm
+ *   finetune-epochs unfreeze finetune-lr fusion label-smoothing tta eval-crop train-size ema mixup erase top-db
+ *   trim-db lifter center clip-norm
  * (see `cnnkit help train` and cnnkit(1)): "from" runs transfer learning from a pretrained model, input
  * "mel+wavelet" (or arch "fusion") late fusion of a mel and a wavelet branch. The seed and the thread count
  * come from the context.
