@@ -27,6 +27,13 @@ THREADS_OPT=()
 SEED_OPT=()
 SUFFIX=
 [ -n "${SEED:-}" ] && SEED_OPT=(--seed "$SEED") && SUFFIX=_s$SEED
+# FOLD: a folder written by animals3_folds.py (FOLD/train, val, test): the default split's test photos with
+# another validation set (session 6); the runs go to OUT_DIR/<variant>_<folder name>/
+DATA_OPT=("$DATA")
+if [ -n "${FOLD:-}" ]; then
+    DATA_OPT=(--train "$FOLD/train" --val "$FOLD/val" --test "$FOLD/test")
+    SUFFIX=${SUFFIX}_$(basename "$FOLD")
+fi
 
 [ -x "$CNNKIT" ] || { echo "animals3.sh: $CNNKIT not found (build first, or set CNNKIT)" >&2; exit 2; }
 [ -d "$DATA" ] || { echo "animals3.sh: $DATA not found (set SHARED)" >&2; exit 2; }
@@ -52,6 +59,8 @@ options_of() {
     sgd005) echo --optimizer sgd --lr 0.05 --weight-decay 5e-4 ;;
     sgd01) echo --optimizer sgd --lr 0.1 --weight-decay 5e-4 ;;
     adamw005) echo --optimizer adamw --weight-decay 0.05 ;;
+    # session 6: random erasing (one box of 2-25% of the photo set to the mean, half the photos)
+    erase05) echo --erase 0.5 ;;
     # networks as .cfg files next to this script (3 classes): a stride-2 first conv at 112 x 112 instead of
     # cnn5's conv + pool at 96; a stride-2 stem + pool at 128 with two convs in blocks 3 and 4; cnn5 with a
     # second conv in block 5
@@ -71,7 +80,7 @@ for v in "${VARIANTS[@]}"; do
     rm -rf "$dir"
     mkdir -p "$dir"
     # shellcheck disable=SC2086 # opts is a list of words
-    /usr/bin/time -f "%e %U" -o "$dir/time.txt" "$CNNKIT" train "$DATA" $opts "${THREADS_OPT[@]}" "${SEED_OPT[@]}" \
+    /usr/bin/time -f "%e %U" -o "$dir/time.txt" "$CNNKIT" train "${DATA_OPT[@]}" $opts "${THREADS_OPT[@]}" "${SEED_OPT[@]}" \
         -o "$dir/m.cnk" --report "$dir/report" >"$dir/stdout.txt" 2>"$dir/stderr.txt"
     best=$(grep -a 'saved' "$dir/stderr.txt" | tail -n 1 | sed 's/.*epoch *\([0-9]*\)\/.*val loss \([0-9.]*\) acc \([0-9.]*\).*/epoch \1 val_loss \2 val_acc \3/')
     test_acc=$(sed -n 's/^test accuracy: //p' "$dir/stdout.txt")
