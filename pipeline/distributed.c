@@ -307,14 +307,34 @@ int cnk_dist_agree(cnk_ctx *ctx, cnk_dist *d, int status)
 #endif
 }
 
+/* 1 if an item of part `part` is among `parts`. */
+static int part_selected(int part, cnk_dist_parts parts)
+{
+    switch (parts) {
+    case CNK_DIST_TRAIN_PART: return part == CNK_PART_TRAIN;
+    case CNK_DIST_OTHER_PARTS: return part != CNK_PART_TRAIN;
+    case CNK_DIST_ALL_PARTS: break;
+    }
+    return 1;
+}
+
 int cnk_dist_warm_feature_cache(cnk_ctx *ctx, cnk_dist *d, const cnk_dataset *ds, const cnk_preprocess *p,
                                 const char *cache_dir)
 {
+    return cnk_dist_warm_feature_cache_parts(ctx, d, ds, p, cache_dir, CNK_DIST_ALL_PARTS);
+}
+
+int cnk_dist_warm_feature_cache_parts(cnk_ctx *ctx, cnk_dist *d, const cnk_dataset *ds, const cnk_preprocess *p,
+                                      const char *cache_dir, cnk_dist_parts parts)
+{
+    if (parts != CNK_DIST_ALL_PARTS && parts != CNK_DIST_TRAIN_PART && parts != CNK_DIST_OTHER_PARTS)
+        return cnk_fail(ctx, CNK_ERR_INTERNAL, "feature cache warm-up: unknown part selection %d", (int)parts);
     if (!is_parallel(d) || (cache_dir && !cache_dir[0]) || ds->values || ds->bytes) return CNK_OK;
     const char **paths = calloc(ds->n_items ? ds->n_items : 1, sizeof *paths);
     if (!paths) return cnk_fail(ctx, CNK_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < ds->n_items; i++)
-        if (ds->items[i].label >= 0 && cnk_dist_owns(d, i)) paths[i] = ds->items[i].path;
+        if (ds->items[i].label >= 0 && part_selected(ds->items[i].part, parts) && cnk_dist_owns(d, i))
+            paths[i] = ds->items[i].path;
     /* Warnings about unreadable files would be repeated by the full pass that follows: keep them quiet here. */
     cnk_ctx quiet = *ctx;
     quiet.warn = NULL;

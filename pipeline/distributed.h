@@ -91,4 +91,18 @@ int cnk_dist_agree(cnk_ctx *ctx, cnk_dist *d, int status);
 int cnk_dist_warm_feature_cache(cnk_ctx *ctx, cnk_dist *d, const cnk_dataset *ds, const cnk_preprocess *p,
                                 const char *cache_dir);
 
+/* Which items a warm-up decodes, for a run that reads the parts in different views (photos' training source
+ * size: the training part at one size, validation and test at the input size), so that no file is decoded in
+ * a view nothing reads it in. */
+typedef enum cnk_dist_parts {
+    CNK_DIST_ALL_PARTS = 0, /* every labelled item (cnk_dist_warm_feature_cache) */
+    CNK_DIST_TRAIN_PART,    /* only the training part's items (CNK_PART_TRAIN) */
+    CNK_DIST_OTHER_PARTS    /* every labelled item but the training part's */
+} cnk_dist_parts;
+
+/* cnk_dist_warm_feature_cache over the labelled items of `parts` only. Ownership is by item index as there, so
+ * a view's items are spread over the ranks the same way whichever parts are selected. */
+int cnk_dist_warm_feature_cache_parts(cnk_ctx *ctx, cnk_dist *d, const cnk_dataset *ds, const cnk_preprocess *p,
+                                      const char *cache_dir, cnk_dist_parts parts);
+
 #endif

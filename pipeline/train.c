@@ -644,10 +644,14 @@ static int setup(train_run *r, cnk_modelfile *ckpt)
     if (!rc) rc = choose_train_size(r, ckpt);
     if (!rc) rc = assign_split(r);
     double t0 = now_seconds();
-    if (!rc) rc = cnk_dist_warm_feature_cache(ctx, r->opts->dist, &r->ds, &r->prep, r->opts->cache_dir);
-    /* (the warm-up reads every file in each view: the training source's pass also does the other parts) */
+    /* Under MPI the ranks share the decoding through the cache, each file in the view compute_features reads it
+     * in: with a training source size, the training part at that size and only the other parts at the input. */
+    if (!rc)
+        rc = cnk_dist_warm_feature_cache_parts(ctx, r->opts->dist, &r->ds, &r->prep, r->opts->cache_dir,
+                                               r->train_source ? CNK_DIST_OTHER_PARTS : CNK_DIST_ALL_PARTS);
     if (!rc && r->train_source)
-        rc = cnk_dist_warm_feature_cache(ctx, r->opts->dist, &r->ds, &r->train_prep, r->opts->cache_dir);
+        rc = cnk_dist_warm_feature_cache_parts(ctx, r->opts->dist, &r->ds, &r->train_prep, r->opts->cache_dir,
+                                               CNK_DIST_TRAIN_PART);
     if (!rc) rc = compute_features(r);
     r->result->seconds_features = now_seconds() - t0;
     if (!rc) rc = build_refs(r);

@@ -7,6 +7,10 @@
 #   differ from 1 rank (so the batch really is sharded) while the test accuracy stays close.
 # - Audio clips: each rank extracts its share into the shared feature cache, then all train from it; late
 #   fusion (mel + wavelet) the same way, and its 2-rank run resumed from a checkpoint ends byte-identical.
+# - Photos with a training source size (--train-size 48 for a 32x32 input): the warm-up decodes each photo once,
+#   in the view it is read in (the cache holds the training photos at 48 only, the others at 32 only, plus the
+#   test photos' evaluation view); the model says 32x32, the checkpoint 48x48, and a resumed run ends
+#   byte-identical.
 # - Resuming from a checkpoint with a different number of ranks (2 -> 1, 1 -> 3) ends at the 1-rank weights.
 # - A rank killed with SIGKILL ends the job within seconds with an error; a stopped (hung) rank makes rank 0
 #   fail with "no answer from the other ranks" after CNK_MPI_TIMEOUT seconds, exit code 3, no rank left.
@@ -146,6 +150,48 @@ mpi 2 "$bin" "${fz[@]}" --cache "$tmp/fz/cache" -o "$tmp/fz/res.cnk" --resume "$
   >"$tmp/fz/res2.out" 2>&1 || fail "fusion, 2 ranks, resumed: $(tail -n 2 "$tmp/fz/res2.out")"
 cmp -s "$tmp/fz/two.cnk" "$tmp/fz/res.cnk" || fail "fusion, 2 ranks: the resumed run differs from the straight one"
 cmp -s "$tmp/fz/two.cnk.ckpt" "$tmp/fz/res.cnk.ckpt" || fail "fusion, 2 ranks: the resumed run's last checkpoint differs"
+
+# ---- photos with a training source size: each photo decoded once, in the view it is read in -------------------------
+mkdir -p "$tmp/ts/photos/cats" "$tmp/ts/photos/dogs"
+for c in cats dogs; do
+  for f in $(ls "$CNK_SHARED/datasets/animals3/$c" | sort | head -6); do
+    ln -s "$CNK_SHARED/datasets/animals3/$c/$f" "$tmp/ts/photos/$c/$f"
+  done
+done
+ts=(train "$tmp/ts/photos" --image-size 32x32 --train-size 48 --epochs 2 --threads 1 --seed 5 --val-fraction 0.25
+  --test-fraction 0.25 --cache "$tmp/ts/cache")
+mpi 2 "$bin" "${ts[@]}" -o "$tmp/ts/two.cnk" >"$tmp/ts/two.out" 2>"$tmp/ts/two.err" ||
+  fail "--train-size, 2 ranks: $(tail -n 3 "$tmp/ts/two.err")"
+"$bin" summary "$tmp/ts/two.cnk" 2>&1 | grep -q '^Input: image 3x32x32,' ||
+  fail "--train-size, 2 ranks: the model's input is not 32x32: $("$bin" summary "$tmp/ts/two.cnk" 2>&1 | sed -n 2p)"
+grep -aqx 'ckpt_train_size=48x48' "$tmp/ts/two.cnk.ckpt" ||
+  fail "--train-size, 2 ranks: no ckpt_train_size=48x48 in the checkpoint"
+grep -q '(12 files from the cache)' "$tmp/ts/two.out" || fail "--train-size, 2 ranks: $(grep '^time' "$tmp/ts/two.out")"
+# Cache entries by their arrays' shape (in the .npy header) against the split: the training photos at 48 x 48, the
+# validation and test photos at 32 x 32, and the test photos once more in the evaluation view (its central crop).
+n_train=$(grep -c ',train$' "$tmp/ts/two.cnk.split.csv")
+n_other=$(grep -c ',val$\|,test$' "$tmp/ts/two.cnk.split.csv")
+n_test=$(grep -c ',test$' "$tmp/ts/two.cnk.split.csv")
+find "$tmp/ts/cache" -type f -name '*.npy' | while read -r f; do head -c 256 "$f" | tr -d '\0' |
+  grep -ao "'shape': ([^)]*)"; done >"$tmp/ts/shapes"
+n48=$(grep -c "'shape': (3, 48, 48)" "$tmp/ts/shapes")
+n32=$(grep -c "'shape': (3, 32, 32)" "$tmp/ts/shapes")
+n_all=$(find "$tmp/ts/cache" -type f | wc -l)
+echo "--train-size, 2 ranks: cache entries $n48 at 48x48, $n32 at 32x32 ($n_all files); split $n_train train, $n_other others, $n_test test"
+[ $((n_train + n_other)) = 12 ] && [ "$n_test" -gt 0 ] || fail "--train-size, 2 ranks: the split file lists $n_train + $n_other photos"
+[ "$n48" = "$n_train" ] || fail "--train-size, 2 ranks: $n48 cache entries at 48x48, expected one per training photo ($n_train)"
+[ "$n32" = $((n_other + n_test)) ] ||
+  fail "--train-size, 2 ranks: $n32 cache entries at 32x32, expected one per validation or test photo and one per test photo's evaluation view ($n_other + $n_test)"
+[ "$n_all" = $((n48 + n32)) ] || fail "--train-size, 2 ranks: $n_all files in the cache, $((n48 + n32)) entries"
+mpi 2 "$bin" "${ts[@]}" -o "$tmp/ts/res.cnk" --stop-after 1 >"$tmp/ts/res1.out" 2>&1 ||
+  fail "--train-size, 2 ranks, stop after 1 epoch: $(tail -n 2 "$tmp/ts/res1.out")"
+grep -aqx 'ckpt_train_size=48x48' "$tmp/ts/res.cnk.ckpt" || fail "--train-size, 2 ranks, stopped: no ckpt_train_size=48x48"
+mpi 2 "$bin" "${ts[@]}" -o "$tmp/ts/res.cnk" --resume "$tmp/ts/res.cnk.ckpt" >"$tmp/ts/res2.out" 2>&1 ||
+  fail "--train-size, 2 ranks, resumed: $(tail -n 2 "$tmp/ts/res2.out")"
+cmp -s "$tmp/ts/two.cnk" "$tmp/ts/res.cnk" || fail "--train-size, 2 ranks: the resumed run's model differs from the straight one"
+cmp -s "$tmp/ts/two.cnk.ckpt" "$tmp/ts/res.cnk.ckpt" || fail "--train-size, 2 ranks: the resumed run's last checkpoint differs"
+n_after=$(find "$tmp/ts/cache" -type f | wc -l)
+[ "$n_after" = "$n_all" ] || fail "--train-size, 2 ranks: the stopped and resumed runs added $((n_after - n_all)) cache files"
 
 # ---- resume with a different number of ranks ---------------------------------------------------------------------
 mkdir -p "$tmp/res_a" "$tmp/res_b"
