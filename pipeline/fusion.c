@@ -698,8 +698,8 @@ static int check_options(cnk_ctx *ctx, const cnk_train_options *t)
     if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->erase > 0 || t->tta_flip > 0 ||
         (t->eval_crop > 0 && t->eval_crop < 1) || t->train_width > 0 ||
         (t->optimizer && strcmp(t->optimizer, "adam") != 0)) /* never silently ignored */
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --erase, --tta, --eval-crop, --train-size and "
-                                                  "--optimizer other than adam are not available for fusion training");
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --erase, --tta, --eval-crop, "
+                                                  "--train-size and --optimizer other than adam are not available for fusion training");
     if (t->arch && strcmp(t->arch, "fusion") != 0)
         return cnk_fail(ctx, CNK_ERR_ARG, "--input mel+wavelet trains --arch fusion, not '%s'", t->arch);
     return CNK_OK;

@@ -1,6 +1,7 @@
 #include "pipeline/train.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +494,35 @@ static void choose_augmentation(train_run *r)
 
 /* ---- evaluation on the test split and the report ---- */
 
+/* printf at the end of out (len characters so far), never past cap. */
+static void append(char *out, size_t cap, size_t *len, const char *fmt, ...)
+{
+    if (*len >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0) *len += (size_t)n;
+}
+
+/* How the model was trained, for the report's parameters: the optimiser and what shaped the training beyond the
+ * schedule (the loss, the weight average, the augmentation), so two reports say how their runs differed. */
+static void describe_training(const train_run *r, char *out, size_t cap)
+{
+    size_t len = 0;
+    append(out, cap, &len, "%s, weight decay %g", optimizer_of(r->opts), r->weight_decay);
+    if (r->label_smoothing > 0) append(out, cap, &len, "; label smoothing %g", r->label_smoothing);
+    if (r->ema_decay > 0) append(out, cap, &len, "; weight average %g", r->ema_decay);
+    if (r->augment_kind == 1)
+        append(out, cap, &len, "; random-resized crops (%g-100%% of the area), flips, colour jitter %g",
+               100 * r->aug.scale_min, r->aug.brightness);
+    if (r->augment_kind == 2) append(out, cap, &len, "; time shifts, time and frequency masks");
+    if (r->augment_kind == 2 && r->aug.freq_warp > 0)
+        append(out, cap, &len, ", pitch and tempo changes of +-%g%%", 100 * r->aug.freq_warp);
+    if (r->erase > 0) append(out, cap, &len, "; random erasing %g", r->erase);
+    if (r->mixup > 0) append(out, cap, &len, "; mixup %g", r->mixup);
+}
+
 static int write_report(train_run *r, const int *items, const int *y_pred, const double *proba, size_t n)
 {
     int *y_true = malloc((n + 1) * sizeof *y_true);
@@ -514,12 +544,13 @@ static int write_report(train_run *r, const int *items, const int *y_pred, const
                               .proba = proba,
                               .paths = paths,
                               .history = &hist};
-    char epochs[32], batch[32], lr[32], seg[64], prep[512];
+    char epochs[32], batch[32], lr[32], seg[64], prep[512], training[512];
     snprintf(epochs, sizeof epochs, "%d (best %d)", r->n_history, r->best_epoch);
     snprintf(batch, sizeof batch, "%d", r->batch);
     snprintf(lr, sizeof lr, "%g", r->lr);
     snprintf(seg, sizeof seg, "%d x %d x %d", r->in_c, r->in_h, r->in_w);
     cnk_preprocess_describe(&r->prep, prep, sizeof prep); /* what predict will do to a file, as summary says */
+    describe_training(r, training, sizeof training);
     cnk_report_param params[] = {{"data", r->opts->data ? r->opts->data : r->opts->train_dir},
                                  {"model", r->opts->model_path},
                                  {"input", cnk_prep_kind_name(r->prep.kind)},
@@ -529,6 +560,7 @@ static int write_report(train_run *r, const int *items, const int *y_pred, const
                                  {"epochs", epochs},
                                  {"batch size", batch},
                                  {"learning rate", lr},
+                                 {"training", training},
                                  {"split", "test split held out from training (see the .split.csv file)"}};
     cnk_report_input in = {.title = "cnnkit training report: held-out test split",
                            .models = &model,

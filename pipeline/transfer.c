@@ -1203,8 +1203,8 @@ static int check_options(cnk_ctx *ctx, const cnk_transfer_options *o)
     if (t->ema_decay > 0 || t->label_smoothing > 0 || t->mixup > 0 || t->erase > 0 || t->tta_flip > 0 ||
         (t->eval_crop > 0 && t->eval_crop < 1) || t->train_width > 0 ||
         (t->optimizer && strcmp(t->optimizer, "adam") != 0))
-        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --erase, --tta, --eval-crop, --train-size and "
-                                                  "--optimizer other than adam are not available with --from");
+        return cnk_fail(ctx, CNK_ERR_UNSUPPORTED, "--ema, --label-smoothing, --mixup, --erase, --tta, --eval-crop, "
+                                                  "--train-size and --optimizer other than adam are not available with --from");
     int frozen;
     if (cnk_transfer_parse_freeze(t->freeze, &frozen))
         return cnk_fail(ctx, CNK_ERR_ARG, "--freeze %s: expected backbone, none or a layer count", t->freeze);

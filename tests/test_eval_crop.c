@@ -304,6 +304,30 @@ static void test_cache_keeps_the_views_apart(void **state)
     assert_true(again.best_val_loss == res.best_val_loss);
 }
 
+/* The training report names how the model was trained (the "training" row of its parameters): here the photo
+ * defaults' optimiser and augmentation (the report of the run above). */
+static void test_report_names_the_training(void **state)
+{
+    (void)state;
+    char path[4500];
+    snprintf(path, sizeof path, "%s/cached-report/report.html", tmp);
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    static char html[1 << 20];
+    size_t n = fread(html, 1, sizeof html - 1, f);
+    fclose(f);
+    html[n] = 0;
+    const char *row = strstr(html, "training</th><td class=\"l\">");
+    if (!row) fail_msg("%s: no training row", path);
+    const char *want[] = {"adam, weight decay 0.0001",
+                          "random-resized crops (50-100% of the area), flips, colour jitter 0.1"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *at = strstr(row, want[i]), *end = strstr(row, "</td>");
+        if (!at || !end || at > end) fail_msg("%s: the training row lacks '%s'", path, want[i]);
+    }
+    assert_null(strstr(row, "random erasing")); /* off by default */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_without_key_classifies_as_before),
         cmocka_unit_test(test_predict_equals_report_and_training_is_unchanged),
         cmocka_unit_test(test_cache_keeps_the_views_apart),
+        cmocka_unit_test(test_report_names_the_training),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

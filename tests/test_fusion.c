@@ -370,6 +370,10 @@ static void test_bad_settings(void **state)
     t.mixup = 0.2;
     assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
     t.mixup = -1;
+    t.erase = 0.5;
+    assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
+    assert_non_null(strstr(cnk_error(&ctx), "--erase"));
+    t.erase = -1;
     t.train_width = t.train_height = 128;
     assert_int_equal(cnk_fusion_run(&ctx, &t, CNK_FUSION_MEAN, &r), CNK_ERR_UNSUPPORTED);
     assert_non_null(strstr(cnk_error(&ctx), "--train-size"));
