@@ -225,6 +225,7 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
     int vector = h == 1 && w == 1, photo = p->kind == CNK_PREP_IMAGE;
     const char *arch = vector ? "mlp" : photo ? "cnn5" : "cnn";
     snprintf(r->arch_name, sizeof r->arch_name, "%s", opts->arch ? opts->arch : arch);
+    snprintf(r->optimizer, sizeof r->optimizer, "%s", optimizer_of(opts));
     /* Photos: the random-resized crops make every epoch new data, so a longer cosine schedule keeps gaining. */
     r->epochs = opts->epochs > 0 ? opts->epochs : vector ? 150 : photo ? 60 : 30;
     /* Small data sets get smaller batches: more steps per epoch let batch norm's running statistics settle.
@@ -428,7 +429,7 @@ static int create_model(train_run *r)
     int rc = cnk_model_create(r->ctx, &r->arch, r->batch, &r->model);
     if (rc) return rc;
     cnk_model_init_params(r->model, r->ctx->seed);
-    const char *name = optimizer_of(r->opts);
+    const char *name = r->optimizer;
     cnk_optim_kind kind = strcmp(name, "sgd") == 0 ? CNK_OPTIM_SGD : strcmp(name, "adamw") == 0 ? CNK_OPTIM_ADAMW
                                                                                                : CNK_OPTIM_ADAM;
     if (strcmp(name, "sgd") && strcmp(name, "adam") && strcmp(name, "adamw"))
@@ -510,7 +511,7 @@ static void append(char *out, size_t cap, size_t *len, const char *fmt, ...)
 static void describe_training(const train_run *r, char *out, size_t cap)
 {
     size_t len = 0;
-    append(out, cap, &len, "%s, weight decay %g", optimizer_of(r->opts), r->weight_decay);
+    append(out, cap, &len, "%s, weight decay %g", r->optimizer, r->weight_decay);
     if (r->label_smoothing > 0) append(out, cap, &len, "; label smoothing %g", r->label_smoothing);
     if (r->ema_decay > 0) append(out, cap, &len, "; weight average %g", r->ema_decay);
     if (r->augment_kind == 1)

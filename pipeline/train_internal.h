@@ -38,6 +38,7 @@ typedef struct train_run {
     cnk_featureset fs;
     ref_list parts[4]; /* indexed by cnk_part; [0] unused */
     char arch_name[256];
+    char optimizer[64];     /* adam, adamw or sgd (--optimizer, or the checkpoint's on --resume) */
     cnk_arch arch;
     cnk_model *model;
     cnk_optim *opt;

@@ -358,6 +358,8 @@ static int save_checkpoint(train_run *r, int epochs_done)
                                   r->prep_text, r->arch_name, epochs_done, r->epochs, r->batch, r->lr, r->patience,
                                   r->weight_decay, r->best_val, r->best_epoch, r->bad_epochs, r->label_smoothing,
                                   r->ema_decay, r->mixup);
+    if (strcmp(r->optimizer, "adam") != 0) /* absent: Adam (the default; before the key, whatever was given) */
+        len += (size_t)snprintf(text + len, cap - len, "ckpt_optimizer=%s\n", r->optimizer);
     if (r->erase > 0) /* absent: none (every run before the option, and runs without it) */
         len += (size_t)snprintf(text + len, cap - len, "ckpt_erase=%.17g\n", r->erase);
     if (r->train_source) /* absent: the input size (every run before the option, and runs without one) */
@@ -375,6 +377,28 @@ static int save_checkpoint(train_run *r, int epochs_done)
 static int kv_double(train_run *r, const char *text, const char *key, double *out)
 {
     return cnk_ckpt_number(r->ctx, text, r->opts->resume, key, out);
+}
+
+/* The run's optimiser on --resume: the checkpoint's (Adam when it names none), so a resumed run continues with
+ * the optimiser it started with; another one given with --resume is refused rather than switched to. Checkpoints
+ * from before the key name none: the run takes --optimizer, or Adam. */
+static int checkpoint_optimizer(train_run *r, const char *t)
+{
+    char name[64] = "adam";
+    int has_key = strstr(t, "\nckpt_optimizer=") != NULL;
+    if (has_key && cnk_kv_get(r->ctx, t, "ckpt_optimizer", name, sizeof name))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: bad ckpt_optimizer in the checkpoint", r->opts->resume);
+    if (strcmp(name, "adam") && strcmp(name, "adamw") && strcmp(name, "sgd"))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: unknown optimiser '%s' in the checkpoint", r->opts->resume, name);
+    const char *given = r->opts->optimizer;
+    if (!has_key) {
+        if (given) snprintf(name, sizeof name, "%s", given);
+    } else if (given && strcmp(given, name) != 0) {
+        return cnk_fail(r->ctx, CNK_ERR_ARG, "--optimizer %s: %s was trained with %s; resume it with that", given,
+                        r->opts->resume, name);
+    }
+    snprintf(r->optimizer, sizeof r->optimizer, "%s", name);
+    return CNK_OK;
 }
 
 int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
@@ -407,6 +431,8 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
         return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint random-erasing probability out of range",
                         r->opts->resume);
     r->erase = erase;
+    int rc_opt = checkpoint_optimizer(r, t);
+    if (rc_opt) return rc_opt;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);

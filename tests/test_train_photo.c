@@ -79,6 +79,7 @@ static void test_defaults(void **state)
     assert_kv(ckpt.preprocess, "ckpt_ls", "0"); /* 60 planned steps: too short for smoothing */
     assert_kv(ckpt.preprocess, "ckpt_ema", "0.995");
     assert_kv(ckpt.preprocess, "ckpt_mixup", "0");
+    assert_null(strstr(ckpt.preprocess, "ckpt_optimizer")); /* Adam: absent, as before the key */
     assert_kv(ckpt.preprocess, "ckpt_lr", "0.001"); /* Adam's rate and decay */
     assert_kv(ckpt.preprocess, "ckpt_wd", "0.0001");
     assert_kv(ckpt.preprocess, "tta_flip", "1");
@@ -169,6 +170,55 @@ static void test_options_override(void **state)
     cnk_modelfile_release(&ckpt);
 }
 
+/* A small run (cnn on 32 x 32, 2 epochs) with optimizer, stopped after stop_after epochs (0: none) or resuming
+ * `resume`; returns the status, the message in ctx. */
+static int small_run(cnk_ctx *ctx, const char *name, const char *optimizer, int stop_after, const char *resume,
+                     cnk_train_result *res)
+{
+    static char model[4400];
+    snprintf(model, sizeof model, "%s/%s.cnk", tmp, name);
+    cnk_train_options o;
+    cnk_train_options_init(&o);
+    o.data = photos;
+    o.model_path = model;
+    o.cache_dir = "";
+    o.arch = "cnn";
+    o.image_width = o.image_height = 32;
+    o.epochs = 2;
+    o.optimizer = optimizer;
+    o.max_epochs_this_run = stop_after;
+    o.resume = resume;
+    tu_ctx(ctx);
+    return cnk_train_run(ctx, &o, res);
+}
+
+/* --resume continues with the optimiser the run started with (the checkpoint names it when it is not Adam): an
+ * AdamW run resumed with no --optimizer ends with the uninterrupted run's model (Adam's state has the same size,
+ * so without the key it went on as Adam), and another optimiser is refused. */
+static void test_resume_keeps_the_optimizer(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    cnk_train_result res;
+    if (small_run(&ctx, "adamw_whole", "adamw", 0, NULL, &res)) fail_msg("%s", cnk_error(&ctx));
+    if (small_run(&ctx, "adamw_parts", "adamw", 1, NULL, &res)) fail_msg("%s", cnk_error(&ctx));
+    assert_true(res.interrupted);
+    char whole[4400], parts[4400], ckpt[4500];
+    snprintf(whole, sizeof whole, "%s/adamw_whole.cnk", tmp);
+    snprintf(parts, sizeof parts, "%s/adamw_parts.cnk", tmp);
+    cnk_train_checkpoint_path(parts, ckpt, sizeof ckpt);
+    cnk_modelfile mf;
+    cnk_modelfile_init(&mf);
+    if (cnk_modelfile_read(&ctx, ckpt, &mf)) fail_msg("%s", cnk_error(&ctx));
+    assert_kv(mf.preprocess, "ckpt_optimizer", "adamw");
+    cnk_modelfile_release(&mf);
+    assert_int_equal(small_run(&ctx, "adamw_parts", "adam", 0, ckpt, &res), CNK_ERR_ARG);
+    assert_non_null(strstr(cnk_error(&ctx), "was trained with adamw"));
+    if (small_run(&ctx, "adamw_parts", NULL, 0, ckpt, &res)) fail_msg("%s", cnk_error(&ctx));
+    assert_false(res.interrupted);
+    assert_true(tu_files_equal(whole, parts));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_options_override),
         cmocka_unit_test(test_optimizer),
         cmocka_unit_test(test_smoothing_on_long_runs),
+        cmocka_unit_test(test_resume_keeps_the_optimizer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
