@@ -91,6 +91,12 @@ static int checkpoint_train_size(train_run *r, const cnk_modelfile *ckpt, int in
     return CNK_OK;
 }
 
+/* Photos read from files (not pixel rows of a CSV file): the input the photo-only options apply to. */
+static int is_photo_folder(const train_run *r)
+{
+    return r->prep.kind == CNK_PREP_IMAGE && !r->ds.values && !r->ds.bytes;
+}
+
 /* The size the training part's photos are read at (train_h x train_w) and the view that reads them (train_prep,
  * its normalisation copied from prep again once that is fitted); train_source = 1 when it is not the input. */
 static int choose_train_size(train_run *r, const cnk_modelfile *ckpt)
@@ -99,9 +105,7 @@ static int choose_train_size(train_run *r, const cnk_modelfile *ckpt)
     const cnk_preprocess *p = &r->prep;
     int in_c, in_h, in_w;
     cnk_preprocess_input_shape(p, &in_c, &in_h, &in_w);
-    int photo = p->kind == CNK_PREP_IMAGE && !r->ds.values && !r->ds.bytes;
-    if (o->erase > 0 && !photo)
-        return cnk_fail(r->ctx, CNK_ERR_ARG, "--erase: random erasing applies to image folders only");
+    int photo = is_photo_folder(r);
     if (o->resume) {
         int rc = checkpoint_train_size(r, ckpt, in_h, in_w);
         if (rc) return rc;
@@ -674,6 +678,8 @@ static int setup(train_run *r, cnk_modelfile *ckpt)
     } else if (!rc) {
         rc = choose_preprocess(ctx, &r->ds, r->opts, &r->prep);
     }
+    if (!rc && r->opts->erase > 0 && !is_photo_folder(r)) /* before any feature is computed */
+        rc = cnk_fail(ctx, CNK_ERR_ARG, "--erase: random erasing applies to image folders only");
     if (!rc) rc = choose_train_size(r, ckpt);
     if (!rc) rc = assign_split(r);
     double t0 = now_seconds();

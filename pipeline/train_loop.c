@@ -379,6 +379,20 @@ static int kv_double(train_run *r, const char *text, const char *key, double *ou
     return cnk_ckpt_number(r->ctx, text, r->opts->resume, key, out);
 }
 
+/* A checkpoint value in [0, 1) ([0, 1] with one_allowed) under key, 0 when the key is absent; what names it in
+ * the error. */
+static int optional_fraction(train_run *r, const char *t, const char *key, const char *what, int one_allowed,
+                             double *out)
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, "\n%s=", key);
+    double v = 0;
+    if (strstr(t, needle) && (kv_double(r, t, key, &v) || !(v >= 0 && (one_allowed ? v <= 1 : v < 1))))
+        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint %s out of range", r->opts->resume, what);
+    *out = v;
+    return CNK_OK;
+}
+
 /* The run's optimiser on --resume: the checkpoint's (Adam when it names none), so a resumed run continues with
  * the optimiser it started with; another one given with --resume is refused rather than switched to. Checkpoints
  * from before the key name none: the run takes --optimizer, or Adam. */
@@ -413,26 +427,14 @@ int cnk_train_checkpoint_hyper(train_run *r, const cnk_modelfile *ckpt)
     r->lr = sched.lr;
     r->patience = sched.patience;
     r->weight_decay = sched.weight_decay;
-    /* Checkpoints from before label smoothing have no ckpt_ls: they trained without it. */
-    double ls = 0;
-    if (strstr(t, "\nckpt_ls=") && (kv_double(r, t, "ckpt_ls", &ls) || !(ls >= 0 && ls < 1)))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint label smoothing out of range", r->opts->resume);
-    r->label_smoothing = ls;
-    double ema = 0; /* absent in checkpoints from before the weight average: none */
-    if (strstr(t, "\nckpt_ema=") && (kv_double(r, t, "ckpt_ema", &ema) || !(ema >= 0 && ema < 1)))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint weight-average decay out of range", r->opts->resume);
-    r->ema_decay = ema;
-    double mixup = 0; /* absent in checkpoints from before mixup: none */
-    if (strstr(t, "\nckpt_mixup=") && (kv_double(r, t, "ckpt_mixup", &mixup) || !(mixup >= 0 && mixup <= 1)))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint mixup out of range", r->opts->resume);
-    r->mixup = mixup;
-    double erase = 0; /* absent in checkpoints from before random erasing: none */
-    if (strstr(t, "\nckpt_erase=") && (kv_double(r, t, "ckpt_erase", &erase) || !(erase >= 0 && erase <= 1)))
-        return cnk_fail(r->ctx, CNK_ERR_INPUT, "%s: checkpoint random-erasing probability out of range",
-                        r->opts->resume);
-    r->erase = erase;
-    int rc_opt = checkpoint_optimizer(r, t);
-    if (rc_opt) return rc_opt;
+    /* Keys absent from checkpoints written before their option existed: those runs trained without it (0). */
+    rc = optional_fraction(r, t, "ckpt_ls", "label smoothing", 0, &r->label_smoothing);
+    if (!rc) rc = optional_fraction(r, t, "ckpt_ema", "weight-average decay", 0, &r->ema_decay);
+    if (!rc) rc = optional_fraction(r, t, "ckpt_mixup", "mixup", 1, &r->mixup);
+    if (!rc) rc = optional_fraction(r, t, "ckpt_erase", "random-erasing probability", 1, &r->erase);
+    if (rc) return rc;
+    rc = checkpoint_optimizer(r, t);
+    if (rc) return rc;
     char name[256];
     if (cnk_kv_get(r->ctx, t, "ckpt_arch", name, sizeof name) == CNK_OK)
         snprintf(r->arch_name, sizeof r->arch_name, "%s", name);
