@@ -3,13 +3,15 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdint.h>
+#include <string.h>
 
 /* F(4x4, 3x3): each 4x4 output tile comes from a 6x6 input patch; 36 multiplies per tile (2.25 per output)
  * against 9 per output directly. Transforms (Lavin & Gray, points 0, +-1, +-2):
  *   Y = A^T [(G g G^T) . (B^T d B)] A, dg = G^T [sum over tiles (A dy A^T) . (B^T d B)] G. */
 enum { TILE = 4, ALPHA = 6, POSITIONS = ALPHA * ALPHA, MIN_CHANNELS = 8 };
-/* Output tiles are processed in chunks of TILE_CHUNK (whole chunks per thread, the same cut whatever the
- * thread count, so results do not depend on it): the transformed inputs and products of one chunk
+/* Output tiles are processed in chunks of TILE_CHUNK (whole chunks per thread, or one chunk at a time shared
+ * by the team when there are few; the same cut whatever the thread count, so results do not depend on it):
+ * the transformed inputs and products of one chunk
  * (36 x (in_c + out_c) x TILE_CHUNK floats) stay in cache between the transforms and the sgemms. */
 enum { TILE_CHUNK = 64 };
 /* The position matrices sit POSITION_PAD floats further apart than their size: their sizes are often
@@ -131,37 +133,52 @@ static inline void a6(float *const out[6], const float *const in[4], int len)
     }
 }
 
-/* G: 3 kernel taps -> 6 */
-static void g6(float out[6], const float in[3])
-{
-    out[0] = in[0] / 4.0f;
-    out[1] = -(in[0] + in[1] + in[2]) / 6.0f;
-    out[2] = -(in[0] - in[1] + in[2]) / 6.0f;
-    out[3] = in[0] / 24.0f + in[1] / 12.0f + in[2] / 6.0f;
-    out[4] = in[0] / 24.0f - in[1] / 12.0f + in[2] / 6.0f;
-    out[5] = in[2];
-}
+/* The kernel transforms run on blocks of PAIR_BLOCK (output, input) channel pairs at once, one pair per vector
+ * lane: the scalar form spent most of its time in the divisions below and in strided stores. Each lane does
+ * exactly the scalar arithmetic (no multiply-add to contract, divisions rounded the same), so the results
+ * are the same bits whichever way they are computed. */
+enum { PAIR_BLOCK = 16 };
+typedef float pair_vec[PAIR_BLOCK];
 
-/* G^T: 6 -> 3 kernel taps */
-static void gt6(float out[3], const float in[6])
+/* G: 3 kernel taps -> 6, for every lane */
+static inline void g6(pair_vec out[6], const pair_vec in0, const pair_vec in1, const pair_vec in2)
 {
-    out[0] = in[0] / 4.0f - (in[1] + in[2]) / 6.0f + (in[3] + in[4]) / 24.0f;
-    out[1] = (in[2] - in[1]) / 6.0f + (in[3] - in[4]) / 12.0f;
-    out[2] = (in[3] + in[4] - in[1] - in[2]) / 6.0f + in[5];
-}
-
-/* G g G^T of one 3x3 kernel into u[xi * stride], xi = 6 * row + column of the 6x6 result. */
-static void transform_kernel(float *u, size_t stride, const float k[9])
-{
-    float cols[3][6], col[3], row[6];
-    for (int j = 0; j < 3; j++) {
-        col[0] = k[j], col[1] = k[3 + j], col[2] = k[6 + j];
-        g6(cols[j], col);
+#pragma omp simd
+    for (int l = 0; l < PAIR_BLOCK; l++) {
+        float a = in0[l], b = in1[l], c = in2[l];
+        out[0][l] = a / 4.0f;
+        out[1][l] = -(a + b + c) / 6.0f;
+        out[2][l] = -(a - b + c) / 6.0f;
+        out[3][l] = a / 24.0f + b / 12.0f + c / 6.0f;
+        out[4][l] = a / 24.0f - b / 12.0f + c / 6.0f;
+        out[5][l] = c;
     }
+}
+
+/* G^T: 6 -> 3 kernel taps, for every lane */
+static inline void gt6(pair_vec out[3], const pair_vec in[6])
+{
+#pragma omp simd
+    for (int l = 0; l < PAIR_BLOCK; l++) {
+        float i0 = in[0][l], i1 = in[1][l], i2 = in[2][l], i3 = in[3][l], i4 = in[4][l], i5 = in[5][l];
+        out[0][l] = i0 / 4.0f - (i1 + i2) / 6.0f + (i3 + i4) / 24.0f;
+        out[1][l] = (i2 - i1) / 6.0f + (i3 - i4) / 12.0f;
+        out[2][l] = (i3 + i4 - i1 - i2) / 6.0f + i5;
+    }
+}
+
+/* G g G^T of the lanes' 3x3 kernels k[tap][lane] into u[xi * stride + lane] for lanes < count, xi = 6 * row +
+ * column of the 6x6 result. */
+static void transform_kernels(float *u, size_t stride, pair_vec k[9], int count)
+{
+    pair_vec cols[3][6], rows[6];
+    for (int j = 0; j < 3; j++) g6(cols[j], k[j], k[3 + j], k[6 + j]);
     for (int i = 0; i < ALPHA; i++) {
-        float taps[3] = {cols[0][i], cols[1][i], cols[2][i]};
-        g6(row, taps);
-        for (int j = 0; j < ALPHA; j++) u[(size_t)(ALPHA * i + j) * stride] = row[j];
+        g6(rows, cols[0][i], cols[1][i], cols[2][i]);
+        for (int j = 0; j < ALPHA; j++) {
+            float *dst = u + (size_t)(ALPHA * i + j) * stride;
+            for (int l = 0; l < count; l++) dst[l] = rows[j][l];
+        }
     }
 }
 
@@ -170,19 +187,22 @@ static void transform_kernel(float *u, size_t stride, const float k[9])
 static void transform_weights(float *u, const float *weight, const geometry *g, int flipped)
 {
     size_t plane = (size_t)g->out_c * g->in_c;
-    int pairs = g->out_c * g->in_c;
+    int pairs = g->out_c * g->in_c, blocks = (pairs + PAIR_BLOCK - 1) / PAIR_BLOCK;
 #pragma omp parallel for num_threads(g->threads) schedule(static) if (pairs > 4096)
-    for (int p = 0; p < pairs; p++) {
-        int o = p / g->in_c, i = p % g->in_c;
-        float k[9];
-        if (flipped) {
-            const float *src = weight + ((size_t)i * g->out_c + o) * 9; /* weight[i][o]: OIHW of the forward */
-            for (int t = 0; t < 9; t++) k[t] = src[8 - t];
-        } else {
-            const float *src = weight + ((size_t)o * g->in_c + i) * 9;
-            for (int t = 0; t < 9; t++) k[t] = src[t];
+    for (int b = 0; b < blocks; b++) {
+        int p0 = b * PAIR_BLOCK, count = pairs - p0 < PAIR_BLOCK ? pairs - p0 : PAIR_BLOCK;
+        pair_vec k[9] = {{0}};
+        for (int l = 0; l < count; l++) {
+            int o = (p0 + l) / g->in_c, i = (p0 + l) % g->in_c;
+            if (flipped) {
+                const float *src = weight + ((size_t)i * g->out_c + o) * 9; /* weight[i][o]: OIHW of the forward */
+                for (int t = 0; t < 9; t++) k[t][l] = src[8 - t];
+            } else {
+                const float *src = weight + ((size_t)o * g->in_c + i) * 9;
+                for (int t = 0; t < 9; t++) k[t][l] = src[t];
+            }
         }
-        transform_kernel(u + (size_t)p, plane, k);
+        transform_kernels(u + (size_t)p0, plane, k, count);
     }
 }
 
@@ -243,10 +263,11 @@ static void load_row_phases(float phase[TILE][RUN_LEN], const float *plane, int 
     }
 }
 
-/* B^T d B for every tile of the run and every input channel: the 6 rows combined first (on whole phase
- * vectors), then the 6 columns of each tile (columns 4k .. 4k + 5 = phases 0..3 at k, phases 0..1 at k + 1). */
+/* B^T d B for every tile of the run and input channels c_lo .. c_hi - 1: the 6 rows combined first (on whole
+ * phase vectors), then the 6 columns of each tile (columns 4k .. 4k + 5 = phases 0..3 at k, phases 0..1 at
+ * k + 1). Each channel's values depend on nothing else, so any split of the channels gives the same bits. */
 static void input_transform_run(float *v, size_t ld, size_t pos_stride, const float *in, const geometry *g,
-                                const tile_run *r)
+                                const tile_run *r, int c_lo, int c_hi)
 {
     size_t in_plane = (size_t)g->in_h * g->in_w;
     int r0 = TILE * r->th - g->pad_top, c0 = TILE * r->tw0 - g->pad_left, n = r->count, wide = lanes_up(n);
@@ -254,7 +275,7 @@ static void input_transform_run(float *v, size_t ld, size_t pos_stride, const fl
     for (int i = 0; i < ALPHA; i++)
         for (int q = 0; q < TILE; q++)
             for (int k = n + 1; k <= wide; k++) rows[i][q][k] = 0.0f;
-    for (int c = 0; c < g->in_c; c++) {
+    for (int c = c_lo; c < c_hi; c++) {
         const float *plane = in + ((size_t)r->n * g->in_c + c) * in_plane;
         for (int i = 0; i < ALPHA; i++) load_row_phases(rows[i], plane, g->in_h, g->in_w, r0 + i, c0, n);
         for (int q = 0; q < TILE; q++) {
@@ -272,17 +293,17 @@ static void input_transform_run(float *v, size_t ld, size_t pos_stride, const fl
     }
 }
 
-/* A^T m A for every tile of the run and every output channel, then the 4x4 results interleaved into the
- * output rows (clipped at the bottom and right edges). */
+/* A^T m A for every tile of the run and output channels o_lo .. o_hi - 1, then the 4x4 results interleaved
+ * into the output rows (clipped at the bottom and right edges). */
 static void output_transform_run(float *out, const float *m, size_t ld, size_t pos_stride, const geometry *g,
-                                 const tile_run *r, int accumulate)
+                                 const tile_run *r, int accumulate, int o_lo, int o_hi)
 {
     size_t out_plane = (size_t)g->out_h * g->out_w;
     int oh = TILE * r->th, n = r->count, ow0 = TILE * r->tw0, wide = lanes_up(n);
     int rows = g->out_h - oh < TILE ? g->out_h - oh : TILE;
     int cols = g->out_w - ow0 < TILE * n ? g->out_w - ow0 : TILE * n;
     float a[TILE][ALPHA][RUN_LEN], y[TILE][RUN_LEN], row[TILE * RUN_LEN];
-    for (int o = 0; o < g->out_c; o++) {
+    for (int o = o_lo; o < o_hi; o++) {
         const float *src = m + (size_t)o * ld + r->col0;
         for (int j = 0; j < ALPHA; j++) {
             const float *in6[6];
@@ -313,10 +334,11 @@ static void output_transform_run(float *out, const float *m, size_t ld, size_t p
     }
 }
 
-/* A dy A^T of every tile's 4x4 output gradient (cells past the bottom/right edge are zero), for every output
- * channel, into m[xi][o][tile]: the factor that multiplies the transformed input in the weight gradient. */
+/* A dy A^T of every tile's 4x4 output gradient (cells past the bottom/right edge are zero), for output
+ * channels o_lo .. o_hi - 1, into m[xi][o][tile]: the factor that multiplies the transformed input in the
+ * weight gradient. */
 static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const float *dout, const geometry *g,
-                                   const tile_run *r)
+                                   const tile_run *r, int o_lo, int o_hi)
 {
     size_t out_plane = (size_t)g->out_h * g->out_w;
     int oh = TILE * r->th, n = r->count, ow0 = TILE * r->tw0, wide = lanes_up(n);
@@ -324,7 +346,7 @@ static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const
     for (int i = 0; i < TILE; i++)
         for (int q = 0; q < TILE; q++)
             for (int k = n; k <= wide; k++) dy[i][q][k] = 0.0f;
-    for (int o = 0; o < g->out_c; o++) {
+    for (int o = o_lo; o < o_hi; o++) {
         const float *plane = dout + ((size_t)r->n * g->out_c + o) * out_plane;
         /* rows oh .. oh + 3, columns ow0 + 4k + q for k < n (the loader's extra entry k = n is zeroed) */
         for (int i = 0; i < TILE; i++) {
@@ -350,8 +372,7 @@ static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const
 
 /* ---------- driver ---------- */
 
-/* Tiles [t0, t1): transform the input patches, one sgemm per position, transform back. */
-/* Where a chunk of `count` tiles keeps its matrices in a thread's scratch: V (in_c x ld per position, the
+/* A chunk of tiles [t0, t1): transform the input patches, one sgemm per position, transform back. Where a chunk of `count` tiles keeps its matrices in a thread's scratch: V (in_c x ld per position, the
  * transformed input) then M (out_c x ld per position); ld has spare columns so vector loops need no tail. */
 typedef struct chunk_layout {
     int count, ld;
@@ -371,23 +392,100 @@ static chunk_layout chunk_layout_of(const geometry *g, long t0, long t1, float *
     return c;
 }
 
-static void run_chunk(float *out, const float *in, const float *u, const geometry *g, long t0, long t1,
-                      float *scratch, int accumulate)
+/* The chunk's stages, each over a range of channels or positions so a team can share one chunk. */
+static void chunk_input_transform(const chunk_layout *c, const float *in, const geometry *g, long t0, long t1,
+                                  int c_lo, int c_hi)
 {
-    chunk_layout c = chunk_layout_of(g, t0, t1, scratch);
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        input_transform_run(c.v, (size_t)c.ld, c.v_pos, in, g, &r);
+        input_transform_run(c->v, (size_t)c->ld, c->v_pos, in, g, &r, c_lo, c_hi);
         t += r.count;
     }
-    for (int xi = 0; xi < POSITIONS; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, c.count, g->in_c, 1.0f,
-                    u + (size_t)xi * g->out_c * g->in_c, g->in_c, c.v + (size_t)xi * c.v_pos, c.ld, 0.0f,
-                    c.m + (size_t)xi * c.m_pos, c.ld);
+}
+
+static void chunk_output_transform(float *out, const chunk_layout *c, const geometry *g, long t0, long t1,
+                                   int accumulate, int o_lo, int o_hi)
+{
     for (long t = t0; t < t1;) {
         tile_run r = run_at(g, t, t1, t0);
-        output_transform_run(out, c.m, (size_t)c.ld, c.m_pos, g, &r, accumulate);
+        output_transform_run(out, c->m, (size_t)c->ld, c->m_pos, g, &r, accumulate, o_lo, o_hi);
         t += r.count;
+    }
+}
+
+static void chunk_gradient_transform(const chunk_layout *c, const float *dout, const geometry *g, long t0, long t1,
+                                     int o_lo, int o_hi)
+{
+    for (long t = t0; t < t1;) {
+        tile_run r = run_at(g, t, t1, t0);
+        gradient_transform_run(c->m, (size_t)c->ld, c->m_pos, dout, g, &r, o_lo, o_hi);
+        t += r.count;
+    }
+}
+
+/* M[xi] = U[xi] V[xi] for positions xi_lo .. xi_hi - 1. */
+static void chunk_products(const chunk_layout *c, const float *u, const geometry *g, int xi_lo, int xi_hi)
+{
+    for (int xi = xi_lo; xi < xi_hi; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->out_c, c->count, g->in_c, 1.0f,
+                    u + (size_t)xi * g->out_c * g->in_c, g->in_c, c->v + (size_t)xi * c->v_pos, c->ld, 0.0f,
+                    c->m + (size_t)xi * c->m_pos, c->ld);
+}
+
+/* part[xi] (out_c x in_c) += M[xi] (out_c x tiles) * V[xi]^T for positions xi_lo .. xi_hi - 1. */
+static void chunk_weight_products(float *part, const chunk_layout *c, const geometry *g, int xi_lo, int xi_hi)
+{
+    for (int xi = xi_lo; xi < xi_hi; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, g->in_c, c->count, 1.0f,
+                    c->m + (size_t)xi * c->m_pos, c->ld, c->v + (size_t)xi * c->v_pos, c->ld, 1.0f,
+                    part + (size_t)xi * g->out_c * g->in_c, g->in_c);
+}
+
+static long chunk_count(const geometry *g) { return (g->tiles + TILE_CHUNK - 1) / TILE_CHUNK; }
+
+static void chunk_bounds(const geometry *g, long k, long *t0, long *t1)
+{
+    *t0 = k * TILE_CHUNK;
+    *t1 = *t0 + TILE_CHUNK < g->tiles ? *t0 + TILE_CHUNK : g->tiles;
+}
+
+/* Member id of a team of size team gets the contiguous share [*lo, *hi) of n items. */
+static void share_of(int n, int id, int team, int *lo, int *hi)
+{
+    *lo = (int)((long)n * id / team);
+    *hi = (int)((long)n * (id + 1) / team);
+}
+
+/* With fewer than two chunks per thread, handing out whole chunks leaves threads idle (the last blocks of a
+ * small batch: 6 x 6 maps of 16 photos are 64 tiles, one chunk) or unbalanced (three chunks on two threads).
+ * Then the whole team works on one chunk at a time instead: the transforms split by channel, the 36 sgemms by
+ * position. Every value is computed by the same code on the same operands as when one thread does the chunk,
+ * so the forward and the input gradient keep their bits; the weight gradient sums the chunks in order, as one
+ * thread does. */
+static int team_shares_chunks(const geometry *g) { return g->threads > 1 && chunk_count(g) < 2L * g->threads; }
+
+/* One chunk at a time, shared by the team (see team_shares_chunks); the chunk lives in the first slice. */
+static void run_shared(float *out, const float *in, const float *u, const geometry *g, int accumulate,
+                       float *scratch)
+{
+    long n_chunks = chunk_count(g);
+#pragma omp parallel num_threads(g->threads)
+    {
+        int id = omp_get_thread_num(), team = omp_get_num_threads(), lo, hi;
+        for (long k = 0; k < n_chunks; k++) {
+            long t0, t1;
+            chunk_bounds(g, k, &t0, &t1);
+            chunk_layout c = chunk_layout_of(g, t0, t1, scratch);
+            share_of(g->in_c, id, team, &lo, &hi);
+            chunk_input_transform(&c, in, g, t0, t1, lo, hi);
+#pragma omp barrier
+            share_of(POSITIONS, id, team, &lo, &hi);
+            chunk_products(&c, u, g, lo, hi);
+#pragma omp barrier
+            share_of(g->out_c, id, team, &lo, &hi);
+            /* the next chunk's input transform writes only V, which nobody reads until its barrier */
+            chunk_output_transform(out, &c, g, t0, t1, accumulate, lo, hi);
+        }
     }
 }
 
@@ -400,7 +498,11 @@ static void run(float *out, const float *in, const float *weight, const geometry
 {
     float *u = align_up(workspace), *scratch = u + weight_floats(g);
     transform_weights(u, weight, g, flipped);
-    long n_chunks = (g->tiles + TILE_CHUNK - 1) / TILE_CHUNK;
+    if (team_shares_chunks(g)) {
+        run_shared(out, in, u, g, accumulate, scratch);
+        return;
+    }
+    long n_chunks = chunk_count(g);
     int team = g->threads < n_chunks ? g->threads : (int)n_chunks;
     size_t per_thread = per_thread_floats(g);
 #pragma omp parallel num_threads(team)
@@ -408,51 +510,73 @@ static void run(float *out, const float *in, const float *weight, const geometry
         float *mine = scratch + per_thread * (size_t)omp_get_thread_num();
 #pragma omp for schedule(dynamic)
         for (long k = 0; k < n_chunks; k++) {
-            long t0 = k * TILE_CHUNK, t1 = t0 + TILE_CHUNK < g->tiles ? t0 + TILE_CHUNK : g->tiles;
-            run_chunk(out, in, u, g, t0, t1, mine, accumulate);
+            long t0, t1;
+            chunk_bounds(g, k, &t0, &t1);
+            chunk_layout c = chunk_layout_of(g, t0, t1, mine);
+            chunk_input_transform(&c, in, g, t0, t1, 0, g->in_c);
+            chunk_products(&c, u, g, 0, POSITIONS);
+            chunk_output_transform(out, &c, g, t0, t1, accumulate, 0, g->out_c);
         }
     }
 }
 
-/* Tiles [t0, t1): part[xi] (out_c x in_c) += (A dy A^T)[xi] (out_c x tiles) * (B^T d B)[xi]^T. */
-static void weight_chunk(float *part, const float *dout, const float *in, const geometry *g, long t0, long t1,
-                         float *scratch)
-{
-    chunk_layout c = chunk_layout_of(g, t0, t1, scratch);
-    for (long t = t0; t < t1;) {
-        tile_run r = run_at(g, t, t1, t0);
-        input_transform_run(c.v, (size_t)c.ld, c.v_pos, in, g, &r);
-        gradient_transform_run(c.m, (size_t)c.ld, c.m_pos, dout, g, &r);
-        t += r.count;
-    }
-    for (int xi = 0; xi < POSITIONS; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->out_c, g->in_c, c.count, 1.0f,
-                    c.m + (size_t)xi * c.m_pos, c.ld, c.v + (size_t)xi * c.v_pos, c.ld, 1.0f,
-                    part + (size_t)xi * g->out_c * g->in_c, g->in_c);
-}
-
-/* dweight[o][i] += G^T du G, du the 36 position sums of the threads' partials added in thread order. */
+/* dweight[o][i] += G^T du G, du the 36 position sums of the threads' partials added in thread order; a block
+ * of PAIR_BLOCK pairs at a time, one per lane. */
 static void weight_gradient_finish(float *dweight, const float *parts, size_t part_stride, int team, const geometry *g)
 {
     size_t plane = (size_t)g->out_c * g->in_c;
-    int pairs = g->out_c * g->in_c;
+    int pairs = g->out_c * g->in_c, blocks = (pairs + PAIR_BLOCK - 1) / PAIR_BLOCK;
 #pragma omp parallel for num_threads(g->threads) schedule(static) if (pairs > 4096)
-    for (int p = 0; p < pairs; p++) {
-        float du[ALPHA][ALPHA], h[3][ALPHA], col[ALPHA], taps[3];
+    for (int b = 0; b < blocks; b++) {
+        int p0 = b * PAIR_BLOCK, count = pairs - p0 < PAIR_BLOCK ? pairs - p0 : PAIR_BLOCK;
+        pair_vec du[ALPHA][ALPHA] = {{{0}}}, col[ALPHA], h[3][ALPHA], taps[3];
         for (int xi = 0; xi < POSITIONS; xi++) {
-            float sum = 0.0f;
-            for (int t = 0; t < team; t++) sum += parts[part_stride * (size_t)t + (size_t)xi * plane + (size_t)p];
-            du[xi / ALPHA][xi % ALPHA] = sum;
+            float *sum = du[xi / ALPHA][xi % ALPHA];
+            for (int t = 0; t < team; t++) {
+                const float *part = parts + part_stride * (size_t)t + (size_t)xi * plane + (size_t)p0;
+                for (int l = 0; l < count; l++) sum[l] += part[l];
+            }
         }
         for (int j = 0; j < ALPHA; j++) {
-            for (int i = 0; i < ALPHA; i++) col[i] = du[i][j];
+            for (int i = 0; i < ALPHA; i++) memcpy(col[i], du[i][j], sizeof(pair_vec));
             gt6(taps, col);
-            for (int i = 0; i < 3; i++) h[i][j] = taps[i];
+            for (int i = 0; i < 3; i++) memcpy(h[i][j], taps[i], sizeof(pair_vec));
         }
-        float *dst = dweight + (size_t)p * 9;
         for (int i = 0; i < 3; i++) {
             gt6(taps, h[i]);
-            for (int j = 0; j < 3; j++) dst[3 * i + j] += taps[j];
+            for (int l = 0; l < count; l++) {
+                float *dst = dweight + (size_t)(p0 + l) * 9 + 3 * i;
+                for (int j = 0; j < 3; j++) dst[j] += taps[j][l];
+            }
+        }
+    }
+}
+
+/* The weight gradient with the team sharing each chunk: one partial (in the first slice), each position's
+ * matrix accumulated by one thread over the chunks in order. */
+static void weight_gradient_shared(float *part, const float *dout, const float *in, const geometry *g, float *scratch)
+{
+    long n_chunks = chunk_count(g);
+    size_t plane = (size_t)g->out_c * g->in_c;
+#pragma omp parallel num_threads(g->threads)
+    {
+        int id = omp_get_thread_num(), team = omp_get_num_threads(), lo, hi, xi_lo, xi_hi;
+        share_of(POSITIONS, id, team, &xi_lo, &xi_hi);
+        for (size_t i = (size_t)xi_lo * plane; i < (size_t)xi_hi * plane; i++) part[i] = 0.0f;
+        for (long k = 0; k < n_chunks; k++) {
+            long t0, t1;
+            chunk_bounds(g, k, &t0, &t1);
+            chunk_layout c = chunk_layout_of(g, t0, t1, scratch);
+            /* V and M of the previous chunk are read by its products until this barrier */
+            if (k > 0) {
+#pragma omp barrier
+            }
+            share_of(g->in_c, id, team, &lo, &hi);
+            chunk_input_transform(&c, in, g, t0, t1, lo, hi);
+            share_of(g->out_c, id, team, &lo, &hi);
+            chunk_gradient_transform(&c, dout, g, t0, t1, lo, hi);
+#pragma omp barrier
+            chunk_weight_products(part, &c, g, xi_lo, xi_hi);
         }
     }
 }
@@ -466,7 +590,12 @@ void cnk_winograd_backward_weight(float *dweight, const float *dout, const float
     size_t per_thread = per_thread_floats(&g), wsize = (size_t)POSITIONS * g.in_c * g.out_c;
     size_t part_offset = per_thread - weight_floats(&g);
     float *scratch = align_up(workspace) + weight_floats(&g);
-    long n_chunks = (g.tiles + TILE_CHUNK - 1) / TILE_CHUNK;
+    if (team_shares_chunks(&g)) {
+        weight_gradient_shared(scratch + part_offset, dout, in, &g, scratch);
+        weight_gradient_finish(dweight, scratch + part_offset, per_thread, 1, &g);
+        return;
+    }
+    long n_chunks = chunk_count(&g);
     int team = g.threads < n_chunks ? g.threads : (int)n_chunks;
 #pragma omp parallel num_threads(team)
     {
@@ -474,8 +603,12 @@ void cnk_winograd_backward_weight(float *dweight, const float *dout, const float
         for (size_t i = 0; i < wsize; i++) part[i] = 0.0f;
 #pragma omp for schedule(static)
         for (long k = 0; k < n_chunks; k++) {
-            long t0 = k * TILE_CHUNK, t1 = t0 + TILE_CHUNK < g.tiles ? t0 + TILE_CHUNK : g.tiles;
-            weight_chunk(part, dout, in, &g, t0, t1, mine);
+            long t0, t1;
+            chunk_bounds(&g, k, &t0, &t1);
+            chunk_layout c = chunk_layout_of(&g, t0, t1, mine);
+            chunk_input_transform(&c, in, &g, t0, t1, 0, g.in_c);
+            chunk_gradient_transform(&c, dout, &g, t0, t1, 0, g.out_c);
+            chunk_weight_products(part, &c, &g, 0, POSITIONS);
         }
     }
     weight_gradient_finish(dweight, scratch + part_offset, per_thread, team, &g);

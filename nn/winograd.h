@@ -28,7 +28,8 @@ void cnk_winograd_backward_data(float *dinp, const float *dout, const float *wei
 
 /* dweight += the gradient w.r.t. the weights: in the Winograd domain a sum over tiles of the transformed
  * input times the transformed output gradient (one sgemm per position), mapped back by G^T . G. Deterministic
- * for a given thread count (per-thread partials summed in thread order). */
+ * for a given thread count (per-thread partials summed in thread order; with fewer than two chunks of tiles
+ * per thread the chunks are summed in order, as with one thread). */
 void cnk_winograd_backward_weight(float *dweight, const float *dout, const float *in, const cnk_conv2d_shape *s,
                                   float *workspace);
 

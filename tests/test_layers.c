@@ -159,6 +159,50 @@ static void test_conv2d_against_naive(void **state)
     assert_int_equal(cnk_conv_out_size(8, 3, 2, 1, 1), 4);
 }
 
+/* The last blocks of a small batch give Winograd few tile chunks (6 x 6 maps of 16 samples: 64 tiles, one
+ * chunk; 12 x 12: three). With fewer than two chunks per thread the team shares each chunk (nn/winograd.c),
+ * which must not change a bit: the forward and the input gradient are the same at every thread count, and
+ * the weight gradient sums the chunks in order, so it equals one thread's (five chunks on three threads would
+ * otherwise sum as (c0 + c1) + (c2 + c3) + c4). */
+static void test_winograd_few_chunks(void **state)
+{
+    (void)state;
+    /* batch, map side, input channels, chunks; each case runs at the thread counts with fewer than two chunks
+     * per thread (and one) */
+    const int cases[][4] = {{16, 6, 24, 1}, {2, 9, 40, 1}, {5, 14, 8, 2}, {16, 12, 16, 3}, {6, 28, 8, 5}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        cnk_conv2d_shape s = conv_shape(cases[k][0], cases[k][2], cases[k][1], cases[k][1], 24, 3, 1, 1, 1);
+        long tiles = (long)s.batch * ((s.out_h + 3) / 4) * ((s.out_w + 3) / 4);
+        assert_int_equal((tiles + 63) / 64, cases[k][3]);
+        size_t nin = (size_t)s.batch * s.in_c * s.in_h * s.in_w, nout = (size_t)s.batch * s.out_c * s.out_h * s.out_w;
+        size_t nw = (size_t)s.out_c * s.in_c * 9;
+        float *in = randn(nin, 11), *w = randn(nw, 12), *dout = randn(nout, 13);
+        float *first[3] = {NULL, NULL, NULL};
+        for (int threads = 1; threads <= 4; threads++) {
+            if (threads > 1 && cases[k][3] >= 2 * threads) continue;
+            s.threads = threads;
+            float *ws = zeros(cnk_conv2d_workspace_size(&s));
+            float *got[3] = {zeros(nout), zeros(nin), zeros(nw)};
+            cnk_conv2d_forward(got[0], in, w, NULL, &s, ws);
+            cnk_conv2d_backward(got[1], got[2], NULL, dout, in, w, &s, 0, ws);
+            size_t sizes_of[3] = {nout, nin, nw};
+            for (int i = 0; i < 3; i++) {
+                if (!first[i]) {
+                    first[i] = got[i];
+                    continue;
+                }
+                assert_memory_equal(first[i], got[i], sizes_of[i] * sizeof(float));
+                free(got[i]);
+            }
+            free(ws);
+        }
+        for (int i = 0; i < 3; i++) free(first[i]);
+        free(in);
+        free(w);
+        free(dout);
+    }
+}
+
 static void test_depthwise_against_naive(void **state)
 {
     (void)state;
@@ -439,7 +483,8 @@ static void test_init_statistics(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv2d_against_naive), cmocka_unit_test(test_depthwise_against_naive),
+        cmocka_unit_test(test_conv2d_against_naive), cmocka_unit_test(test_winograd_few_chunks),
+        cmocka_unit_test(test_depthwise_against_naive),
         cmocka_unit_test(test_pools_known_values),   cmocka_unit_test(test_batchnorm_statistics),
         cmocka_unit_test(test_dense_threads),        cmocka_unit_test(test_dropout_mask),
         cmocka_unit_test(test_activations_values),   cmocka_unit_test(test_optimisers),

@@ -61,6 +61,9 @@ options_of() {
     adamw005) echo --optimizer adamw --weight-decay 0.05 ;;
     # session 6: random erasing (one box of 2-25% of the photo set to the mean, half the photos)
     erase05) echo --erase 0.5 ;;
+    # session 7: training crops cut from a 128 x 128 source (session 5's S = 128), alone and with cnn5d
+    s128) echo --train-size 128 ;;
+    s128_cnn5d) echo --train-size 128 --arch "$HERE/animals3_cnn5d.cfg" ;;
     # networks as .cfg files next to this script (3 classes): a stride-2 first conv at 112 x 112 instead of
     # cnn5's conv + pool at 96; a stride-2 stem + pool at 128 with two convs in blocks 3 and 4; cnn5 with a
     # second conv in block 5
