@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const builtin_names[] = {"mlp",          "cnn",          "cnn5",   "cnn5s",
+static const char *const builtin_names[] = {"mlp",          "cnn",          "cnn5",   "cnn5d", "cnn5s",
                                             "mobilenet_v2", "mobilenet_v1", "fusion", NULL};
 
 /* A builder keeps the first error so a network reads as a plain list of add_* calls. */
@@ -211,6 +211,25 @@ static void build_cnn5(builder *b, const cnk_builtin_opts *o, float dropout)
     add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
 }
 
+/* The photo default (datasets/README.md, animals3, seventh and eighth rounds): cnn5 with a second 256-filter
+ * conv + BN + ReLU in block 5, before its pool, so the last block sees more context than a single 3x3 on 6 x 6
+ * maps. On three validation sets of animals3 it lowered the validation loss on each (and, with training crops
+ * from 128 x 128 photos, raised the photos right); it costs about 14% more time per epoch than cnn5. */
+static void build_cnn5d(builder *b, const cnk_builtin_opts *o, float dropout)
+{
+    static const int filters[5] = {32, 64, 128, 256, 256};
+    add_input(b, "input", o->input);
+    add_cnn_blocks(b, "", filters, 4);
+    add_conv(b, "conv5", filters[4], 3, 1, 0, CNK_ACT_LINEAR);
+    add_bn(b, "conv5_bn", CNK_ACT_RELU);
+    add_conv(b, "conv5b", filters[4], 3, 1, 0, CNK_ACT_LINEAR);
+    add_bn(b, "conv5b_bn", CNK_ACT_RELU);
+    add_pool(b, "pool5", 2, 2);
+    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
+    add_dropout(b, "dropout", dropout);
+    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+}
+
 /* A photo network for 112 x 112 (datasets/README.md, animals3): cnn5 with one stride-2 conv in place of its
  * first conv + pool, so 112 x 112 photos (more detail of faces and fur than 96 x 96) reach blocks 2-5 at 56 x 56
  * for 10-12% more training time per epoch than cnn5 at 96 x 96 (cnn5 at 112 x 112: about 30% more). */
@@ -364,7 +383,7 @@ int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opt
 {
     cnk_arch_init(arch);
     if (!cnk_builtin_exists(name))
-        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: mlp, cnn, cnn5, cnn5s, mobilenet_v2, "
+        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: mlp, cnn, cnn5, cnn5d, cnn5s, mobilenet_v2, "
                                           "mobilenet_v1, fusion, or a .cfg file)", name);
     cnk_builtin_opts o, defaults;
     cnk_builtin_opts_init(&defaults);
@@ -375,6 +394,7 @@ int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opt
     if (strcmp(name, "mlp") == 0) build_mlp(&b, &o, dropout);
     else if (strcmp(name, "cnn") == 0) build_cnn(&b, &o, dropout);
     else if (strcmp(name, "cnn5") == 0) build_cnn5(&b, &o, dropout);
+    else if (strcmp(name, "cnn5d") == 0) build_cnn5d(&b, &o, dropout);
     else if (strcmp(name, "cnn5s") == 0) build_cnn5s(&b, &o, dropout);
     else if (strcmp(name, "fusion") == 0) build_fusion(&b, &o, dropout);
     else {

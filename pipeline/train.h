@@ -45,7 +45,8 @@ typedef struct cnk_train_options {
                               * to the model's input (sharper than crops of the input-sized photo); validation,
                               * test, eval and predict read the input size as before, and the model file does not
                               * change. 0 = the input size (crops of the input-sized photo); < 0 = the default
-                              * (the input size: pipeline/train.c); at least the input size, at most 4 times it,
+                              * (photo folders: 4/3 of the input size, 128 for 96; other inputs: the input size;
+                              * pipeline/train.c); at least the input size, at most 4 times it,
                               * with its aspect ratio */
     int patience;            /* early stopping: epochs without a better val loss; 0 = default, < 0 = off */
     double label_smoothing;  /* training loss only (validation stays plain cross-entropy): in [0, 1); < 0 =

@@ -57,6 +57,7 @@ static const builtin_case cases[] = {
     {"cnn_mel", "cnn", {1, 128, 128}, {0, 0, 0}, 10, 0, 0},
     {"cnn_image", "cnn", {3, 96, 96}, {0, 0, 0}, 5, 0, 0},
     {"cnn5_image", "cnn5", {3, 96, 96}, {0, 0, 0}, 3, 0, 0},
+    {"cnn5d_image", "cnn5d", {3, 96, 96}, {0, 0, 0}, 3, 0, 0},
     {"cnn5s_image", "cnn5s", {3, 112, 112}, {0, 0, 0}, 3, 0, 0},
     {"mobilenet_v2", "mobilenet_v2", {0, 0, 0}, {0, 0, 0}, 1001, 0, 0},
     {"mobilenet_v2_folded", "mobilenet_v2", {0, 0, 0}, {0, 0, 0}, 1001, 0, 1},

@@ -305,7 +305,8 @@ static void test_cache_keeps_the_views_apart(void **state)
 }
 
 /* The training report names how the model was trained (the "training" row of its parameters): here the photo
- * defaults' optimiser and augmentation (the report of the run above). */
+ * defaults' optimiser and augmentation, crops of photos kept at 4/3 of the 32 x 32 input (the report of the
+ * run above). */
 static void test_report_names_the_training(void **state)
 {
     (void)state;
@@ -320,7 +321,8 @@ static void test_report_names_the_training(void **state)
     const char *row = strstr(html, "training</th><td class=\"l\">");
     if (!row) fail_msg("%s: no training row", path);
     const char *want[] = {"adam, weight decay 0.0001",
-                          "random-resized crops (50-100% of the area), flips, colour jitter 0.1"};
+                          "random-resized crops (50-100% of the area) of photos kept at 43x43, flips, colour "
+                          "jitter 0.1"};
     for (size_t i = 0; i < 2; i++) {
         const char *at = strstr(row, want[i]), *end = strstr(row, "</td>");
         if (!at || !end || at > end) fail_msg("%s: the training row lacks '%s'", path, want[i]);

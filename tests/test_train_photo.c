@@ -1,8 +1,9 @@
 /* Tests for the photo defaults of pipeline/train (datasets/README.md, animals3): a folder of photos with no
- * options trains cnn5 on 3 x 96 x 96 inputs for 60 epochs (patience 20, batch 16) with Adam (lr 1e-3, weight
- * decay 1e-4), a weight average (decay 0.995), test-time flips and, from 200 planned steps on, label smoothing
- * 0.1, and --image-size / --arch / --epochs still override them; --optimizer sgd brings SGD's rate and decay
- * (0.05, 5e-4). One epoch of a few real animals3 photos each (the checkpoint records the planned run).
+ * options trains cnn5d on 3 x 96 x 96 inputs, its random-resized crops cut from photos kept at 128 x 128, for
+ * 60 epochs (patience 20, batch 16) with Adam (lr 1e-3, weight decay 1e-4), a weight average (decay 0.995),
+ * test-time flips and, from 200 planned steps on, label smoothing 0.1, and --image-size / --arch / --epochs
+ * still override them; --optimizer sgd brings SGD's rate and decay (0.05, 5e-4). One epoch of a few real
+ * animals3 photos each (the checkpoint records the planned run).
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 #include "tu_sets.h"
@@ -68,11 +69,12 @@ static void test_defaults(void **state)
     cnk_modelfile ckpt;
     run_one_epoch(&o, "defaults", &res, &ckpt);
     assert_string_equal(res.input, "image");
-    assert_string_equal(res.arch, "cnn5");
+    assert_string_equal(res.arch, "cnn5d");
     assert_kv(ckpt.preprocess, "channels", "3");
     assert_kv(ckpt.preprocess, "height", "96");
     assert_kv(ckpt.preprocess, "width", "96");
-    assert_kv(ckpt.preprocess, "ckpt_arch", "cnn5");
+    assert_kv(ckpt.preprocess, "ckpt_arch", "cnn5d");
+    assert_kv(ckpt.preprocess, "ckpt_train_size", "128x128");
     assert_kv(ckpt.preprocess, "ckpt_epochs", "60");
     assert_kv(ckpt.preprocess, "ckpt_patience", "20");
     assert_kv(ckpt.preprocess, "ckpt_batch", "16");
@@ -84,8 +86,8 @@ static void test_defaults(void **state)
     assert_kv(ckpt.preprocess, "ckpt_wd", "0.0001");
     assert_kv(ckpt.preprocess, "tta_flip", "1");
     assert_kv(ckpt.preprocess, "ckpt_epoch", "1");
-    /* cnn5's five blocks: 96 -> 3 x 3 before the global average pool */
-    assert_non_null(strstr(ckpt.arch_text, "conv5"));
+    /* cnn5d's five blocks, the last with two convs: 96 -> 3 x 3 before the global average pool */
+    assert_non_null(strstr(ckpt.arch_text, "conv5b"));
     assert_null(strstr(ckpt.arch_text, "conv6"));
     cnk_modelfile_release(&ckpt);
 }
@@ -166,6 +168,7 @@ static void test_options_override(void **state)
     assert_kv(ckpt.preprocess, "width", "40");
     assert_kv(ckpt.preprocess, "ckpt_arch", "cnn");
     assert_kv(ckpt.preprocess, "ckpt_epochs", "3");
+    assert_kv(ckpt.preprocess, "ckpt_train_size", "53x43"); /* 4/3 of 40 x 32, rounded */
     assert_null(strstr(ckpt.arch_text, "conv5"));
     cnk_modelfile_release(&ckpt);
 }

@@ -3,7 +3,8 @@
  * tests/fixtures/train_source by tests/ref/gen_train_source.sh with a build of a5db288); at a larger size the
  * training part is cached under its own key, the model file keeps the input size, the checkpoint records the
  * source size and --resume continues exactly; a real photo kept at 4/3 of the size and shrunk to it is nearly the
- * photo read at that size; sizes it cannot use are refused; random erasing (--erase) resumes exactly too.
+ * photo read at that size; sizes it cannot use are refused; photo folders default to 4/3 of the input size;
+ * random erasing (--erase) resumes exactly too.
  * test-libs: core features nn pipeline */
 #include "testutil.h"
 #include "tu_sets.h"
@@ -56,6 +57,7 @@ static void photo_options(cnk_train_options *o, char *model, size_t cap, const c
     model_path(name, model, cap);
     cnk_train_options_init(o);
     o->data = photos;
+    o->arch = "cnn5"; /* the fixture's network (the photo default until session 7's cnn5d) */
     o->model_path = model;
     o->image_width = o->image_height = 32;
     o->val_fraction = 0.25; /* one cat and one dog: validation selects the kept epoch */
@@ -175,6 +177,24 @@ static void test_input_size_is_the_run_before(void **state)
     snprintf(ckpt, sizeof ckpt, "%s.ckpt", model);
     char *text = file_text(ckpt);
     assert_null(strstr(text, "ckpt_train_size")); /* no source: nothing new in the checkpoint */
+    free(text);
+}
+
+/* Photo folders default to a source a third larger than the input (43 x 43 for 32 x 32): the run is the one an
+ * explicit --train-size 43 makes, and the checkpoint names the size. */
+static void test_default_source_is_four_thirds(void **state)
+{
+    (void)state;
+    cnk_train_result res;
+    run_ok("default_source", -1, -1, 1, 0, "", NULL, &res);
+    run_ok("explicit_43", 43, 43, 1, 0, "", NULL, &res);
+    char by_default[4400], explicit[4400], ckpt[4500];
+    model_path("default_source", by_default, sizeof by_default);
+    model_path("explicit_43", explicit, sizeof explicit);
+    assert_true(tu_files_equal(by_default, explicit));
+    snprintf(ckpt, sizeof ckpt, "%s.ckpt", by_default);
+    char *text = file_text(ckpt);
+    assert_non_null(strstr(text, "\nckpt_train_size=43x43\n"));
     free(text);
 }
 
@@ -379,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_erase_resumes_exactly),
         cmocka_unit_test(test_source_photo_matches_the_input_photo),
         cmocka_unit_test(test_option_values_and_refusals),
+        cmocka_unit_test(test_default_source_is_four_thirds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
