@@ -3,7 +3,8 @@
 # `cnnkit summary --write-cfg`), same batch and thread count, at 1 and 2 threads; prints samples/s, the
 # ratio cnnkit/PyTorch and peak RSS (from /usr/bin/time -v) of each run.
 #   bench/run_nn.sh [CNNKIT_BINARY]      (default: build/cnnkit)
-# Environment: STEPS (default 10), THREADS ("1 2"), CASES (default: the two goals below).
+# Environment: STEPS (default 10), THREADS ("1 2"), CASES (default: the two goals below and the photo
+# default network, cnn5d at batch 16 as `cnnkit train` runs it on a photo folder).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cnnkit=${1:-$here/../build/cnnkit}
@@ -13,6 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # name|cnnkit arch|summary options|bench options
 cases=${CASES:-"cnn-train|cnn|--input 1x128x128 --classes 10|--batch 32
+cnn5d-photo-train|cnn5d|--input 3x96x96 --classes 3|--batch 16
 mobilenet_v2-infer|mobilenet_v2|--input 3x224x224 --classes 1000|--batch 16 --infer"}
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2" | tail -1; }
