@@ -383,8 +383,8 @@ int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opt
 {
     cnk_arch_init(arch);
     if (!cnk_builtin_exists(name))
-        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: mlp, cnn, cnn5, cnn5d, cnn5s, mobilenet_v2, "
-                                          "mobilenet_v1, fusion, or a .cfg file)", name);
+        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: mlp, cnn, cnn5, cnn5d, cnn5s, "
+                                          "mobilenet_v2, mobilenet_v1, fusion, or a .cfg file)", name);
     cnk_builtin_opts o, defaults;
     cnk_builtin_opts_init(&defaults);
     float dropout = 0;

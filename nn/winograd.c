@@ -372,8 +372,9 @@ static void gradient_transform_run(float *m, size_t ld, size_t pos_stride, const
 
 /* ---------- driver ---------- */
 
-/* A chunk of tiles [t0, t1): transform the input patches, one sgemm per position, transform back. Where a chunk of `count` tiles keeps its matrices in a thread's scratch: V (in_c x ld per position, the
- * transformed input) then M (out_c x ld per position); ld has spare columns so vector loops need no tail. */
+/* A chunk of tiles [t0, t1) is transformed, multiplied (one sgemm per position) and transformed back in a
+ * thread's scratch: V (in_c x ld per position, the transformed input) then M (out_c x ld per position); ld
+ * has spare columns so vector loops need no tail. */
 typedef struct chunk_layout {
     int count, ld;
     size_t v_pos, m_pos; /* floats from one position's matrix to the next */
