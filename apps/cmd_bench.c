@@ -29,7 +29,7 @@ static void print_help(void)
     printf("Usage: cnnkit bench ARCH [OPTIONS]\n\n"
            "Times training steps (forward + backward + Adam) or inference of an architecture on random data and\n"
            "prints samples/s, GFLOP/s and an sgemm peak measured in the same run. ARCH is a built-in (mlp, cnn,\n"
-           "cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion) or a .cfg file. The last line is\n"
+           "cnn4d, cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion) or a .cfg file. The last line is\n"
            "samples_per_s=<number>.\n"
            "GFLOP/s counts direct-convolution FLOPs: 3x3 convolutions run as Winograd F(4x4,3x3) do fewer\n"
            "multiplies, so fraction_of_peak can exceed 1.\n\n"

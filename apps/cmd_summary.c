@@ -20,7 +20,7 @@ static void print_help(void)
 {
     printf("Usage: cnnkit summary MODEL.cnk|FILE.cfg|ARCH [OPTIONS]\n\n"
            "Prints each layer of a network (name, kind, output shape, parameters, inputs) and the totals.\n"
-           "ARCH is a built-in: mlp, cnn, cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion.\n\n"
+           "ARCH is a built-in: mlp, cnn, cnn4d, cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion.\n\n"
            "Options for built-ins:\n"
            "  --input CxHxW     input shape (default per network: mlp 1x28x28, cnn/fusion 1x128x128,\n"
            "                    mobilenets 3x224x224)\n"
@@ -159,8 +159,8 @@ int cmd_summary(int argc, char **argv)
     if (exit_code >= 0) return exit_code;
     int names_a_file = cnk_is_file(a.target) || cnk_path_has_ext(a.target, "cnk") || cnk_path_has_ext(a.target, "cfg");
     if (!names_a_file && !cnk_builtin_exists(a.target))
-        return cli_usage_error(CMD, "'%s' is neither a file nor a built-in architecture (mlp, cnn, cnn5, cnn5d, "
-                                    "cnn5s, mobilenet_v2, mobilenet_v1, fusion)", a.target);
+        return cli_usage_error(CMD, "'%s' is neither a file nor a built-in architecture (mlp, cnn, cnn4d, cnn5, "
+                                    "cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion)", a.target);
     if (names_a_file && a.builtin_opts_given)
         return cli_usage_error(CMD, "--input/--classes/--width/--folded-bn/--dropout apply to built-ins only");
     cnk_ctx ctx;

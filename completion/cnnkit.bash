@@ -24,7 +24,7 @@ _cnnkit_choices()
     train:--optimizer) echo "adam adamw sgd" ;;
     train:--freeze) echo "backbone none" ;;
     train:--tta) echo "flip none" ;;
-    train:--arch) echo "cnn cnn5 cnn5d cnn5s mlp mobilenet_v2 mobilenet_v1 fusion" ;;
+    train:--arch) echo "cnn cnn4d cnn5 cnn5d cnn5s mlp mobilenet_v2 mobilenet_v1 fusion" ;;
     train:--center) echo "on off" ;;
     train:--clip-norm) echo "none cmn cmvn" ;;
     esac

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const builtin_names[] = {"mlp",          "cnn",          "cnn5",   "cnn5d", "cnn5s",
-                                            "mobilenet_v2", "mobilenet_v1", "fusion", NULL};
+static const char *const builtin_names[] = {"mlp",   "cnn",          "cnn4d",        "cnn5",   "cnn5d",
+                                            "cnn5s", "mobilenet_v2", "mobilenet_v1", "fusion", NULL};
 
 /* A builder keeps the first error so a network reads as a plain list of add_* calls. */
 typedef struct builder {
@@ -199,6 +199,23 @@ static void build_cnn(builder *b, const cnk_builtin_opts *o, float dropout)
     add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
 }
 
+/* The speech default (datasets/README.md, FSDD, session 7): cnn with a second 128-filter conv + BN + ReLU in
+ * block 4, before its pool (the speech analog of cnn5d). */
+static void build_cnn4d(builder *b, const cnk_builtin_opts *o, float dropout)
+{
+    static const int filters[4] = {32, 64, 128, 128};
+    add_input(b, "input", o->input);
+    add_cnn_blocks(b, "", filters, 3);
+    add_conv(b, "conv4", filters[3], 3, 1, 0, CNK_ACT_LINEAR);
+    add_bn(b, "conv4_bn", CNK_ACT_RELU);
+    add_conv(b, "conv4b", filters[3], 3, 1, 0, CNK_ACT_LINEAR);
+    add_bn(b, "conv4b_bn", CNK_ACT_RELU);
+    add_pool(b, "pool4", 2, 2);
+    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
+    add_dropout(b, "dropout", dropout);
+    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+}
+
 /* The photo network (datasets/README.md, animals3): at 96 x 96 a fifth block (256 filters, the fourth widened
  * to 256) sees 63-pixel windows, whole heads and bodies, where `cnn`'s four blocks see 31. */
 static void build_cnn5(builder *b, const cnk_builtin_opts *o, float dropout)
@@ -383,7 +400,7 @@ int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opt
 {
     cnk_arch_init(arch);
     if (!cnk_builtin_exists(name))
-        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: mlp, cnn, cnn5, cnn5d, cnn5s, "
+        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: mlp, cnn, cnn4d, cnn5, cnn5d, cnn5s, "
                                           "mobilenet_v2, mobilenet_v1, fusion, or a .cfg file)", name);
     cnk_builtin_opts o, defaults;
     cnk_builtin_opts_init(&defaults);
@@ -393,6 +410,7 @@ int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opt
     builder b = {ctx, arch, CNK_OK, o.folded_bn, 1e-5f};
     if (strcmp(name, "mlp") == 0) build_mlp(&b, &o, dropout);
     else if (strcmp(name, "cnn") == 0) build_cnn(&b, &o, dropout);
+    else if (strcmp(name, "cnn4d") == 0) build_cnn4d(&b, &o, dropout);
     else if (strcmp(name, "cnn5") == 0) build_cnn5(&b, &o, dropout);
     else if (strcmp(name, "cnn5d") == 0) build_cnn5d(&b, &o, dropout);
     else if (strcmp(name, "cnn5s") == 0) build_cnn5s(&b, &o, dropout);

@@ -1,5 +1,5 @@
-/* builtin.h: the built-in architectures (mlp, cnn, cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion) built
- * for a given input shape and class count, so `--arch NAME` needs no .cfg file. The layer names are stable: TFLite
+/* builtin.h: the built-in architectures (mlp, cnn, cnn4d, cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1,
+ * fusion) built for a given input shape and class count, so `--arch NAME` needs no .cfg file. The layer names are stable: TFLite
  * import and transfer learning rely on them (see each builder in builtin.c for the naming scheme). */
 #ifndef CNK_BUILTIN_H
 #define CNK_BUILTIN_H
@@ -23,7 +23,9 @@ typedef struct cnk_builtin_opts {
  * Layer names:
  *   mlp:  flatten, fc1 (512 relu), drop1, fc2 (512 relu), drop2, logits
  *   cnn:  convN, convN_bn (relu), poolN for N = 1..4 (32, 64, 128, 128 filters), gap, dropout, logits
- *   cnn5: the same for N = 1..5 (32, 64, 128, 256, 256 filters), gap, dropout, logits
+ *   cnn4d: cnn with a second conv in block 4: ..., conv4, conv4_bn, conv4b, conv4b_bn (relu), pool4, gap,
+ *     dropout, logits (the speech default)
+ *   cnn5: the same as cnn for N = 1..5 (32, 64, 128, 256, 256 filters), gap, dropout, logits
  *   cnn5d: cnn5 with a second conv in block 5: ..., conv5, conv5_bn, conv5b, conv5b_bn (relu), pool5, gap,
  *     dropout, logits (the photo default)
  *   cnn5s: cnn5 with a stride-2 conv1 and no pool1 (conv1, conv1_bn, then convN, convN_bn, poolN for N = 2..5),

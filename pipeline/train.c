@@ -228,8 +228,9 @@ static void choose_hyper(const cnk_preprocess *p, const cnk_train_options *opts,
 {
     int c, h, w;
     cnk_preprocess_input_shape(p, &c, &h, &w);
-    int vector = h == 1 && w == 1, photo = p->kind == CNK_PREP_IMAGE;
-    const char *arch = vector ? "mlp" : photo ? "cnn5d" : "cnn";
+    int vector = h == 1 && w == 1, photo = p->kind == CNK_PREP_IMAGE, speech = cnk_audio_params_is_speech(p);
+    /* speech: a second conv in the last block (FSDD with a speaker held out, datasets/README.md, session 7) */
+    const char *arch = vector ? "mlp" : photo ? "cnn5d" : speech ? "cnn4d" : "cnn";
     snprintf(r->arch_name, sizeof r->arch_name, "%s", opts->arch ? opts->arch : arch);
     snprintf(r->optimizer, sizeof r->optimizer, "%s", optimizer_of(opts));
     /* Photos: the random-resized crops make every epoch new data, so a longer cosine schedule keeps gaining. */

@@ -72,7 +72,7 @@ static void test_run_writes_files_and_resume_is_exact(void **state)
     small_options(&o, model_a);
     assert_int_equal(cnk_train_run(&ctx, &o, &ra), CNK_OK);
     assert_string_equal(ra.input, "mel");
-    assert_string_equal(ra.arch, "cnn");
+    assert_string_equal(ra.arch, "cnn4d"); /* short low-rate clips: speech */
     size_t total = 4 * (size_t)(tu_sanitized() ? 5 : 8);
     assert_int_equal(ra.n_train + ra.n_val + ra.n_test, total);
     assert_true(ra.n_test >= 4 && ra.n_val >= 4);

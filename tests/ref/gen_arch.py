@@ -33,6 +33,7 @@ CASES = {
     "mlp": ["mlp"],
     "cnn_mel": ["cnn", "--input", "1x128x128", "--classes", "10"],
     "cnn_image": ["cnn", "--input", "3x96x96", "--classes", "5"],
+    "cnn4d_speech": ["cnn4d", "--input", "1x64x48", "--classes", "10"],
     "cnn5_image": ["cnn5", "--input", "3x96x96", "--classes", "3"],
     "cnn5d_image": ["cnn5d", "--input", "3x96x96", "--classes", "3"],
     "cnn5s_image": ["cnn5s", "--input", "3x112x112", "--classes", "3"],
