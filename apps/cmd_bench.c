@@ -26,11 +26,12 @@ typedef struct bench_args {
 
 static void print_help(void)
 {
+    char names[256];
     printf("Usage: cnnkit bench ARCH [OPTIONS]\n\n"
            "Times training steps (forward + backward + Adam) or inference of an architecture on random data and\n"
-           "prints samples/s, GFLOP/s and an sgemm peak measured in the same run. ARCH is a built-in (mlp, cnn,\n"
-           "cnn4d, cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion) or a .cfg file. The last line is\n"
-           "samples_per_s=<number>.\n"
+           "prints samples/s, GFLOP/s and an sgemm peak measured in the same run.\n"
+           "ARCH is a built-in (%s) or a .cfg file.\n"
+           "The last line is samples_per_s=<number>.\n"
            "GFLOP/s counts direct-convolution FLOPs: 3x3 convolutions run as Winograd F(4x4,3x3) do fewer\n"
            "multiplies, so fraction_of_peak can exceed 1.\n\n"
            "Options:\n"
@@ -42,7 +43,8 @@ static void print_help(void)
            "  --input CxHxW    input shape of a built-in (default per architecture)\n"
            "  --classes N      classifier units of a built-in (default 10)\n"
            "  --help           this text\n\n"
-           "Exit codes: 0 success, 2 usage error, 3 invalid architecture or out of memory.\n");
+           "Exit codes: 0 success, 2 usage error, 3 invalid architecture or out of memory.\n",
+           cnk_builtin_names_text(names, sizeof names));
 }
 
 static int parse_shape(const char *text, cnk_shape *shape)

@@ -18,9 +18,10 @@ static const char *const CMD = "summary";
 
 static void print_help(void)
 {
+    char names[256];
     printf("Usage: cnnkit summary MODEL.cnk|FILE.cfg|ARCH [OPTIONS]\n\n"
            "Prints each layer of a network (name, kind, output shape, parameters, inputs) and the totals.\n"
-           "ARCH is a built-in: mlp, cnn, cnn4d, cnn5, cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion.\n\n"
+           "ARCH is a built-in: %s.\n\n"
            "Options for built-ins:\n"
            "  --input CxHxW     input shape (default per network: mlp 1x28x28, cnn/fusion 1x128x128,\n"
            "                    mobilenets 3x224x224)\n"
@@ -32,7 +33,8 @@ static void print_help(void)
            "Other options:\n"
            "  --write-cfg FILE  also write the architecture as a .cfg file\n"
            "  --help            this text\n\n"
-           "Exit codes: 0 success, 2 usage error, 3 unreadable or invalid model/architecture file.\n");
+           "Exit codes: 0 success, 2 usage error, 3 unreadable or invalid model/architecture file.\n",
+           cnk_builtin_names_text(names, sizeof names));
 }
 
 static int parse_shape(const char *text, cnk_shape *shape)
@@ -158,9 +160,10 @@ int cmd_summary(int argc, char **argv)
     int exit_code = parse_args(argc, argv, &a);
     if (exit_code >= 0) return exit_code;
     int names_a_file = cnk_is_file(a.target) || cnk_path_has_ext(a.target, "cnk") || cnk_path_has_ext(a.target, "cfg");
+    char names[256];
     if (!names_a_file && !cnk_builtin_exists(a.target))
-        return cli_usage_error(CMD, "'%s' is neither a file nor a built-in architecture (mlp, cnn, cnn4d, cnn5, "
-                                    "cnn5d, cnn5s, mobilenet_v2, mobilenet_v1, fusion)", a.target);
+        return cli_usage_error(CMD, "'%s' is neither a file nor a built-in architecture (%s)", a.target,
+                               cnk_builtin_names_text(names, sizeof names));
     if (names_a_file && a.builtin_opts_given)
         return cli_usage_error(CMD, "--input/--classes/--width/--folded-bn/--dropout apply to built-ins only");
     cnk_ctx ctx;

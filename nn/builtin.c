@@ -361,6 +361,17 @@ int cnk_builtin_exists(const char *name)
 
 const char *const *cnk_builtin_names(void) { return builtin_names; }
 
+const char *cnk_builtin_names_text(char *out, size_t cap)
+{
+    size_t len = 0;
+    if (cap) out[0] = '\0';
+    for (int i = 0; builtin_names[i] && len < cap; i++) {
+        int n = snprintf(out + len, cap - len, "%s%s", i ? ", " : "", builtin_names[i]);
+        if (n > 0) len += (size_t)n;
+    }
+    return out;
+}
+
 static int shape_unset(cnk_shape s) { return s.c == 0 && s.h == 0 && s.w == 0; }
 
 /* Fills the defaults of opts for the named network into o and the dropout rate. */
@@ -389,9 +400,11 @@ static int resolve_opts(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *
 int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opts, cnk_arch *arch)
 {
     cnk_arch_init(arch);
-    if (!cnk_builtin_exists(name))
-        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: mlp, cnn, cnn4d, cnn5, cnn5d, cnn5s, "
-                                          "mobilenet_v2, mobilenet_v1, fusion, or a .cfg file)", name);
+    if (!cnk_builtin_exists(name)) {
+        char names[256];
+        return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: %s, or a .cfg file)", name,
+                        cnk_builtin_names_text(names, sizeof names));
+    }
     cnk_builtin_opts o, defaults;
     cnk_builtin_opts_init(&defaults);
     float dropout = 0;
