@@ -415,7 +415,9 @@ static int build_arch(train_run *r)
     } else if (cnk_is_file(r->arch_name)) {
         rc = cnk_cfg_read_file(ctx, r->arch_name, &r->arch);
     } else {
-        return cnk_fail(ctx, CNK_ERR_ARG, "--arch %s: not a built-in architecture nor a .cfg file", r->arch_name);
+        char names[256];
+        return cnk_fail(ctx, CNK_ERR_ARG, "--arch %s: no such .cfg file nor built-in architecture (built-ins: %s)",
+                        r->arch_name, cnk_builtin_names_text(names, sizeof names));
     }
     if (rc) return rc;
     if (r->arch.n_input_layers != 1)
