@@ -26,7 +26,7 @@ typedef struct bench_args {
 
 static void print_help(void)
 {
-    char names[256];
+    char names[CNK_BUILTIN_NAMES_MAX];
     printf("Usage: cnnkit bench ARCH [OPTIONS]\n\n"
            "Times training steps (forward + backward + Adam) or inference of an architecture on random data and\n"
            "prints samples/s, GFLOP/s and an sgemm peak measured in the same run.\n"

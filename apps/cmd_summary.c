@@ -18,7 +18,7 @@ static const char *const CMD = "summary";
 
 static void print_help(void)
 {
-    char names[256];
+    char names[CNK_BUILTIN_NAMES_MAX];
     printf("Usage: cnnkit summary MODEL.cnk|FILE.cfg|ARCH [OPTIONS]\n\n"
            "Prints each layer of a network (name, kind, output shape, parameters, inputs) and the totals.\n"
            "ARCH is a built-in: %s.\n\n"
@@ -160,7 +160,7 @@ int cmd_summary(int argc, char **argv)
     int exit_code = parse_args(argc, argv, &a);
     if (exit_code >= 0) return exit_code;
     int names_a_file = cnk_is_file(a.target) || cnk_path_has_ext(a.target, "cnk") || cnk_path_has_ext(a.target, "cfg");
-    char names[256];
+    char names[CNK_BUILTIN_NAMES_MAX];
     if (!names_a_file && !cnk_builtin_exists(a.target))
         return cli_usage_error(CMD, "'%s' is neither a file nor a built-in architecture (%s)", a.target,
                                cnk_builtin_names_text(names, sizeof names));

@@ -171,16 +171,32 @@ static void build_mlp(builder *b, const cnk_builtin_opts *o, float dropout)
     add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
 }
 
+/* A conv3x3 and its BN + ReLU, named conv_name and conv_name_bn. The cnn family keeps its BN layers apart even
+ * with folded_bn (which only the imported MobileNets use), so this is not add_conv_bn. */
+static void add_cnn_conv(builder *b, const char *conv_name, int filters)
+{
+    char bn_name[CNK_NAME_MAX];
+    add_conv(b, conv_name, filters, 3, 1, 0, CNK_ACT_LINEAR);
+    fmt_name(bn_name, "%s_bn", conv_name);
+    add_bn(b, bn_name, CNK_ACT_RELU);
+}
+
 /* A conv3x3-BN-ReLU-maxpool2 block named <prefix>convN, <prefix>convN_bn, <prefix>poolN. */
 static void add_cnn_block(builder *b, const char *prefix, int n, int filters)
 {
     char name[CNK_NAME_MAX];
     fmt_name(name, "%sconv%d", prefix, n);
-    add_conv(b, name, filters, 3, 1, 0, CNK_ACT_LINEAR);
-    fmt_name(name, "%sconv%d_bn", prefix, n);
-    add_bn(b, name, CNK_ACT_RELU);
+    add_cnn_conv(b, name, filters);
     fmt_name(name, "%spool%d", prefix, n);
     add_pool(b, name, 2, 2);
+}
+
+/* The classifier of every single-input network: gap, dropout, logits. */
+static void add_classifier(builder *b, const cnk_builtin_opts *o, float dropout)
+{
+    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
+    add_dropout(b, "dropout", dropout);
+    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
 }
 
 /* Blocks 1..n_blocks. */
@@ -194,9 +210,7 @@ static void build_cnn(builder *b, const cnk_builtin_opts *o, float dropout)
     static const int filters[4] = {32, 64, 128, 128};
     add_input(b, "input", o->input);
     add_cnn_blocks(b, "", filters, 4);
-    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
-    add_dropout(b, "dropout", dropout);
-    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+    add_classifier(b, o, dropout);
 }
 
 /* The photo network (datasets/README.md, animals3): at 96 x 96 a fifth block (256 filters, the fourth widened
@@ -206,9 +220,7 @@ static void build_cnn5(builder *b, const cnk_builtin_opts *o, float dropout)
     static const int filters[5] = {32, 64, 128, 256, 256};
     add_input(b, "input", o->input);
     add_cnn_blocks(b, "", filters, 5);
-    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
-    add_dropout(b, "dropout", dropout);
-    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+    add_classifier(b, o, dropout);
 }
 
 /* n_blocks blocks whose last has a second conv + BN + ReLU before its pool (convN, convN_bn, convNb, convNb_bn,
@@ -223,18 +235,12 @@ static void build_double_last(builder *b, const cnk_builtin_opts *o, float dropo
     add_input(b, "input", o->input);
     add_cnn_blocks(b, "", filters, n_blocks - 1);
     fmt_name(name, "conv%d", n);
-    add_conv(b, name, f, 3, 1, 0, CNK_ACT_LINEAR);
-    fmt_name(name, "conv%d_bn", n);
-    add_bn(b, name, CNK_ACT_RELU);
+    add_cnn_conv(b, name, f);
     fmt_name(name, "conv%db", n);
-    add_conv(b, name, f, 3, 1, 0, CNK_ACT_LINEAR);
-    fmt_name(name, "conv%db_bn", n);
-    add_bn(b, name, CNK_ACT_RELU);
+    add_cnn_conv(b, name, f);
     fmt_name(name, "pool%d", n);
     add_pool(b, name, 2, 2);
-    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
-    add_dropout(b, "dropout", dropout);
-    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+    add_classifier(b, o, dropout);
 }
 
 /* A photo network for 112 x 112 (datasets/README.md, animals3): cnn5 with one stride-2 conv in place of its
@@ -247,9 +253,7 @@ static void build_cnn5s(builder *b, const cnk_builtin_opts *o, float dropout)
     add_conv(b, "conv1", filters[0], 3, 2, 0, CNK_ACT_LINEAR);
     add_bn(b, "conv1_bn", CNK_ACT_RELU);
     for (int n = 2; n <= 5; n++) add_cnn_block(b, "", n, filters[n - 1]);
-    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
-    add_dropout(b, "dropout", dropout);
-    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+    add_classifier(b, o, dropout);
 }
 
 /* Two `cnn` branches (the same 4 blocks, GAP and dropout as the basic network, so each view alone is as
@@ -321,9 +325,7 @@ static void build_mobilenet_v2(builder *b, const cnk_builtin_opts *o, float drop
         }
     int last = alpha > 1.0 ? cnk_make_divisible(1280 * alpha, 8) : 1280;
     add_conv_bn(b, "conv_last", last, 1, 1, CNK_ACT_RELU6);
-    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
-    add_dropout(b, "dropout", dropout);
-    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+    add_classifier(b, o, dropout);
 }
 
 static void build_mobilenet_v1(builder *b, const cnk_builtin_opts *o, float dropout)
@@ -343,9 +345,7 @@ static void build_mobilenet_v1(builder *b, const cnk_builtin_opts *o, float drop
         fmt_name(name, "block%d_pw", i + 1);
         add_conv_bn(b, name, channels < 8 ? 8 : channels, 1, 1, CNK_ACT_RELU6);
     }
-    add_simple(b, CNK_LAYER_GLOBAL_AVGPOOL, "gap", -1);
-    add_dropout(b, "dropout", dropout);
-    add_dense(b, "logits", o->n_classes, CNK_ACT_LINEAR, -1);
+    add_classifier(b, o, dropout);
 }
 
 /* ---- public --------------------------------------------------------------------------------------------- */
@@ -401,7 +401,7 @@ int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opt
 {
     cnk_arch_init(arch);
     if (!cnk_builtin_exists(name)) {
-        char names[256];
+        char names[CNK_BUILTIN_NAMES_MAX];
         return cnk_fail(ctx, CNK_ERR_ARG, "unknown architecture '%s' (known: %s, or a .cfg file)", name,
                         cnk_builtin_names_text(names, sizeof names));
     }

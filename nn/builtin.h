@@ -49,7 +49,9 @@ int cnk_builtin_arch(cnk_ctx *ctx, const char *name, const cnk_builtin_opts *opt
 int cnk_builtin_exists(const char *name);
 /* The built-in names, NULL-terminated. */
 const char *const *cnk_builtin_names(void);
-/* The built-in names as one line, "mlp, cnn, ..." (for messages and help texts); truncated to fit cap. */
+/* The built-in names as one line, "mlp, cnn, ..." (for messages and help texts); truncated to fit cap, which
+ * CNK_BUILTIN_NAMES_MAX holds whole. */
+#define CNK_BUILTIN_NAMES_MAX 256
 const char *cnk_builtin_names_text(char *out, size_t cap);
 
 /* Keras' _make_divisible: v rounded to the nearest multiple of divisor (>= min_value, default divisor),

@@ -415,7 +415,7 @@ static int build_arch(train_run *r)
     } else if (cnk_is_file(r->arch_name)) {
         rc = cnk_cfg_read_file(ctx, r->arch_name, &r->arch);
     } else {
-        char names[256];
+        char names[CNK_BUILTIN_NAMES_MAX];
         return cnk_fail(ctx, CNK_ERR_ARG, "--arch %s: no such .cfg file nor built-in architecture (built-ins: %s)",
                         r->arch_name, cnk_builtin_names_text(names, sizeof names));
     }
