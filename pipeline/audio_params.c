@@ -31,6 +31,15 @@ enum { SPEECH_CENTER = 1 };       /* ...and the word sits in the middle of its s
 #ifndef SPEECH_TIME_STRETCH
 #define SPEECH_TIME_STRETCH 0.15f
 #endif
+#ifndef SPEECH_N_FFT
+#define SPEECH_N_FFT 512          /* audio below 22050 Hz (speech among it): 64 ms at 8 kHz */
+#endif
+#ifndef SPEECH_HOP
+#define SPEECH_HOP 128            /* 16 ms at 8 kHz */
+#endif
+#ifndef SPEECH_N_MELS
+#define SPEECH_N_MELS 64
+#endif
 
 /* Sample rates and durations of up to PROBE_MAX evenly spread clips, from their headers only. */
 static void probe_audio(const cnk_dataset *ds, int *max_rate, double *p50, double *p95)
@@ -68,7 +77,7 @@ void cnk_audio_params_choose(const cnk_dataset *ds, int sample_rate, double segm
     if (sr >= 22050) {
         p->n_fft = 2048, p->hop_length = 512, p->n_mels = 128;
     } else {
-        p->n_fft = 512, p->hop_length = 128, p->n_mels = 64;
+        p->n_fft = SPEECH_N_FFT, p->hop_length = SPEECH_HOP, p->n_mels = SPEECH_N_MELS;
     }
     p->n_scales = p->n_mels;
     double seconds = segment_seconds;

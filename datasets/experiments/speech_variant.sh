@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a screening copy of cnnkit whose speech defaults (pipeline/audio_params.c: SPEECH_TOP_DB,
-# SPEECH_LIFTER, SPEECH_TRIM_DB, SPEECH_FREQ_WARP, SPEECH_TIME_STRETCH) take other values, without touching the
+# SPEECH_LIFTER, SPEECH_TRIM_DB, SPEECH_FREQ_WARP, SPEECH_TIME_STRETCH; and, for all audio below 22050 Hz,
+# SPEECH_N_FFT, SPEECH_HOP, SPEECH_N_MELS) take other values, without touching the
 # build directory's own binary or library: only audio_params.c is recompiled, into a copy of the pipeline
 # library, and the cnnkit objects are relinked. Run from the repository root after building cnnkit:
 #     datasets/experiments/speech_variant.sh OUT_BINARY -DSPEECH_LIFTER=16 -DSPEECH_FREQ_WARP=0.25f
