@@ -1,6 +1,7 @@
 # bash completion for cnnkit (installed as share/bash-completion/completions/cnnkit).
 # Subcommands and options are read from the installed binary's own --help texts (so they never go stale);
-# values with a fixed set of choices are completed from the lists below, everything else as file names.
+# values with a fixed set of choices are completed from the lists below (the built-in networks from `cnnkit
+# summary --help`), everything else as file names.
 
 _cnnkit_subcommands()
 {
@@ -12,10 +13,15 @@ _cnnkit_options()
     "$1" "$2" --help 2>/dev/null | grep -oE -- '(^|[ ,[(|])--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u
 }
 
+_cnnkit_builtins()
+{
+    "$1" summary --help 2>/dev/null | sed -n 's/^ARCH is a built-in: \(.*\)\.$/\1/p' | tr -d ','
+}
+
 # Choices for an option's value in a subcommand; empty when the value is a path or a number.
 _cnnkit_choices()
 {
-    case "$1:$2" in
+    case "$2:$3" in
     features:--kind) echo "mel stft wavelet" ;;
     features:--format) echo "npy png" ;;
     features:--colormap) echo "grey viridis magma" ;;
@@ -24,7 +30,7 @@ _cnnkit_choices()
     train:--optimizer) echo "adam adamw sgd" ;;
     train:--freeze) echo "backbone none" ;;
     train:--tta) echo "flip none" ;;
-    train:--arch) echo "cnn cnn4d cnn5 cnn5d cnn5s mlp mobilenet_v2 mobilenet_v1 fusion" ;;
+    train:--arch) _cnnkit_builtins "$1" ;;
     train:--center) echo "on off" ;;
     train:--clip-norm) echo "none cmn cmvn" ;;
     esac
@@ -52,7 +58,7 @@ _cnnkit()
         return
     fi
     local choices
-    choices=$(_cnnkit_choices "$sub" "$prev")
+    choices=$(_cnnkit_choices "$cnnkit" "$sub" "$prev")
     if [ -n "$choices" ]; then
         COMPREPLY=($(compgen -W "$choices" -- "$cur"))
         [ "$prev" = --arch ] && COMPREPLY+=($(compgen -f -X '!*.cfg' -- "$cur"))

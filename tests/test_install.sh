@@ -99,6 +99,10 @@ complete_line() { # words... -> the completions, space-separated
 [ "$(complete_line "$P/bin/cnnkit" train --ep)" = --epochs ] || fail "completion of 'cnnkit train --ep'"
 [ "$(complete_line "$P/bin/cnnkit" features --kind w)" = wavelet ] || fail "completion of '--kind w'"
 [ "$(complete_line "$P/bin/cnnkit" help pre)" = predict ] || fail "completion of 'cnnkit help pre'"
+# the built-in networks come from the binary (`cnnkit summary --help`), not a list kept in the script
+[ "$(cd "$T" && complete_line "$P/bin/cnnkit" train --arch cnn4)" = cnn4d ] || fail "completion of '--arch cnn4'"
+[ "$(cd "$T" && complete_line "$P/bin/cnnkit" train --arch mobilenet_v)" = "mobilenet_v2 mobilenet_v1" ] ||
+    fail "completion of '--arch mobilenet_v'"
 
 # --- every public header compiles on its own, as C11 (pedantic) and as C++
 step "headers"
