@@ -99,11 +99,13 @@ static void check_conv(cnk_conv2d_shape s, int depthwise)
             }
             free(plus_one);
         }
-        /* the forward pass is the same bit for bit whatever the thread count */
+        /* the thread counts agree to rounding: threads take column slices of one sgemm, and OpenBLAS may pick
+         * another kernel for a narrower slice on some CPUs (its small-matrix kernels on Intel's AVX-512 parts:
+         * seen on a Sapphire Rapids Xeon), so bit-identity is not promised (it holds on AMD Zen 4) */
         if (!first) {
             first = out;
         } else {
-            assert_memory_equal(first, out, nout * sizeof(float));
+            tu_assert_close(out, first, nout, 1e-6, 1e-5, "conv output, 1 and 3 threads");
             free(out);
         }
         free(ws);
