@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "core/rng.h"
+#include "nn/blas_cpu.h"
 #include "nn/builtin.h"
 #include "nn/cfg.h"
 #include "nn/loss.h"
@@ -29,7 +30,8 @@ static void print_help(void)
     char names[CNK_BUILTIN_NAMES_MAX];
     printf("Usage: cnnkit bench ARCH [OPTIONS]\n\n"
            "Times training steps (forward + backward + Adam) or inference of an architecture on random data and\n"
-           "prints samples/s, GFLOP/s and an sgemm peak measured in the same run.\n"
+           "prints samples/s, GFLOP/s, an sgemm peak measured in the same run and the OpenBLAS kernels it ran\n"
+           "(blas_core, see OPENBLAS_CORETYPE in cnnkit(1)).\n"
            "ARCH is a built-in (%s) or a .cfg file.\n"
            "The last line is samples_per_s=<number>.\n"
            "GFLOP/s counts direct-convolution FLOPs: 3x3 convolutions run as Winograd F(4x4,3x3) do fewer\n"
@@ -243,8 +245,8 @@ static int run(cnk_ctx *ctx, const bench_args *a)
     /* training: forward + backward (input and weight gradients) is about 3x the forward's arithmetic */
     double flops = ar->flops * samples * (a->infer ? 1.0 : 3.0), gflops = flops / elapsed / 1e9;
     cnk_shape in = ar->layers[ar->input_layers[0]].out;
-    printf("arch=%s input=%dx%dx%d batch=%d threads=%d mode=%s steps=%d\n", a->arch, in.c, in.h, in.w, a->batch,
-           ctx->threads, a->infer ? "infer" : "train", a->steps);
+    printf("arch=%s input=%dx%dx%d batch=%d threads=%d mode=%s steps=%d blas_core=%s\n", a->arch, in.c, in.h, in.w,
+           a->batch, ctx->threads, a->infer ? "infer" : "train", a->steps, cnk_blas_core());
     printf("params=%zu forward_mflops_per_sample=%.1f model_memory_mb=%.1f\n", ar->n_params, ar->flops / 1e6,
            cnk_model_memory(m) / 1e6);
     printf("ms_per_step=%.2f gflop_per_s=%.1f sgemm_peak_gflop_per_s=%.1f fraction_of_peak=%.2f\n",

@@ -80,6 +80,11 @@ def main():
         ".SH ENVIRONMENT",
         ".TP\n.B XDG_CACHE_HOME\nThe feature cache is \\fI$XDG_CACHE_HOME/cnnkit\\fR (default "
         "\\fI~/.cache/cnnkit\\fR) unless \\fB\\-\\-cache\\fR or \\fB\\-\\-no\\-cache\\fR say otherwise.",
+        ".TP\n.B OPENBLAS_CORETYPE\nThe OpenBLAS kernels to run (\\fBcnnkit bench\\fR prints them as blas_core). "
+        "When it is unset and OpenBLAS does not know the CPU (a CPU newer than the OpenBLAS release), OpenBLAS "
+        "falls back to generic SSE3 kernels; cnnkit then restarts itself once with the kernels the CPU's "
+        "instruction sets allow (SkylakeX for AVX-512, Haswell for AVX2, SandyBridge for AVX). A value the user "
+        "sets is kept.",
         ".SH FILES",
         ".TP\n.I MODEL.cnk\nA trained model: architecture, class names, preprocessing and weights in one "
         "checksummed file (format: doc/FORMAT.md in the source tree).",

@@ -28,7 +28,8 @@ failures=0
 vg() {
   local label=$1 expect=$2
   shift 2
-  valgrind -q --suppressions="$(dirname "$0")/valgrind.supp" --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+  # --trace-children: cnnkit restarts itself when OpenBLAS does not know the CPU (apps/main.c); memcheck follows.
+  valgrind -q --trace-children=yes --suppressions="$(dirname "$0")/valgrind.supp" --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
     --track-origins=yes --error-exitcode=9 --log-file="$tmp/vg-%p.log" "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
   local code=$?
   local report
