@@ -29,7 +29,7 @@ enum { SPEECH_CENTER = 1 };       /* ...and the word sits in the middle of its s
 #define SPEECH_FREQ_WARP 0.15f
 #endif
 #ifndef SPEECH_TIME_STRETCH
-#define SPEECH_TIME_STRETCH 0.15f
+#define SPEECH_TIME_STRETCH 0.30f /* tempo +-30%: speakers' word lengths differ by up to 1.6x (session 11) */
 #endif
 #ifndef SPEECH_N_FFT
 #define SPEECH_N_FFT 512          /* audio below 22050 Hz (speech among it): 64 ms at 8 kHz */

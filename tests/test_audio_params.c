@@ -39,7 +39,7 @@ static void test_speech_defaults(void **state)
     cnk_augment_defaults_spectrogram(&aug, p.n_mels, p.segment_frames, 0);
     cnk_audio_params_augment(&p, &aug);
     assert_float_equal(aug.freq_warp, 0.15, 1e-6);
-    assert_float_equal(aug.time_stretch, 0.15, 1e-6);
+    assert_float_equal(aug.time_stretch, 0.30, 1e-6);
     assert_int_equal(aug.max_time_shift, 4); /* the rest as for any spectrogram: T / 8 */
 }
 

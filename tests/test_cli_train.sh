@@ -31,7 +31,7 @@ grep -q '^test accuracy: ' "$T/train.out" || fail "no test accuracy in the summa
 # the report says what was done to the clips (the summary's preprocessing line), whose rate is in it
 grep -qE 'preprocessing</th><td class="l">mel, [0-9]+ Hz, FFT' "$T/rep/report.html" || fail "the report lacks the preprocessing"
 # and how the model was trained: the optimiser and the spectrogram augmentation
-grep -qE 'training</th><td class="l">adam, weight decay 0.0001; time shifts, time and frequency masks' "$T/rep/report.html" ||
+grep -qE 'training</th><td class="l">adam, weight decay 0.0001; weight average 0.995; time shifts, time and frequency masks, pitch changes of \+-15%, tempo changes of \+-30%' "$T/rep/report.html" ||
     fail "the report lacks the training row"
 [ "$(wc -l < "$T/rep/history.csv")" = 4 ] || fail "history.csv should have a header and 3 epochs"
 grep -q '^epoch   3/3' "$T/train.err" || fail "no per-epoch line on stderr"

@@ -49,6 +49,7 @@ static void small_options(cnk_train_options *o, const char *model)
     o->model_path = model;
     o->epochs = 3;
     o->batch_size = 8;
+    o->val_fraction = 0.1; /* speech trains without a validation split by default (tested below) */
     o->cache_dir = "";
 }
 
@@ -128,6 +129,28 @@ static void test_run_writes_files_and_resume_is_exact(void **state)
 }
 
 /* The classifier, from the model file alone, reproduces the run's test accuracy on the test split. */
+/* Speech (short clips below 22050 Hz): no validation split unless one is asked for, so every non-test clip
+ * trains and the model kept is the last epoch's weight average. */
+static void test_speech_trains_without_validation_by_default(void **state)
+{
+    (void)state;
+    cnk_ctx ctx;
+    tu_ctx(&ctx);
+    char model[4300];
+    snprintf(model, sizeof model, "%s/speech-default.cnk", tmp);
+    cnk_train_options o;
+    cnk_train_result r;
+    small_options(&o, model);
+    o.val_fraction = -1;
+    o.epochs = 2;
+    assert_int_equal(cnk_train_run(&ctx, &o, &r), CNK_OK);
+    assert_string_equal(r.arch, "cnn4d");
+    assert_int_equal(r.n_val, 0);
+    assert_true(r.n_test >= 4);
+    assert_int_equal(r.epochs_run, 2);
+    assert_int_equal(r.best_epoch, 2);
+}
+
 static void test_classifier_reproduces_test_accuracy(void **state)
 {
     (void)state;
@@ -270,6 +293,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_writes_files_and_resume_is_exact),
+        cmocka_unit_test(test_speech_trains_without_validation_by_default),
         cmocka_unit_test(test_classifier_reproduces_test_accuracy),
         cmocka_unit_test(test_corrupt_file_is_skipped),
         cmocka_unit_test(test_csv_blobs_are_learnt),
