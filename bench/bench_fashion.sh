@@ -24,13 +24,7 @@ subset=${SUBSET:-12000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
-# PyTorch links the same OpenBLAS (through libblas.so.3) and would run its generic kernels on a CPU newer than
-# the OpenBLAS release, where cnnkit restarts itself with better ones: both sides get cnnkit's choice.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  core=$("$cnnkit" bench mlp --steps 1 --warmup 0 --batch 4 --threads 1 | sed -n 's/.*blas_core=\([A-Za-z0-9_]*\).*/\1/p')
-  if [ -n "$core" ]; then export OPENBLAS_CORETYPE=$core; fi
-fi
-echo "OpenBLAS kernels for both sides: ${OPENBLAS_CORETYPE:-the OpenBLAS default}"
+. "$here/blas_core.sh" # both sides on the same OpenBLAS kernels
 
 rss_mb() { awk '/Maximum resident set size/ {printf "%.0f", $6 / 1024}' "$1"; }
 cpu_s() { awk '/User time|System time/ {s += $4} END {printf "%.1f", s}' "$1"; }

@@ -20,13 +20,7 @@ mobilenet_v2-infer|mobilenet_v2|--input 3x224x224 --classes 1000|--batch 16 --in
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2" | tail -1; }
 rss_mb() { awk '/Maximum resident set size/ {printf "%.0f", $6 / 1024}' "$1"; }
 
-# PyTorch links the same OpenBLAS (through libblas.so.3) and would run its generic kernels on a CPU newer than
-# the OpenBLAS release, where cnnkit restarts itself with better ones: both sides get cnnkit's choice.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  core=$("$cnnkit" bench mlp --steps 1 --warmup 0 --batch 4 --threads 1 | sed -n 's/.*blas_core=\([A-Za-z0-9_]*\).*/\1/p')
-  if [ -n "$core" ]; then export OPENBLAS_CORETYPE=$core; fi
-fi
-echo "OpenBLAS kernels for both sides: ${OPENBLAS_CORETYPE:-the OpenBLAS default}"
+. "$here/blas_core.sh" # both sides on the same OpenBLAS kernels
 # Timings on a shared machine mean little without the load beside them.
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "%-20s %7s %12s %12s %7s %10s %10s\n" case threads cnnkit/s torch/s ratio cnk_rss_MB torch_rss_MB

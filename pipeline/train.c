@@ -214,8 +214,7 @@ static double default_ema_decay(const cnk_preprocess *p)
      * and says nothing about a new voice, so choosing the epoch on it was noise. With tempo stretch +-30% and
      * label smoothing, FSDD with each speaker held out went from 0.880 to 0.907 (two seeds; datasets/README.md,
      * session 11). */
-    if (cnk_audio_params_is_speech(p)) return 0.995;
-    return p->kind == CNK_PREP_IMAGE ? 0.995 : 0.0;
+    return p->kind == CNK_PREP_IMAGE || cnk_audio_params_is_speech(p) ? 0.995 : 0.0;
 }
 
 /* The optimiser: Adam for every input kind. Photos with SGD (momentum 0.9, lr 0.05, weight decay 5e-4) tied

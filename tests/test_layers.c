@@ -101,7 +101,7 @@ static void check_conv(cnk_conv2d_shape s, int depthwise)
         }
         /* the thread counts agree to rounding: threads take column slices of one sgemm, and OpenBLAS may pick
          * another kernel for a narrower slice on some CPUs (its small-matrix kernels on Intel's AVX-512 parts:
-         * seen on a Sapphire Rapids Xeon), so bit-identity is not promised (it holds on AMD Zen 4) */
+         * seen on an Emerald Rapids Xeon, model 207), so bit-identity is not promised (it holds on AMD Zen 4) */
         if (!first) {
             first = out;
         } else {

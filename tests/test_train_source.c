@@ -127,7 +127,7 @@ static void assert_hash(const char *name, const char *path, const char *key)
 /* Where the history is the fixture's to the last digit (a Release build on a CPU whose OpenBLAS kernels round as
  * the fixture machine's did: AMD Zen 4), the model, checkpoint and optimiser files must be byte for byte those of
  * the run before too. Elsewhere the sums round differently (the sanitizer build's -O0: 6e-5 at most measured; another
- * CPU's kernels: 5e-5 on an Intel Sapphire Rapids), so the history must agree to 1e-3 and the files are not compared:
+ * CPU's kernels: 5e-5 on an Intel Emerald Rapids), so the history must agree to 1e-3 and the files are not compared:
  * a run down another path, e.g. other random draws, differs by far more. */
 static void assert_run_before(const char *name)
 {
